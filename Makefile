@@ -1,0 +1,40 @@
+# socklab — build, run, test and benchmark.
+#
+#   make run-iperf SIZE=100   UDP iPerf on loopback (server + client, both reports)
+#   make test                 fmt check, clippy, unit and integration tests
+#   make bench                every benchmark against its peer tool (not a test)
+
+SIZE ?= 100
+CARGO ?= cargo
+
+.PHONY: build test lint run-iperf bench bench-iperf bench-ping bench-files bench-chat clean
+
+build:
+	$(CARGO) build --release --bins
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --release --all-targets -- -D warnings
+
+test: lint
+	$(CARGO) test --release
+
+run-iperf: build
+	bash tests/scripts/run-iperf.sh $(SIZE)
+
+bench: bench-iperf bench-ping bench-files bench-chat
+
+bench-iperf: build
+	bash tests/bench/iperf.sh
+
+bench-ping: build
+	bash tests/bench/ping.sh
+
+bench-files: build
+	bash tests/bench/files.sh
+
+bench-chat: build
+	bash tests/bench/chat.sh
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,5 @@
+//! Placeholder: not implemented yet.
+fn main() -> std::process::ExitCode {
+    eprintln!("error: a5-accio-client is not implemented yet");
+    std::process::ExitCode::from(2)
+}

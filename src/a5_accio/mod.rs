@@ -1,0 +1,1 @@
+//! Placeholder: this assignment is not implemented yet.

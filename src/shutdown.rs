@@ -1,0 +1,206 @@
+//! Graceful shutdown: Ctrl-C, SIGTERM (and, where asked, SIGQUIT) become one
+//! [`Shutdown`] signal that every blocking loop in the kit can notice.
+//!
+//! How a loop notices depends on what it blocks in:
+//! - a socket read: give the socket a short read timeout ([`POLL_INTERVAL`])
+//!   and check [`Shutdown::is_triggered`] on every timeout;
+//! - a sleep or a channel: use [`Shutdown::sleep`] or put
+//!   [`Shutdown::receiver`] into a `crossbeam_channel::select!` — it becomes
+//!   ready (disconnected) the moment shutdown is triggered;
+//! - a blocked `accept()`: signals do not interrupt it, so register a waker
+//!   with [`Shutdown::on_trigger`] that connects to the listener itself
+//!   (see [`crate::net::accept_until_shutdown`]).
+//!
+//! `main` installs the handler once with [`Shutdown::install`]; library code
+//! takes a `&Shutdown` so tests can trigger it directly.
+
+use crossbeam_channel::{Receiver, Sender};
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How often blocking loops wake up to look at the shutdown flag.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// A wake-up action run once when shutdown is triggered.
+type Waker = Box<dyn FnOnce() + Send>;
+
+struct Inner {
+    triggered: AtomicBool,
+    /// Dropped on trigger, which disconnects every clone of `receiver`.
+    sender: Mutex<Option<Sender<()>>>,
+    wakers: Mutex<Vec<Waker>>,
+}
+
+/// A cloneable shutdown token shared by every thread of a program.
+#[derive(Clone)]
+pub struct Shutdown {
+    inner: Arc<Inner>,
+    receiver: Receiver<()>,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Shutdown {
+    /// A token that is not connected to any signal (tests trigger it by hand).
+    pub fn new() -> Self {
+        let (sender, receiver) = crossbeam_channel::bounded(0);
+        Shutdown {
+            inner: Arc::new(Inner {
+                triggered: AtomicBool::new(false),
+                sender: Mutex::new(Some(sender)),
+                wakers: Mutex::new(Vec::new()),
+            }),
+            receiver,
+        }
+    }
+
+    /// A token triggered by Ctrl-C (SIGINT), SIGTERM and SIGHUP.
+    ///
+    /// The first signal triggers a graceful shutdown; a second one exits the
+    /// process at once with status 130, for when a graceful stop hangs.
+    pub fn install() -> io::Result<Self> {
+        let shutdown = Shutdown::new();
+        let handle = shutdown.clone();
+        let signals = AtomicUsize::new(0);
+        ctrlc::set_handler(move || {
+            if signals.fetch_add(1, Ordering::SeqCst) == 0 {
+                handle.trigger();
+            } else {
+                std::process::exit(130);
+            }
+        })
+        .map_err(|e| io::Error::other(format!("cannot install the signal handler: {e}")))?;
+        Ok(shutdown)
+    }
+
+    /// Like [`Shutdown::install`], and SIGQUIT triggers it too.
+    ///
+    /// `ctrlc` does not watch SIGQUIT, so its handler re-raises the signal as
+    /// SIGTERM, which `ctrlc` does watch. `raise` is async-signal-safe.
+    #[cfg(unix)]
+    pub fn install_with_sigquit() -> io::Result<Self> {
+        use std::os::raw::c_int;
+        const SIGQUIT: c_int = 3;
+        const SIGTERM: c_int = 15;
+        extern "C" {
+            fn signal(signum: c_int, handler: extern "C" fn(c_int)) -> usize;
+            fn raise(signum: c_int) -> c_int;
+        }
+        extern "C" fn quit_as_term(_: c_int) {
+            // SAFETY: raise() is async-signal-safe and SIGTERM is handled by ctrlc.
+            unsafe {
+                raise(SIGTERM);
+            }
+        }
+        let shutdown = Self::install()?;
+        // SAFETY: installs a handler that only calls an async-signal-safe function.
+        let previous = unsafe { signal(SIGQUIT, quit_as_term) };
+        if previous == usize::MAX {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(shutdown)
+    }
+
+    /// Starts the shutdown: sets the flag, wakes every `select!` on
+    /// [`Shutdown::receiver`] and runs the registered wakers. Idempotent.
+    pub fn trigger(&self) {
+        if self.inner.triggered.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        drop(lock(&self.inner.sender).take());
+        let wakers = std::mem::take(&mut *lock(&self.inner.wakers));
+        for wake in wakers {
+            wake();
+        }
+    }
+
+    /// Whether shutdown has been triggered.
+    pub fn is_triggered(&self) -> bool {
+        self.inner.triggered.load(Ordering::SeqCst)
+    }
+
+    /// Registers an action to run when shutdown is triggered (at once if it
+    /// already was). Used to wake threads blocked where no timeout reaches.
+    pub fn on_trigger(&self, wake: impl FnOnce() + Send + 'static) {
+        let mut wakers = lock(&self.inner.wakers);
+        if self.is_triggered() {
+            drop(wakers);
+            wake();
+        } else {
+            wakers.push(Box::new(wake));
+        }
+    }
+
+    /// A receiver that never yields a value and becomes disconnected (ready)
+    /// when shutdown is triggered: made for `crossbeam_channel::select!`.
+    pub fn receiver(&self) -> &Receiver<()> {
+        &self.receiver
+    }
+
+    /// Sleeps for `duration` or until shutdown; returns `true` if shutdown
+    /// cut the sleep short (or had already happened).
+    pub fn sleep(&self, duration: Duration) -> bool {
+        if self.is_triggered() {
+            return true;
+        }
+        // The channel never carries a value: it either times out or disconnects.
+        self.receiver.recv_timeout(duration).is_err() && self.is_triggered()
+    }
+}
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn trigger_wakes_sleepers_and_runs_wakers_once() {
+        let shutdown = Shutdown::new();
+        let woken = Arc::new(AtomicUsize::new(0));
+        let counter = woken.clone();
+        shutdown.on_trigger(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        let sleeper = shutdown.clone();
+        let started = Instant::now();
+        let handle = std::thread::spawn(move || sleeper.sleep(Duration::from_secs(10)));
+        std::thread::sleep(Duration::from_millis(20));
+        shutdown.trigger();
+        shutdown.trigger();
+        assert!(handle.join().unwrap());
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_eq!(woken.load(Ordering::SeqCst), 1);
+        assert!(shutdown.is_triggered());
+    }
+
+    #[test]
+    fn sleep_without_trigger_runs_its_time() {
+        let shutdown = Shutdown::new();
+        let started = Instant::now();
+        assert!(!shutdown.sleep(Duration::from_millis(30)));
+        assert!(started.elapsed() >= Duration::from_millis(30));
+    }
+
+    #[test]
+    fn waker_registered_late_runs_at_once() {
+        let shutdown = Shutdown::new();
+        shutdown.trigger();
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        shutdown.on_trigger(move || flag.store(true, Ordering::SeqCst));
+        assert!(ran.load(Ordering::SeqCst));
+    }
+}
