@@ -106,7 +106,9 @@ pub fn fetch(config: &ClientConfig, shutdown: &Shutdown) -> io::Result<Fetched> 
             bytes += chunk.len() as u64;
             progress.update(bytes);
         }
-        let read = reader.read(&mut buffer)?;
+        let read = reader
+            .read(&mut buffer)
+            .map_err(|e| broken_off(e, bytes, &config.output))?;
         if read == 0 {
             if config.verbose {
                 println!("Received Data :  {}", python_bytes_repr(b""));
@@ -121,6 +123,17 @@ pub fn fetch(config: &ClientConfig, shutdown: &Shutdown) -> io::Result<Fetched> 
         bytes,
         elapsed: started.elapsed(),
     })
+}
+
+/// The error for a transfer that ended without the server's clean close.
+fn broken_off(error: io::Error, bytes: u64, output: &Path) -> io::Error {
+    io::Error::new(
+        error.kind(),
+        format!(
+            "the transfer broke off after {bytes} bytes ({error}); {} was not written",
+            output.display()
+        ),
+    )
 }
 
 /// Reads from the socket, waking every [`POLL_INTERVAL`] to look at the
