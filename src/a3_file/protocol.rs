@@ -46,7 +46,7 @@ pub const KEY_QUIET: Duration = Duration::from_millis(200);
 
 /// Read and write buffer for the file's bytes: large enough that the
 /// system-call cost vanishes, small enough to keep the memory tiny.
-pub const CHUNK: usize = 256 * 1024;
+pub const CHUNK: usize = 128 * 1024;
 
 /// What the bytes a client has received so far say about the server's reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
