@@ -31,6 +31,9 @@ struct Args {
     /// status says whether that client got the file.
     #[arg(long)]
     once: bool,
+    /// Serve at most this many clients at once; more are closed at once.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    max_clients: usize,
     /// Drop a client that sends no key, or reads nothing, for this many seconds.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     timeout: u64,
@@ -54,6 +57,9 @@ fn run(args: Args) -> io::Result<()> {
             "--key must be 1 to {MAX_KEY_LEN} bytes long"
         )));
     }
+    if args.max_clients == 0 {
+        return Err(invalid("--max-clients must be at least 1".into()));
+    }
     if args.timeout == 0 {
         return Err(invalid("--timeout must be at least 1 second".into()));
     }
@@ -66,6 +72,7 @@ fn run(args: Args) -> io::Result<()> {
         path,
         key: args.key.into_bytes(),
         once: args.once,
+        max_clients: args.max_clients,
         idle_timeout: Duration::from_secs(args.timeout),
         auth_pause: Duration::from_millis(args.pause_ms),
         rate_bits: args.rate,

@@ -384,3 +384,42 @@ fn verbose_prints_the_seed_dump() {
         quiet.dump()
     );
 }
+
+#[test]
+fn clients_over_the_limit_are_closed_and_served_once_there_is_room() {
+    let dir = TempDir::new("a3-file-limit");
+    let content = pseudo_random_bytes(1000, 37);
+    let (server, addr) = start_server(
+        &source_file(dir.path(), "source", &content),
+        &["--max-clients", "1"],
+    );
+    let silent = TcpStream::connect(addr).unwrap();
+    server.expect_stdout("Got a new connection");
+    let (status, client) = fetch_in(dir.path(), addr, &[]);
+    assert!(!status.success(), "{}", client.dump());
+    assert!(
+        client.stderr_text().contains("without answering"),
+        "{}",
+        client.dump()
+    );
+    server
+        .wait_stderr(|l| l.contains("already serving 1 clients"), DEADLINE)
+        .expect("the server reports the limit");
+    drop(silent);
+    server.expect_stdout("no key received");
+    // The slot frees once the silent client's thread has ended.
+    let until = Instant::now() + DEADLINE;
+    loop {
+        let (status, _) = fetch_in(dir.path(), addr, &[]);
+        if status.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "never served after the slot freed: {}",
+            server.dump()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(std::fs::read(dir.path().join(OUTPUT)).unwrap() == content);
+}

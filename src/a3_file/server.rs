@@ -29,6 +29,9 @@ pub struct ServerConfig {
     pub key: Vec<u8>,
     /// Serve one connection, then exit (the seed's behaviour).
     pub once: bool,
+    /// Connections served at once; more are closed at once, so a flood of
+    /// connections cannot exhaust threads or memory.
+    pub max_clients: usize,
     /// A client that sends no key, or stops reading, for this long is dropped.
     pub idle_timeout: Duration,
     /// Pause between `AUTH_SUCCESS` and the file (see
@@ -66,7 +69,8 @@ pub struct ServerTotals {
     pub bytes: AtomicU64,
     /// Connections refused for a wrong key.
     pub refused: AtomicU64,
-    /// Connections dropped: no key in time, or gone before sending one.
+    /// Connections dropped: no key in time, gone before sending one, or
+    /// over the `max_clients` limit.
     pub dropped: AtomicU64,
     /// Transfers that broke off (client gone, stalled, or shutdown).
     pub failed: AtomicU64,
@@ -119,6 +123,14 @@ pub fn serve(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<Arc<Serve
             return ControlFlow::Break(());
         }
         workers.retain(|worker| !worker.is_finished());
+        if workers.len() >= config.max_clients {
+            eprintln!(
+                "{peer}: already serving {} clients; connection closed",
+                workers.len()
+            );
+            totals.dropped.fetch_add(1, Ordering::Relaxed);
+            return ControlFlow::Continue(());
+        }
         let (config, totals, shutdown) = (config.clone(), totals.clone(), shutdown.clone());
         let spawned = std::thread::Builder::new()
             .name(format!("a3-file {peer}"))
