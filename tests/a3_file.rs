@@ -398,7 +398,7 @@ fn clients_over_the_limit_are_closed_and_served_once_there_is_room() {
     let (status, client) = fetch_in(dir.path(), addr, &[]);
     assert!(!status.success(), "{}", client.dump());
     assert!(
-        client.stderr_text().contains("without answering"),
+        client.stderr_text().contains("no answer to the key"),
         "{}",
         client.dump()
     );

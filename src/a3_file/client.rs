@@ -8,6 +8,7 @@ use crate::shutdown::{Shutdown, POLL_INTERVAL};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -59,13 +60,25 @@ pub fn fetch(config: &ClientConfig, shutdown: &Shutdown) -> io::Result<Fetched> 
     stream.set_write_timeout(Some(config.timeout))?;
     stream.write_all(&config.key)?;
 
-    let mut buffer = vec![0u8; CHUNK];
-    let mut filled = 0;
     let mut reader = Receiver::new(&mut stream, config.timeout, shutdown);
+    let mut buffer = vec![0u8; CHUNK];
+    let Some(filled) = read_reply(&mut reader, &mut buffer)? else {
+        return Ok(Fetched::Refused);
+    };
+    // Whatever came with AUTH_SUCCESS already belongs to the file.
+    let first_bytes = AUTH_SUCCESS.len()..filled;
+    receive_file(&mut reader, &mut buffer, first_bytes, config)
+}
+
+/// Reads until the reply is known; on `AUTH_SUCCESS` returns how many bytes
+/// of `buffer` were filled (the reply and perhaps the file's first bytes),
+/// on `AUTH_ERROR` `None`.
+fn read_reply(reader: &mut Receiver<'_>, buffer: &mut [u8]) -> io::Result<Option<usize>> {
+    let mut filled = 0;
     loop {
         match classify_reply(&buffer[..filled]) {
-            Reply::Success => break,
-            Reply::Refused => return Ok(Fetched::Refused),
+            Reply::Success => return Ok(Some(filled)),
+            Reply::Refused => return Ok(None),
             Reply::Unexpected => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
@@ -75,24 +88,37 @@ pub fn fetch(config: &ClientConfig, shutdown: &Shutdown) -> io::Result<Fetched> 
                     ),
                 ))
             }
-            Reply::Incomplete => match reader.read(&mut buffer[filled..])? {
+            Reply::Incomplete => match reader.read(&mut buffer[filled..]).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("no answer to the key from the server: {e}"),
+                )
+            })? {
                 0 => {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
-                        "the server closed the connection without answering the key",
+                        "no answer to the key: the server closed the connection",
                     ))
                 }
                 read => filled += read,
             },
         }
     }
+}
 
+/// Stores `buffer[first_bytes]` and then everything up to the server's
+/// clean close into a temporary file, renamed to `config.output` at the end.
+fn receive_file(
+    reader: &mut Receiver<'_>,
+    buffer: &mut [u8],
+    first_bytes: Range<usize>,
+    config: &ClientConfig,
+) -> io::Result<Fetched> {
     let mut partial = PartialFile::create(&config.output)?;
     let mut progress = Progress::new("receiving", None);
     let mut bytes = 0u64;
     let mut started = Instant::now();
-    // Whatever came with AUTH_SUCCESS already belongs to the file.
-    let mut data = AUTH_SUCCESS.len()..filled;
+    let mut data = first_bytes;
     loop {
         let chunk = &buffer[data];
         if !chunk.is_empty() {
@@ -107,7 +133,7 @@ pub fn fetch(config: &ClientConfig, shutdown: &Shutdown) -> io::Result<Fetched> 
             progress.update(bytes);
         }
         let read = reader
-            .read(&mut buffer)
+            .read(buffer)
             .map_err(|e| broken_off(e, bytes, &config.output))?;
         if read == 0 {
             if config.verbose {

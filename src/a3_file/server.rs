@@ -92,7 +92,7 @@ impl ServerTotals {
 
 /// How one connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+enum Outcome {
     /// The whole file went out.
     Sent,
     /// Wrong key: `AUTH_ERROR` and close.
@@ -147,26 +147,38 @@ pub fn serve(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<Arc<Serve
         let _ = worker.join();
     }
     println!("{}", totals.summary());
-    match once_outcome {
-        Some(Outcome::Sent) | None => Ok(totals),
-        Some(outcome) => Err(io::Error::other(format!(
-            "the one connection was not served ({outcome:?})"
-        ))),
-    }
+    let failure = match once_outcome {
+        Some(Outcome::Sent) | None => return Ok(totals),
+        Some(Outcome::Refused) => "the client sent a wrong key",
+        Some(Outcome::Dropped) => "the client sent no key",
+        Some(Outcome::Failed) => "the transfer broke off",
+    };
+    Err(io::Error::other(format!("--once: {failure}")))
+}
+
+/// How far one connection's file transfer got.
+struct Transfer {
+    /// File bytes written to the socket.
+    sent: u64,
+    /// When the file's first byte was sent (the connection's start until then).
+    started: Instant,
 }
 
 /// Serves one connection from key to close, reports it on stdout/stderr and
 /// counts it in `totals`.
-pub fn handle_connection(
+fn handle_connection(
     mut stream: TcpStream,
     peer: SocketAddr,
     config: &ServerConfig,
     totals: &ServerTotals,
     shutdown: &Shutdown,
 ) -> Outcome {
-    let mut sent = 0u64;
-    let mut started = Instant::now();
-    let result = serve_client(&mut stream, config, shutdown, &mut sent, &mut started);
+    let mut transfer = Transfer {
+        sent: 0,
+        started: Instant::now(),
+    };
+    let result = serve_client(&mut stream, config, shutdown, &mut transfer);
+    let Transfer { sent, started } = transfer;
     totals.bytes.fetch_add(sent, Ordering::Relaxed);
     let outcome = match result {
         Ok(outcome) => outcome,
@@ -199,14 +211,12 @@ pub fn handle_connection(
     outcome
 }
 
-/// The protocol for one client; `sent` counts file bytes written so far and
-/// `started` becomes the time the first of them was sent.
+/// The protocol for one client, recording its progress in `transfer`.
 fn serve_client(
     stream: &mut TcpStream,
     config: &ServerConfig,
     shutdown: &Shutdown,
-    sent: &mut u64,
-    started: &mut Instant,
+    transfer: &mut Transfer,
 ) -> io::Result<Outcome> {
     stream.set_read_timeout(Some(POLL_INTERVAL))?;
     stream.set_write_timeout(Some(POLL_INTERVAL))?;
@@ -217,7 +227,12 @@ fn serve_client(
         write_all_until_shutdown(stream, AUTH_ERROR, config.idle_timeout, shutdown)?;
         return Ok(Outcome::Refused);
     }
-    let mut file = File::open(&config.path)?;
+    let mut file = File::open(&config.path).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot open {}: {e}", config.path.display()),
+        )
+    })?;
     // Until the last byte is out, closing the socket (a crash, a kill,
     // shutdown, an error) resets the connection instead of ending it
     // cleanly, so the client can tell a cut-off file from a complete one:
@@ -227,8 +242,8 @@ fn serve_client(
     if shutdown.sleep(config.auth_pause) {
         return Err(interrupted());
     }
-    *started = Instant::now();
-    stream_file(&mut file, stream, config, shutdown, sent)?;
+    transfer.started = Instant::now();
+    stream_file(&mut file, stream, config, shutdown, &mut transfer.sent)?;
     reset_on_close(stream, false)?;
     Ok(Outcome::Sent)
 }
