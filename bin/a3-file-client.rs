@@ -17,7 +17,7 @@ use std::time::Duration;
 /// Keyed TCP file client (a3): sends the key and stores the file the
 /// server returns. The output appears only once the whole file is in.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// The server's address.
     ip: String,

@@ -12,10 +12,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Keyed TCP file server (a3): sends FILE to every client whose first
+/// Keyed TCP file server (a3): sends the file at PATH to every client whose first
 /// message is the key, one thread per client.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// TCP port to listen on (0 picks a free one).
     port: u16,
