@@ -1,0 +1,363 @@
+//! The file server: one thread per connection, each checking the key and
+//! streaming the file from disk.
+
+use super::protocol::{
+    keys_match, AUTH_ERROR, AUTH_SUCCESS, BAD_PATH_MESSAGE, CHUNK, KEY_QUIET, MAX_KEY_LEN,
+};
+use crate::net::{self, is_timeout, SocketOptions};
+use crate::output::{announce_listening, human_bytes, human_rate, rate};
+use crate::pacing::{period_for_rate, Pacer};
+use crate::shutdown::{Shutdown, POLL_INTERVAL};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Everything the server needs to know.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on (the seed binds `0.0.0.0`).
+    pub bind: SocketAddr,
+    /// The file every authenticated client receives.
+    pub path: PathBuf,
+    /// The shared key a client must send.
+    pub key: Vec<u8>,
+    /// Serve one connection, then exit (the seed's behaviour).
+    pub once: bool,
+    /// Connections served at once; more are closed at once, so a flood of
+    /// connections cannot exhaust threads or memory.
+    pub max_clients: usize,
+    /// A client that sends no key, or stops reading, for this long is dropped.
+    pub idle_timeout: Duration,
+    /// Pause between `AUTH_SUCCESS` and the file (see
+    /// [`super::protocol::DEFAULT_AUTH_PAUSE`]).
+    pub auth_pause: Duration,
+    /// Send at most this many bits per second per client; 0 means as fast as
+    /// the connection allows.
+    pub rate_bits: u64,
+}
+
+/// Checks that `path` names a readable file, with the seed's message and
+/// the system's reason when it does not.
+pub fn check_source(path: &Path) -> io::Result<u64> {
+    let opened = File::open(path).and_then(|file| file.metadata());
+    match opened {
+        Ok(metadata) if !metadata.is_dir() => Ok(metadata.len()),
+        Ok(_) => Err(bad_path(path, "is a directory")),
+        Err(e) => Err(bad_path(path, &e.to_string())),
+    }
+}
+
+fn bad_path(path: &Path, reason: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{BAD_PATH_MESSAGE} ({}: {reason})", path.display()),
+    )
+}
+
+/// Counts of what happened to the connections, for the closing summary.
+#[derive(Debug, Default)]
+pub struct ServerTotals {
+    /// Files sent completely.
+    pub sent: AtomicU64,
+    /// File bytes written to sockets, complete transfers or not.
+    pub bytes: AtomicU64,
+    /// Connections refused for a wrong key.
+    pub refused: AtomicU64,
+    /// Connections dropped: no key in time, gone before sending one, or
+    /// over the `max_clients` limit.
+    pub dropped: AtomicU64,
+    /// Transfers that broke off (client gone, stalled, or shutdown).
+    pub failed: AtomicU64,
+}
+
+impl ServerTotals {
+    /// One line such as `Served 3 files (15.00 MB); refused 1, dropped 0, failed 0`.
+    pub fn summary(&self) -> String {
+        format!(
+            "Served {} file(s) ({}); refused {}, dropped {}, failed {}",
+            self.sent.load(Ordering::Relaxed),
+            human_bytes(self.bytes.load(Ordering::Relaxed)),
+            self.refused.load(Ordering::Relaxed),
+            self.dropped.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// How one connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// The whole file went out.
+    Sent,
+    /// Wrong key: `AUTH_ERROR` and close.
+    Refused,
+    /// No key arrived (timeout or the client left).
+    Dropped,
+    /// The transfer broke off.
+    Failed,
+}
+
+/// Binds, announces the readiness line and serves `config.path` until
+/// shutdown (or after one connection with `once`). Returns the totals; with
+/// `once`, a connection that did not receive the file is an error.
+pub fn serve(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<Arc<ServerTotals>> {
+    let size = check_source(&config.path)?;
+    let listener = net::bind_tcp(config.bind, &SocketOptions::default())?;
+    println!("Serving {} ({})", config.path.display(), human_bytes(size));
+    announce_listening(listener.local_addr()?, "tcp");
+
+    let config = Arc::new(config.clone());
+    let totals = Arc::new(ServerTotals::default());
+    let mut workers: Vec<JoinHandle<()>> = Vec::new();
+    let mut once_outcome = None;
+    net::accept_until_shutdown(&listener, shutdown, |stream, peer| {
+        println!("Got a new connection from {peer}");
+        if config.once {
+            once_outcome = Some(handle_connection(stream, peer, &config, &totals, shutdown));
+            return ControlFlow::Break(());
+        }
+        workers.retain(|worker| !worker.is_finished());
+        if workers.len() >= config.max_clients {
+            eprintln!(
+                "{peer}: already serving {} clients; connection closed",
+                workers.len()
+            );
+            totals.dropped.fetch_add(1, Ordering::Relaxed);
+            return ControlFlow::Continue(());
+        }
+        let (config, totals, shutdown) = (config.clone(), totals.clone(), shutdown.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("a3-file {peer}"))
+            .spawn(move || {
+                handle_connection(stream, peer, &config, &totals, &shutdown);
+            });
+        match spawned {
+            Ok(worker) => workers.push(worker),
+            Err(e) => eprintln!("{peer}: cannot start a thread ({e}); connection closed"),
+        }
+        ControlFlow::Continue(())
+    })?;
+    for worker in workers {
+        let _ = worker.join();
+    }
+    println!("{}", totals.summary());
+    let failure = match once_outcome {
+        Some(Outcome::Sent) | None => return Ok(totals),
+        Some(Outcome::Refused) => "the client sent a wrong key",
+        Some(Outcome::Dropped) => "the client sent no key",
+        Some(Outcome::Failed) => "the transfer broke off",
+    };
+    Err(io::Error::other(format!("--once: {failure}")))
+}
+
+/// How far one connection's file transfer got.
+struct Transfer {
+    /// File bytes written to the socket.
+    sent: u64,
+    /// When the file's first byte was sent (the connection's start until then).
+    started: Instant,
+}
+
+/// Serves one connection from key to close, reports it on stdout/stderr and
+/// counts it in `totals`.
+fn handle_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    config: &ServerConfig,
+    totals: &ServerTotals,
+    shutdown: &Shutdown,
+) -> Outcome {
+    let mut transfer = Transfer {
+        sent: 0,
+        started: Instant::now(),
+    };
+    let result = serve_client(&mut stream, config, shutdown, &mut transfer);
+    let Transfer { sent, started } = transfer;
+    totals.bytes.fetch_add(sent, Ordering::Relaxed);
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            eprintln!("{peer}: transfer broken off after {sent} bytes: {e}");
+            Outcome::Failed
+        }
+    };
+    let counter = match outcome {
+        Outcome::Sent => {
+            let elapsed = started.elapsed();
+            println!(
+                "File sent successfully to {peer}: {sent} bytes in {:.3} s ({})",
+                elapsed.as_secs_f64(),
+                human_rate(rate(sent, elapsed))
+            );
+            &totals.sent
+        }
+        Outcome::Refused => {
+            println!("{peer}: wrong key, answered AUTH_ERROR and closed");
+            &totals.refused
+        }
+        Outcome::Dropped => {
+            println!("{peer}: no key received, connection dropped");
+            &totals.dropped
+        }
+        Outcome::Failed => &totals.failed,
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+    outcome
+}
+
+/// The protocol for one client, recording its progress in `transfer`.
+fn serve_client(
+    stream: &mut TcpStream,
+    config: &ServerConfig,
+    shutdown: &Shutdown,
+    transfer: &mut Transfer,
+) -> io::Result<Outcome> {
+    stream.set_read_timeout(Some(POLL_INTERVAL))?;
+    stream.set_write_timeout(Some(POLL_INTERVAL))?;
+    let Some(received) = read_key(stream, config, shutdown)? else {
+        return Ok(Outcome::Dropped);
+    };
+    if !keys_match(&received, &config.key) {
+        write_all_until_shutdown(stream, AUTH_ERROR, config.idle_timeout, shutdown)?;
+        return Ok(Outcome::Refused);
+    }
+    let mut file = File::open(&config.path).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot open {}: {e}", config.path.display()),
+        )
+    })?;
+    // Until the last byte is out, closing the socket (a crash, a kill,
+    // shutdown, an error) resets the connection instead of ending it
+    // cleanly, so the client can tell a cut-off file from a complete one:
+    // with a plain close both look like the EOF that ends the file.
+    reset_on_close(stream, true)?;
+    write_all_until_shutdown(stream, AUTH_SUCCESS, config.idle_timeout, shutdown)?;
+    if shutdown.sleep(config.auth_pause) {
+        return Err(interrupted());
+    }
+    transfer.started = Instant::now();
+    stream_file(&mut file, stream, config, shutdown, &mut transfer.sent)?;
+    reset_on_close(stream, false)?;
+    Ok(Outcome::Sent)
+}
+
+/// Whether closing `stream` resets the connection (SO_LINGER with a zero
+/// timeout) instead of ending it with a clean FIN after the queued bytes.
+fn reset_on_close(stream: &TcpStream, reset: bool) -> io::Result<()> {
+    let linger = reset.then_some(Duration::ZERO);
+    socket2::SockRef::from(stream).set_linger(linger)
+}
+
+/// Reads the client's key: up to the key's length, or what arrived before
+/// the client fell quiet for [`KEY_QUIET`] or closed. `None` when nothing
+/// arrived within the idle timeout (or before close or shutdown).
+fn read_key(
+    stream: &mut TcpStream,
+    config: &ServerConfig,
+    shutdown: &Shutdown,
+) -> io::Result<Option<Vec<u8>>> {
+    let mut buffer = vec![0u8; MAX_KEY_LEN];
+    let mut filled = 0;
+    let started = Instant::now();
+    let mut last_byte = started;
+    while filled < config.key.len().max(1) {
+        if shutdown.is_triggered() {
+            return Ok(None);
+        }
+        match stream.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                filled += n;
+                last_byte = Instant::now();
+            }
+            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
+                if filled > 0 && last_byte.elapsed() >= KEY_QUIET {
+                    break;
+                }
+                if started.elapsed() >= config.idle_timeout {
+                    return Ok(None);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    buffer.truncate(filled);
+    Ok((filled > 0).then_some(buffer))
+}
+
+/// Copies the file to the socket in [`CHUNK`]-sized pieces, paced when
+/// `config.rate_bits` asks for it.
+fn stream_file(
+    file: &mut File,
+    stream: &mut TcpStream,
+    config: &ServerConfig,
+    shutdown: &Shutdown,
+    sent: &mut u64,
+) -> io::Result<()> {
+    // Paced transfers send smaller pieces so the rate is smooth.
+    let chunk = if config.rate_bits > 0 {
+        CHUNK / 4
+    } else {
+        CHUNK
+    };
+    let mut pacer = period_for_rate(chunk, config.rate_bits).map(Pacer::new);
+    let mut buffer = vec![0u8; chunk];
+    loop {
+        let read = match file.read(&mut buffer) {
+            Ok(0) => return Ok(()),
+            Ok(read) => read,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io::Error::new(e.kind(), format!("reading the file: {e}"))),
+        };
+        if let Some(pacer) = pacer.as_mut() {
+            pacer.wait(shutdown).ok_or_else(interrupted)?;
+        }
+        write_all_until_shutdown(stream, &buffer[..read], config.idle_timeout, shutdown)?;
+        *sent += read as u64;
+    }
+}
+
+/// `write_all` that notices shutdown: the socket's write timeout
+/// ([`POLL_INTERVAL`]) wakes it to check, and a client that accepts nothing
+/// for `idle_timeout` is given up on. Every byte is written or it fails.
+fn write_all_until_shutdown(
+    stream: &mut TcpStream,
+    mut bytes: &[u8],
+    idle_timeout: Duration,
+    shutdown: &Shutdown,
+) -> io::Result<()> {
+    let mut last_progress = Instant::now();
+    while !bytes.is_empty() {
+        match stream.write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(written) => {
+                bytes = &bytes[written..];
+                last_progress = Instant::now();
+            }
+            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
+                if shutdown.is_triggered() {
+                    return Err(interrupted());
+                }
+                if last_progress.elapsed() >= idle_timeout {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("the client read nothing for {} s", idle_timeout.as_secs()),
+                    ));
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn interrupted() -> io::Error {
+    io::Error::new(io::ErrorKind::Interrupted, "the server is shutting down")
+}
