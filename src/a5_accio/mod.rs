@@ -1,1 +1,120 @@
-//! Placeholder: this assignment is not implemented yet.
+//! # a5 accio — a threaded file receiver
+//!
+//! The assignment (course report `004_…`, which has no code): a server that
+//! receives files over TCP from any number of clients at once, and a client
+//! that sends one file.
+//!
+//! ```text
+//! a5-accio-server PORT FILE_DIR        a5-accio-client HOST PORT FILE
+//!
+//!   client                                server
+//!     | ---- connect ----------------------> |  accept: this is connection n
+//!     |                                      |  (a thread of its own)
+//!     | ---- the file's raw bytes ---------> |  written to FILE_DIR/.n.file.part
+//!     | ---- FIN (half-close: "that's all")> |  renamed to FILE_DIR/n.file
+//!     | <--- FIN ----------------------------|  server closes: file is saved
+//! ```
+//!
+//! There is no header, no length and no reply: the file is every byte the
+//! client sends, and the end of the file is the end of the stream. That is
+//! why the server must tell a *clean* end (EOF) from a broken one. Following
+//! the course convention, a transfer that fails — the client is silent for
+//! 10 s, resets the connection, or the server is stopped and the transfer
+//! does not finish within its grace period — leaves a file holding exactly
+//! `ERROR`, never a truncated file that looks complete.
+//!
+//! Files are numbered `1.file`, `2.file`, … in the order connections are
+//! accepted. Each transfer writes under a hidden temporary name and is
+//! renamed when it ends, so a file named `n.file` is always final.
+//!
+//! Errors on the command line and in the client print one `ERROR: …` line on
+//! stderr and exit with status 1 (the course's spelling, in capitals).
+//!
+//! - [`protocol`] — the contract: `ERROR`, file names, ports, timeouts;
+//! - [`server`] — the accept loop and one receiving thread per connection;
+//! - [`client`] — connect, stream the file, half-close, wait for the close.
+
+pub mod client;
+pub mod protocol;
+pub mod server;
+
+use std::fmt::Display;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Parses the command line into `C`, printing usage errors as one
+/// `ERROR: …` paragraph with exit status 1 (clap's own would say `error:`
+/// and exit 2); `--help` and `--version` print and exit 0.
+pub fn parse_args<C: clap::Parser>() -> Result<C, ExitCode> {
+    use clap::error::ErrorKind;
+    match C::try_parse() {
+        Ok(args) => Ok(args),
+        Err(error)
+            if matches!(
+                error.kind(),
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+            ) =>
+        {
+            let _ = error.print();
+            Err(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            let text = error.to_string();
+            eprint!(
+                "{}{}",
+                protocol::ERROR_PREFIX,
+                text.trim_start_matches("error: ")
+            );
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Maps a binary's result to its exit status: 0, or 1 after printing
+/// `ERROR: <message>` on stderr.
+pub fn exit_with<T, E: Display>(result: Result<T, E>) -> ExitCode {
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{}{error}", protocol::ERROR_PREFIX);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Parses a duration given in seconds, such as `10` or `0.5`.
+pub fn parse_seconds(text: &str) -> Result<Duration, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
+        .ok_or_else(|| format!("{text:?} is not a number of seconds"))
+}
+
+/// Parses a count of at least 1, such as `--max-connections 64`.
+pub fn parse_positive(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(count) if count > 0 => Ok(count),
+        _ => Err(format!("{text:?} is not a whole number of at least 1")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_accept_fractions_and_refuse_words() {
+        assert_eq!(parse_seconds("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_seconds("0.25"), Ok(Duration::from_millis(250)));
+        assert!(parse_seconds("-1").is_err());
+        assert!(parse_seconds("soon").is_err());
+    }
+
+    #[test]
+    fn counts_start_at_one() {
+        assert_eq!(parse_positive("1024"), Ok(1024));
+        assert!(parse_positive("0").is_err());
+        assert!(parse_positive("many").is_err());
+    }
+}
