@@ -108,7 +108,7 @@ mod tests {
 
     #[test]
     fn error_file_is_exactly_five_bytes() {
-        assert_eq!(ERROR_CONTENT, &[b'E', b'R', b'R', b'O', b'R']);
+        assert_eq!(ERROR_CONTENT, [0x45, 0x52, 0x52, 0x4f, 0x52]);
         assert_eq!(ERROR_PREFIX, "ERROR: ");
     }
 
