@@ -33,7 +33,10 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
 /// Bytes the server gathers from the socket before each write to disk.
-pub const RECEIVE_BUFFER: usize = 1 << 20;
+/// Measured on loopback: 128–256 KiB cost a third of the kernel time that
+/// 512 KiB–1 MiB do (the copies stay in the CPU cache), and 256 KiB per
+/// connection keeps a thousand connections within 256 MiB.
+pub const RECEIVE_BUFFER: usize = 256 * 1024;
 
 /// Bytes the client hands the kernel per send call (it reports progress
 /// between calls).
