@@ -47,6 +47,17 @@ fn wait_for_file(path: &Path) -> Vec<u8> {
     }
 }
 
+/// Asserts that a received file holds exactly `ERROR` (without printing
+/// megabytes of content when it does not).
+fn assert_error_file(content: &[u8], what: &str) {
+    assert!(
+        content == b"ERROR",
+        "{what}: expected ERROR, found {} bytes starting {:?}",
+        content.len(),
+        String::from_utf8_lossy(&content[..content.len().min(16)])
+    );
+}
+
 /// The names in `dir`, sorted.
 fn names_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -250,7 +261,7 @@ fn sigterm_amid_slow_uploads_leaves_every_file_complete_or_error() {
                 sent.len()
             );
         } else {
-            assert_eq!(saved, b"ERROR", "straggler {index} was not cut off");
+            assert_error_file(&saved, &format!("straggler {index}"));
         }
     }
     let summary = server.expect_stdout("Received ");
@@ -273,8 +284,14 @@ fn silent_and_stalled_clients_leave_error() {
         let mut byte = [0u8; 1];
         assert!(matches!(stream.read(&mut byte), Ok(0) | Err(_)));
     }
-    assert_eq!(wait_for_file(&received.path().join("1.file")), b"ERROR");
-    assert_eq!(wait_for_file(&received.path().join("2.file")), b"ERROR");
+    assert_error_file(
+        &wait_for_file(&received.path().join("1.file")),
+        "silent client",
+    );
+    assert_error_file(
+        &wait_for_file(&received.path().join("2.file")),
+        "stalled client",
+    );
     server.expect_stdout("1.file: ERROR");
     server.expect_stdout("no data for 0.5 s");
     let summary = stop(&mut server, "QUIT");
@@ -293,7 +310,7 @@ fn reset_mid_transfer_leaves_error() {
         .set_linger(Some(Duration::ZERO))
         .unwrap();
     drop(stream);
-    assert_eq!(wait_for_file(&received.path().join("1.file")), b"ERROR");
+    assert_error_file(&wait_for_file(&received.path().join("1.file")), "reset");
     server.expect_stdout("1.file: ERROR");
     stop(&mut server, "TERM");
 }
@@ -438,4 +455,31 @@ fn client_gives_up_on_a_server_that_never_closes() {
     );
     let (_still_open, data) = holder.join().unwrap();
     assert_eq!(data, b"data");
+}
+
+#[test]
+fn client_killed_mid_transfer_leaves_error_not_a_short_file() {
+    let scratch = TempDir::new("accio-killed");
+    let received = scratch.path().join("received");
+    let (mut server, addr) = start_server(&received, &[]);
+    // The client reads from a FIFO the test feeds, so it is surely still
+    // sending when it is killed.
+    let fifo = scratch.path().join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let port = addr.port().to_string();
+    let mut client = Proc::spawn(CLIENT, &["127.0.0.1", &port, fifo.to_str().unwrap()]);
+    let mut feed = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    feed.write_all(&pseudo_random_bytes(100_000, 5)).unwrap();
+    wait_for_file(&received.join(".1.file.part"));
+    std::thread::sleep(Duration::from_millis(100));
+
+    client.signal("KILL");
+    client.expect_exit();
+    // A plain close would have said "complete" after 100 kB; the client's
+    // reset-on-close makes it a failed transfer instead.
+    assert_error_file(&wait_for_file(&received.join("1.file")), "killed client");
+    server.expect_stdout("1.file: ERROR");
+    drop(feed);
+    stop(&mut server, "TERM");
 }

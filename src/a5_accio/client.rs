@@ -11,6 +11,11 @@
 //! on Linux hands the kernel the file itself (`sendfile`): no copy through
 //! user space and a tiny memory footprint. Between pieces the client draws
 //! its progress line and looks at the shutdown flag.
+//!
+//! The protocol has no length: the server takes a clean close as "file
+//! complete". So until the whole file is sent, the socket is set to *reset*
+//! on close; a client that fails, is interrupted or killed mid-transfer
+//! leaves `ERROR` on the server, never a truncated file that looks whole.
 
 use super::protocol::SEND_CHUNK;
 use crate::output::{human_bytes, human_rate, rate, Progress};
@@ -76,6 +81,10 @@ pub fn send_file(config: &ClientConfig, shutdown: &Shutdown) -> io::Result<Uploa
     let mut stream = connect(&config.host, config.port, config.timeout)?;
     let server = stream.peer_addr()?;
     stream.set_write_timeout(Some(config.timeout))?;
+    // Until the last byte is out, closing the socket for any reason (an
+    // error, Ctrl-C, even `kill -9`) must reset the connection: a plain
+    // close would send the FIN that tells the server the file is complete.
+    set_reset_on_close(&stream, true)?;
     let started = Instant::now();
 
     let mut progress = Progress::new(format!("{path} → {server}"), Some(metadata.len()));
@@ -97,6 +106,7 @@ pub fn send_file(config: &ClientConfig, shutdown: &Shutdown) -> io::Result<Uploa
     }
     progress.finish();
 
+    set_reset_on_close(&stream, false)?;
     stream
         .shutdown(Direction::Write)
         .map_err(|e| send_error(e, sent, config.timeout))?;
@@ -106,6 +116,13 @@ pub fn send_file(config: &ClientConfig, shutdown: &Shutdown) -> io::Result<Uploa
         bytes: sent,
         elapsed: started.elapsed(),
     })
+}
+
+/// With `reset` set, closing the socket resets the connection (SO_LINGER
+/// with a zero timeout) instead of ending it cleanly. std cannot set this
+/// option, hence `socket2`.
+fn set_reset_on_close(stream: &TcpStream, reset: bool) -> io::Result<()> {
+    socket2::SockRef::from(stream).set_linger(reset.then_some(Duration::ZERO))
 }
 
 /// Connects to the first address of `host` that answers within `timeout`.

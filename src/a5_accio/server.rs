@@ -87,13 +87,21 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<ServerSumma
         &SocketOptions::default(),
     )?;
     announce_listening(listener.local_addr()?, "tcp");
+    let open_files = open_file_limit();
+    let max_connections = connections_within(config.max_connections, open_files);
+    if let (true, Some(limit)) = (max_connections < config.max_connections, open_files) {
+        eprintln!(
+            "Note: serving at most {max_connections} connections at once, as the \
+             open-file limit is {limit} (raise it with `ulimit -n`)"
+        );
+    }
 
     let shared = Arc::new(Shared {
         file_dir: config.file_dir.clone(),
         idle_timeout: config.idle_timeout,
         grace: config.grace,
         stopping_since: OnceLock::new(),
-        slots: Arc::new(Slots::new(config.max_connections)),
+        slots: Arc::new(Slots::new(max_connections)),
         summary: Mutex::new(ServerSummary::default()),
     });
     let on_stop = shared.clone();
@@ -136,6 +144,39 @@ pub fn prepare_dir(dir: &Path) -> io::Result<()> {
         )));
     }
     fs::create_dir_all(dir).map_err(context)
+}
+
+/// Open files a connection needs: its socket and the file it writes.
+const FILES_PER_CONNECTION: usize = 2;
+
+/// Open files kept aside for stdio, the listener and the like.
+const FILES_RESERVED: usize = 16;
+
+/// The process's soft limit on open files (Linux, from `/proc/self/limits`);
+/// `None` when unknown or unlimited.
+fn open_file_limit() -> Option<usize> {
+    let limits = fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// How many connections can be served at once: `wanted`, lowered so that
+/// their sockets and files fit in `open_files`. Without the cap, a burst of
+/// clients would run the server out of file descriptors and their uploads
+/// would fail; with it, they wait in the backlog instead.
+fn connections_within(wanted: usize, open_files: Option<usize>) -> usize {
+    match open_files {
+        Some(limit) => wanted
+            .min(limit.saturating_sub(FILES_RESERVED) / FILES_PER_CONNECTION)
+            .max(1),
+        None => wanted,
+    }
 }
 
 /// State every receiving thread shares.
@@ -379,4 +420,24 @@ impl Drop for SlotGuard {
 /// Locks a mutex, recovering the data if a panicking thread poisoned it.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_fit_in_the_open_file_limit() {
+        assert_eq!(connections_within(1024, Some(1024)), 504);
+        assert_eq!(connections_within(1024, Some(20_000)), 1024);
+        assert_eq!(connections_within(1024, None), 1024);
+        assert_eq!(connections_within(1024, Some(3)), 1);
+    }
+
+    #[test]
+    fn open_file_limit_is_read_on_linux() {
+        if cfg!(target_os = "linux") {
+            assert!(open_file_limit().is_some_and(|limit| limit > 0));
+        }
+    }
 }
