@@ -483,3 +483,23 @@ fn client_killed_mid_transfer_leaves_error_not_a_short_file() {
     drop(feed);
     stop(&mut server, "TERM");
 }
+
+#[test]
+fn client_gives_up_on_a_server_that_stops_reading() {
+    let scratch = TempDir::new("accio-no-read");
+    let input = scratch.path().join("input");
+    std::fs::write(&input, pseudo_random_bytes(30_000_000, 8)).unwrap();
+    // A server that accepts and then never reads: the socket buffers fill
+    // up and the client's sends stall.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let holder = std::thread::spawn(move || listener.accept().unwrap().0);
+    let (status, client) = send(addr, &input, &["--timeout", "0.5"]);
+    assert_eq!(status.code(), Some(1), "{}", client.dump());
+    assert!(
+        client.stderr_text().contains("took no data for 0.5 s"),
+        "{}",
+        client.dump()
+    );
+    drop(holder.join().unwrap());
+}

@@ -7,22 +7,22 @@
 //! when this client returns `Ok` the file is saved. (The seed client just
 //! closed the socket and could not know.)
 //!
-//! The file goes out in [`SEND_CHUNK`] pieces through `std::io::copy`, which
-//! on Linux hands the kernel the file itself (`sendfile`): no copy through
-//! user space and a tiny memory footprint. Between pieces the client draws
-//! its progress line and looks at the shutdown flag.
+//! The file goes out through one [`SEND_BUFFER`]-sized buffer: read a
+//! piece, write it all, draw the progress line, look at the shutdown flag.
+//! (`std::io::copy` would do the same with an 8 KiB buffer: std no longer
+//! hands a file to a socket with `sendfile`.)
 //!
 //! The protocol has no length: the server takes a clean close as "file
 //! complete". So until the whole file is sent, the socket is set to *reset*
 //! on close; a client that fails, is interrupted or killed mid-transfer
 //! leaves `ERROR` on the server, never a truncated file that looks whole.
 
-use super::protocol::SEND_CHUNK;
+use super::protocol::SEND_BUFFER;
 use crate::output::{human_bytes, human_rate, rate, Progress};
 use crate::shutdown::Shutdown;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown as Direction, SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -69,7 +69,7 @@ impl fmt::Display for Upload {
 /// Every error carries a message fit for the `ERROR: …` line.
 pub fn send_file(config: &ClientConfig, shutdown: &Shutdown) -> io::Result<Upload> {
     let path = config.file.display();
-    let file = File::open(&config.file)
+    let mut file = File::open(&config.file)
         .map_err(|e| io::Error::new(e.kind(), format!("cannot open {path}: {e}")))?;
     let metadata = file
         .metadata()
@@ -88,6 +88,7 @@ pub fn send_file(config: &ClientConfig, shutdown: &Shutdown) -> io::Result<Uploa
     let started = Instant::now();
 
     let mut progress = Progress::new(format!("{path} → {server}"), Some(metadata.len()));
+    let mut buffer = vec![0u8; SEND_BUFFER];
     let mut sent: u64 = 0;
     loop {
         if shutdown.is_triggered() {
@@ -96,12 +97,32 @@ pub fn send_file(config: &ClientConfig, shutdown: &Shutdown) -> io::Result<Uploa
                 format!("interrupted after sending {sent} bytes"),
             ));
         }
-        let chunk = io::copy(&mut (&file).take(SEND_CHUNK), &mut stream)
-            .map_err(|e| send_error(e, sent, config.timeout))?;
-        if chunk == 0 {
-            break;
+        let count = match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(count) => count,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot read {path} after {sent} bytes: {e}"),
+                ))
+            }
+        };
+        let mut piece = &buffer[..count];
+        while !piece.is_empty() {
+            match stream.write(piece) {
+                Ok(0) => {
+                    let closed = io::Error::from(io::ErrorKind::WriteZero);
+                    return Err(send_error(closed, sent, config.timeout));
+                }
+                Ok(written) => {
+                    piece = &piece[written..];
+                    sent += written as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(send_error(e, sent, config.timeout)),
+            }
         }
-        sent += chunk;
         progress.update(sent);
     }
     progress.finish();

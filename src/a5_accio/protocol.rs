@@ -38,9 +38,9 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 /// connection keeps a thousand connections within 256 MiB.
 pub const RECEIVE_BUFFER: usize = 256 * 1024;
 
-/// Bytes the client hands the kernel per send call (it reports progress
-/// between calls).
-pub const SEND_CHUNK: u64 = 8 << 20;
+/// Bytes the client reads from the file and sends at a time (the same
+/// cache-friendly size as [`RECEIVE_BUFFER`]).
+pub const SEND_BUFFER: usize = 256 * 1024;
 
 /// The name of the n-th received file: `1.file`, `2.file`, …
 pub fn file_name(number: u64) -> String {
