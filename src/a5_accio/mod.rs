@@ -38,9 +38,21 @@ pub mod client;
 pub mod protocol;
 pub mod server;
 
-use std::fmt::Display;
+use std::fmt::{self, Display};
+use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::Duration;
+
+/// Prints one line on stdout. Unlike `println!` it cannot panic: a server
+/// whose stdout pipe was closed (`… | head`) must keep saving files.
+pub fn say(line: fmt::Arguments<'_>) {
+    let _ = writeln!(io::stdout().lock(), "{line}");
+}
+
+/// Prints one line on stderr, like [`say`].
+pub fn warn(line: fmt::Arguments<'_>) {
+    let _ = writeln!(io::stderr().lock(), "{line}");
+}
 
 /// Parses the command line into `C`, printing usage errors as one
 /// `ERROR: …` paragraph with exit status 1 (clap's own would say `error:`
@@ -76,7 +88,7 @@ pub fn exit_with<T, E: Display>(result: Result<T, E>) -> ExitCode {
     match result {
         Ok(_) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("{}{error}", protocol::ERROR_PREFIX);
+            warn(format_args!("{}{error}", protocol::ERROR_PREFIX));
             ExitCode::FAILURE
         }
     }

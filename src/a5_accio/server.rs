@@ -18,6 +18,7 @@
 //! the grace period runs out; then the server prints its summary.
 
 use super::protocol::{self, ERROR_CONTENT, RECEIVE_BUFFER};
+use super::{say, warn};
 use crate::net::{self, SocketOptions};
 use crate::output::{announce_listening, human_bytes, human_rate, rate};
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
@@ -90,10 +91,10 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<ServerSumma
     let open_files = open_file_limit();
     let max_connections = connections_within(config.max_connections, open_files);
     if let (true, Some(limit)) = (max_connections < config.max_connections, open_files) {
-        eprintln!(
+        warn(format_args!(
             "Note: serving at most {max_connections} connections at once, as the \
              open-file limit is {limit} (raise it with `ulimit -n`)"
-        );
+        ));
     }
 
     let shared = Arc::new(Shared {
@@ -120,10 +121,10 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<ServerSumma
 
     let in_flight = shared.slots.in_use();
     if in_flight > 0 {
-        eprintln!(
+        warn(format_args!(
             "Stopping: waiting up to {} s for {in_flight} transfer(s) in flight",
             config.grace.as_secs_f64()
-        );
+        ));
     }
     shared.slots.wait_until_all_free();
     let summary = *lock(&shared.summary);
@@ -251,7 +252,9 @@ fn start_receiver(
     if let Err(e) = started {
         // The closure, and with it the connection, is gone: record the loss.
         let name = protocol::file_name(number);
-        eprintln!("{name}: cannot start a thread for {peer}: {e}");
+        warn(format_args!(
+            "{name}: cannot start a thread for {peer}: {e}"
+        ));
         finish_failed(number, None, &shared);
     }
 }
@@ -267,7 +270,10 @@ fn receive(number: u64, mut stream: TcpStream, peer: SocketAddr, shared: &Shared
     let mut file = match created {
         Ok(file) => file,
         Err(e) => {
-            eprintln!("{name}: cannot create {}: {e}", temp_path.display());
+            warn(format_args!(
+                "{name}: cannot create {}: {e}",
+                temp_path.display()
+            ));
             finish_failed(number, None, shared);
             return;
         }
@@ -276,23 +282,28 @@ fn receive(number: u64, mut stream: TcpStream, peer: SocketAddr, shared: &Shared
         Ok(bytes) => match fs::rename(&temp_path, shared.file_dir.join(&name)) {
             Ok(()) => {
                 let elapsed = started.elapsed();
-                println!(
+                say(format_args!(
                     "{name}: {} from {peer} in {:.3} s ({})",
                     human_bytes(bytes),
                     elapsed.as_secs_f64(),
                     human_rate(rate(bytes, elapsed))
-                );
+                ));
                 let mut summary = lock(&shared.summary);
                 summary.complete += 1;
                 summary.bytes += bytes;
             }
             Err(e) => {
-                eprintln!("{name}: cannot rename {}: {e}", temp_path.display());
+                warn(format_args!(
+                    "{name}: cannot rename {}: {e}",
+                    temp_path.display()
+                ));
                 finish_failed(number, Some(file), shared);
             }
         },
         Err((failure, bytes)) => {
-            println!("{name}: ERROR from {peer} after {bytes} bytes: {failure}");
+            say(format_args!(
+                "{name}: ERROR from {peer} after {bytes} bytes: {failure}"
+            ));
             finish_failed(number, Some(file), shared);
         }
     }
@@ -356,7 +367,7 @@ fn finish_failed(number: u64, file: Option<File>, shared: &Shared) {
     }
     .and_then(|()| fs::rename(&temp_path, shared.file_dir.join(&name)));
     if let Err(e) = written {
-        eprintln!("{name}: cannot record ERROR: {e}");
+        warn(format_args!("{name}: cannot record ERROR: {e}"));
         let _ = fs::remove_file(&temp_path);
     }
 }
