@@ -1,10 +1,9 @@
 //! `a5-accio-client HOST PORT FILE` — sends one file to an accio server.
 use clap::Parser;
-use socklab::a5_accio::{self, client, protocol};
+use socklab::a5_accio::{self, client, protocol, Seconds};
 use socklab::shutdown::Shutdown;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 /// a5 accio client: sends FILE's bytes to the server, half-closes, and waits
 /// for the server's close (which means the file is saved). Errors print
@@ -20,8 +19,8 @@ struct Args {
     /// The file to send
     file: PathBuf,
     /// Give up if connecting, a send, or the server's final close takes longer
-    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = a5_accio::parse_seconds)]
-    timeout: Duration,
+    #[arg(long, value_name = "SECONDS", default_value_t = Seconds(protocol::DEFAULT_CLIENT_TIMEOUT))]
+    timeout: Seconds,
 }
 
 fn main() -> ExitCode {
@@ -33,7 +32,7 @@ fn main() -> ExitCode {
         host: args.host,
         port: args.port,
         file: args.file,
-        timeout: args.timeout,
+        timeout: args.timeout.0,
     };
     a5_accio::exit_with(Shutdown::install().and_then(|shutdown| {
         let upload = client::send_file(&config, &shutdown)?;

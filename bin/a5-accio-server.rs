@@ -1,12 +1,11 @@
 //! `a5-accio-server PORT FILE_DIR` — receives files from any number of
 //! clients at once and saves them as `FILE_DIR/1.file`, `2.file`, …
 use clap::Parser;
-use socklab::a5_accio::{self, protocol, server};
+use socklab::a5_accio::{self, protocol, server, Seconds};
 use socklab::shutdown::Shutdown;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 /// a5 accio server: saves every upload as FILE_DIR/<n>.file (n = 1, 2, … in
 /// accept order). A failed upload leaves a file holding exactly `ERROR`.
@@ -23,13 +22,14 @@ struct Args {
     #[arg(long, default_value = "0.0.0.0")]
     bind: IpAddr,
     /// Abort a connection that sends nothing for this many seconds
-    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = a5_accio::parse_seconds)]
-    idle_timeout: Duration,
+    #[arg(long, value_name = "SECONDS", default_value_t = Seconds(protocol::DEFAULT_IDLE_TIMEOUT))]
+    idle_timeout: Seconds,
     /// On SIGTERM/SIGQUIT/Ctrl-C, let transfers in flight finish for this many seconds
-    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = a5_accio::parse_seconds)]
-    grace: Duration,
+    #[arg(long, value_name = "SECONDS", default_value_t = Seconds(protocol::DEFAULT_GRACE))]
+    grace: Seconds,
     /// Serve at most this many connections at once (more wait to be accepted)
-    #[arg(long, value_name = "N", default_value = "1024", value_parser = a5_accio::parse_positive)]
+    #[arg(long, value_name = "N", default_value_t = protocol::DEFAULT_MAX_CONNECTIONS,
+          value_parser = a5_accio::parse_positive)]
     max_connections: usize,
 }
 
@@ -42,8 +42,8 @@ fn main() -> ExitCode {
         bind: args.bind,
         port: args.port,
         file_dir: args.file_dir,
-        idle_timeout: args.idle_timeout,
-        grace: args.grace,
+        idle_timeout: args.idle_timeout.0,
+        grace: args.grace.0,
         max_connections: args.max_connections,
     };
     a5_accio::exit_with(Shutdown::install_with_sigquit().and_then(|shutdown| {

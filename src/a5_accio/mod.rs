@@ -41,6 +41,7 @@ pub mod server;
 use std::fmt::{self, Display};
 use std::io::{self, Write};
 use std::process::ExitCode;
+use std::str::FromStr;
 use std::time::Duration;
 
 /// Prints one line on stdout. Unlike `println!` it cannot panic: a server
@@ -94,13 +95,28 @@ pub fn exit_with<T, E: Display>(result: Result<T, E>) -> ExitCode {
     }
 }
 
-/// Parses a duration given in seconds, such as `10` or `0.5`.
-pub fn parse_seconds(text: &str) -> Result<Duration, String> {
-    text.trim()
-        .parse::<f64>()
-        .ok()
-        .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
-        .ok_or_else(|| format!("{text:?} is not a number of seconds"))
+/// A duration given in seconds on the command line, such as `10` or `0.5`
+/// (clap parses it with [`FromStr`] and shows defaults with [`Display`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seconds(pub Duration);
+
+impl FromStr for Seconds {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        text.trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
+            .map(Seconds)
+            .ok_or_else(|| format!("{text:?} is not a number of seconds"))
+    }
+}
+
+impl Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.as_secs_f64())
+    }
 }
 
 /// Parses a count of at least 1, such as `--max-connections 64`.
@@ -117,10 +133,12 @@ mod tests {
 
     #[test]
     fn seconds_accept_fractions_and_refuse_words() {
-        assert_eq!(parse_seconds("10"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_seconds("0.25"), Ok(Duration::from_millis(250)));
-        assert!(parse_seconds("-1").is_err());
-        assert!(parse_seconds("soon").is_err());
+        assert_eq!("10".parse(), Ok(Seconds(Duration::from_secs(10))));
+        assert_eq!("0.25".parse(), Ok(Seconds(Duration::from_millis(250))));
+        assert!("-1".parse::<Seconds>().is_err());
+        assert!("soon".parse::<Seconds>().is_err());
+        assert_eq!(Seconds(Duration::from_secs(10)).to_string(), "10");
+        assert_eq!(Seconds(Duration::from_millis(500)).to_string(), "0.5");
     }
 
     #[test]
