@@ -211,7 +211,7 @@ fn slow_upload(
 fn sigterm_amid_slow_uploads_leaves_every_file_complete_or_error() {
     const UPLOADS: usize = 10;
     let received = TempDir::new("accio-term");
-    let (mut server, addr) = start_server(received.path(), &["--grace", "2"]);
+    let (mut server, addr) = start_server(received.path(), &["--grace", "3"]);
     let stopping = Arc::new(AtomicBool::new(false));
     // Connect one by one, so upload i is accepted i-th and saved as (i+1).file.
     let mut uploads = Vec::new();
@@ -502,4 +502,21 @@ fn client_gives_up_on_a_server_that_stops_reading() {
         client.dump()
     );
     drop(holder.join().unwrap());
+}
+
+#[test]
+fn ipv6_loopback_works() {
+    let scratch = TempDir::new("accio-v6");
+    let received = scratch.path().join("received");
+    let mut server = Proc::spawn(SERVER, &["--bind", "::1", "0", received.to_str().unwrap()]);
+    let addr = server.wait_listening();
+    assert!(addr.is_ipv6(), "{addr}");
+    let input = scratch.path().join("input");
+    let content = pseudo_random_bytes(300_000, 6);
+    std::fs::write(&input, &content).unwrap();
+    let port = addr.port().to_string();
+    let (status, client) = run(CLIENT, &["::1", &port, input.to_str().unwrap()]);
+    assert!(status.success(), "{}", client.dump());
+    assert!(std::fs::read(received.join("1.file")).unwrap() == content);
+    stop(&mut server, "TERM");
 }
