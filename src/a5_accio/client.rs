@@ -87,45 +87,14 @@ pub fn send_file(config: &ClientConfig, shutdown: &Shutdown) -> io::Result<Uploa
     set_reset_on_close(&stream, true)?;
     let started = Instant::now();
 
-    let mut progress = Progress::new(format!("{path} → {server}"), Some(metadata.len()));
-    let mut buffer = vec![0u8; SEND_BUFFER];
-    let mut sent: u64 = 0;
-    loop {
-        if shutdown.is_triggered() {
-            return Err(io::Error::new(
-                io::ErrorKind::Interrupted,
-                format!("interrupted after sending {sent} bytes"),
-            ));
-        }
-        let count = match file.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(count) => count,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Err(io::Error::new(
-                    e.kind(),
-                    format!("cannot read {path} after {sent} bytes: {e}"),
-                ))
-            }
-        };
-        let mut piece = &buffer[..count];
-        while !piece.is_empty() {
-            match stream.write(piece) {
-                Ok(0) => {
-                    let closed = io::Error::from(io::ErrorKind::WriteZero);
-                    return Err(send_error(closed, sent, config.timeout));
-                }
-                Ok(written) => {
-                    piece = &piece[written..];
-                    sent += written as u64;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(send_error(e, sent, config.timeout)),
-            }
-        }
-        progress.update(sent);
-    }
-    progress.finish();
+    let label = format!("{path} → {server}");
+    let sent = send_contents(
+        &mut file,
+        &mut stream,
+        Progress::new(label, Some(metadata.len())),
+        config.timeout,
+        shutdown,
+    )?;
 
     set_reset_on_close(&stream, false)?;
     stream
@@ -137,6 +106,56 @@ pub fn send_file(config: &ClientConfig, shutdown: &Shutdown) -> io::Result<Uploa
         bytes: sent,
         elapsed: started.elapsed(),
     })
+}
+
+/// Streams the rest of `file` into `stream` through one buffer; returns the
+/// bytes sent. Between pieces it updates `progress` and stops if shutdown
+/// was triggered.
+fn send_contents(
+    file: &mut File,
+    stream: &mut TcpStream,
+    mut progress: Progress,
+    timeout: Duration,
+    shutdown: &Shutdown,
+) -> io::Result<u64> {
+    let mut buffer = vec![0u8; SEND_BUFFER];
+    let mut sent: u64 = 0;
+    loop {
+        if shutdown.is_triggered() {
+            return Err(io::Error::new(
+                io::ErrorKind::Interrupted,
+                format!("interrupted after sending {sent} bytes"),
+            ));
+        }
+        let count = match file.read(&mut buffer) {
+            Ok(0) => return Ok(sent),
+            Ok(count) => count,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("cannot read the file after {sent} bytes: {e}"),
+                ))
+            }
+        };
+        // write_all would lose count of a partly written piece.
+        let mut piece = &buffer[..count];
+        while !piece.is_empty() {
+            match stream.write(piece) {
+                Ok(0) => {
+                    let closed = io::Error::from(io::ErrorKind::WriteZero);
+                    return Err(send_error(closed, sent, timeout));
+                }
+                Ok(written) => {
+                    piece = &piece[written..];
+                    sent += written as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(send_error(e, sent, timeout)),
+            }
+        }
+        progress.update(sent);
+    }
 }
 
 /// With `reset` set, closing the socket resets the connection (SO_LINGER
