@@ -392,8 +392,8 @@ impl Slots {
     }
 
     /// Takes a slot, waiting for one to be given back if all are taken.
-    /// Every transfer ends within the idle timeout or the grace period, so
-    /// the wait is bounded.
+    /// Once stopping starts, every transfer ends within the grace period, so
+    /// stopping never waits here for long.
     fn acquire(self: &Arc<Self>) -> SlotGuard {
         let mut in_use = lock(&self.in_use);
         while *in_use >= self.max {
@@ -443,6 +443,64 @@ mod tests {
         assert_eq!(connections_within(1024, Some(20_000)), 1024);
         assert_eq!(connections_within(1024, None), 1024);
         assert_eq!(connections_within(1024, Some(3)), 1);
+    }
+
+    #[test]
+    fn a_full_set_of_slots_makes_the_next_wait() {
+        let slots = Arc::new(Slots::new(1));
+        let first = slots.acquire();
+        let waiting = slots.clone();
+        let second = std::thread::spawn(move || drop(waiting.acquire()));
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!second.is_finished());
+        assert_eq!(slots.in_use(), 1);
+        drop(first);
+        second.join().unwrap();
+        assert_eq!(slots.in_use(), 0);
+    }
+
+    #[test]
+    fn transfers_abort_when_idle_or_past_the_grace() {
+        let shared = Shared {
+            file_dir: PathBuf::new(),
+            idle_timeout: Duration::from_secs(10),
+            grace: Duration::from_secs(5),
+            stopping_since: OnceLock::new(),
+            slots: Arc::new(Slots::new(1)),
+            summary: Mutex::new(ServerSummary::default()),
+        };
+        let ago = |seconds| {
+            Instant::now()
+                .checked_sub(Duration::from_secs(seconds))
+                .unwrap()
+        };
+        assert!(shared.abort_reason(ago(9)).is_none());
+        assert!(matches!(
+            shared.abort_reason(ago(11)),
+            Some(Failure::Idle(_))
+        ));
+        shared.stopping_since.set(ago(4)).unwrap();
+        assert!(shared.abort_reason(ago(1)).is_none());
+        let late = Shared {
+            stopping_since: OnceLock::from(ago(6)),
+            ..shared
+        };
+        assert!(matches!(
+            late.abort_reason(ago(1)),
+            Some(Failure::Stopped(_))
+        ));
+    }
+
+    #[test]
+    fn failures_read_well() {
+        assert_eq!(
+            Failure::Idle(Duration::from_secs(10)).to_string(),
+            "no data for 10 s"
+        );
+        assert_eq!(
+            Failure::Stopped(Duration::from_millis(2500)).to_string(),
+            "server stopping, not finished within 2.5 s"
+        );
     }
 
     #[test]
