@@ -86,16 +86,22 @@ run_socklab() {
 }
 
 run_ncat() {
-    local out="$WORK/ncat.out" port t0 t1 tries
+    local out="$WORK/ncat.out" port t0 t1 tries listening=no
+    # ncat cannot pick a free port itself: try random ones until one binds.
     for tries in 1 2 3 4 5; do
         port=$((20000 + RANDOM % 30000))
         : >"$WORK/ncat.log"
         /usr/bin/time -v -o "$WORK/server.time" ncat -v -l --recv-only 127.0.0.1 "$port" >"$out" 2>"$WORK/ncat.log" &
         server_time_pid=$!
         started_pids+=("$server_time_pid")
-        wait_line "$WORK/ncat.log" "Listening on" 5 && break
+        if wait_line "$WORK/ncat.log" "Listening on" 5; then
+            listening=yes
+            break
+        fi
+        kill $(pgrep -P "$server_time_pid") 2>/dev/null || true
         wait "$server_time_pid" || true
     done
+    [ "$listening" = yes ] || { echo "ncat could not listen" >&2; exit 1; }
     t0=$(now)
     /usr/bin/time -v -o "$WORK/client.time" ncat --send-only 127.0.0.1 "$port" <"$source_file"
     wait "$server_time_pid"
