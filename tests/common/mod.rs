@@ -36,9 +36,7 @@ impl Lines {
                 match reader.read_until(b'\n', &mut raw) {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {
-                        let line = String::from_utf8_lossy(&raw)
-                            .trim_end_matches(['\n', '\r'])
-                            .to_string();
+                        let line = String::from_utf8_lossy(&raw).trim_end_matches(['\n', '\r']).to_string();
                         self.lines.lock().unwrap().0.push(line);
                         self.changed.notify_all();
                     }
@@ -133,13 +131,7 @@ impl Proc {
     pub fn wait_listening(&self) -> SocketAddr {
         let line = self
             .wait_stdout(|l| l.starts_with("Listening on "), DEADLINE)
-            .unwrap_or_else(|| {
-                panic!(
-                    "{} never printed its readiness line; {}",
-                    self.name,
-                    self.dump()
-                )
-            });
+            .unwrap_or_else(|| panic!("{} never printed its readiness line; {}", self.name, self.dump()));
         let addr = line["Listening on ".len()..]
             .split_whitespace()
             .next()
