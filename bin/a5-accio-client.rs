@@ -1,5 +1,42 @@
-//! Placeholder: not implemented yet.
-fn main() -> std::process::ExitCode {
-    eprintln!("error: a5-accio-client is not implemented yet");
-    std::process::ExitCode::from(2)
+//! `a5-accio-client HOST PORT FILE` — sends one file to an accio server.
+use clap::Parser;
+use socklab::a5_accio::{self, client, protocol, Seconds};
+use socklab::shutdown::Shutdown;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// a5 accio client: sends FILE's bytes to the server, half-closes, and waits
+/// for the server's close (which means the file is saved). Errors print
+/// `ERROR: …` and exit 1.
+#[derive(Parser)]
+#[command(name = "a5-accio-client", version)]
+struct Args {
+    /// The server's host name or address
+    host: String,
+    /// The server's port
+    #[arg(value_parser = protocol::parse_client_port)]
+    port: u16,
+    /// The file to send
+    file: PathBuf,
+    /// Give up if connecting, a send, or the server's final close takes longer
+    #[arg(long, value_name = "SECONDS", default_value_t = Seconds(protocol::DEFAULT_CLIENT_TIMEOUT))]
+    timeout: Seconds,
+}
+
+fn main() -> ExitCode {
+    let args = match a5_accio::parse_args::<Args>() {
+        Ok(args) => args,
+        Err(status) => return status,
+    };
+    let config = client::ClientConfig {
+        host: args.host,
+        port: args.port,
+        file: args.file,
+        timeout: args.timeout.0,
+    };
+    a5_accio::exit_with(Shutdown::install().and_then(|shutdown| {
+        let upload = client::send_file(&config, &shutdown)?;
+        a5_accio::say(format_args!("{upload}"));
+        Ok(())
+    }))
 }

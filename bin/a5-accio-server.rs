@@ -1,5 +1,54 @@
-//! Placeholder: not implemented yet.
-fn main() -> std::process::ExitCode {
-    eprintln!("error: a5-accio-server is not implemented yet");
-    std::process::ExitCode::from(2)
+//! `a5-accio-server PORT FILE_DIR` — receives files from any number of
+//! clients at once and saves them as `FILE_DIR/1.file`, `2.file`, …
+use clap::Parser;
+use socklab::a5_accio::{self, protocol, server, Seconds};
+use socklab::shutdown::Shutdown;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// a5 accio server: saves every upload as FILE_DIR/<n>.file (n = 1, 2, … in
+/// accept order). A failed upload leaves a file holding exactly `ERROR`.
+/// SIGTERM, SIGQUIT or Ctrl-C stop it: transfers in flight get a grace period.
+#[derive(Parser)]
+#[command(name = "a5-accio-server", version)]
+struct Args {
+    /// Port to listen on, 1024–65535 (0 picks a free port)
+    #[arg(value_parser = protocol::parse_server_port)]
+    port: u16,
+    /// Directory for the received files (created if missing)
+    file_dir: PathBuf,
+    /// Address to listen on
+    #[arg(long, default_value = "0.0.0.0")]
+    bind: IpAddr,
+    /// Abort a connection that sends nothing for this many seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = Seconds(protocol::DEFAULT_IDLE_TIMEOUT))]
+    idle_timeout: Seconds,
+    /// On SIGTERM/SIGQUIT/Ctrl-C, let transfers in flight finish for this many seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = Seconds(protocol::DEFAULT_GRACE))]
+    grace: Seconds,
+    /// Serve at most this many connections at once (more wait to be accepted)
+    #[arg(long, value_name = "N", default_value_t = protocol::DEFAULT_MAX_CONNECTIONS,
+          value_parser = a5_accio::parse_positive)]
+    max_connections: usize,
+}
+
+fn main() -> ExitCode {
+    let args = match a5_accio::parse_args::<Args>() {
+        Ok(args) => args,
+        Err(status) => return status,
+    };
+    let config = server::ServerConfig {
+        bind: args.bind,
+        port: args.port,
+        file_dir: args.file_dir,
+        idle_timeout: args.idle_timeout.0,
+        grace: args.grace.0,
+        max_connections: args.max_connections,
+    };
+    a5_accio::exit_with(Shutdown::install_with_sigquit().and_then(|shutdown| {
+        let summary = server::run(&config, &shutdown)?;
+        a5_accio::say(format_args!("{summary}"));
+        Ok(())
+    }))
 }
