@@ -720,3 +720,33 @@ fn ramp_plot_path_and_no_plot() {
     assert!(!dir.path().join("ramp.svg").exists());
     assert!(!ramp.stdout_text().contains("Plot written"));
 }
+
+#[test]
+fn works_over_ipv6_loopback() {
+    let server = Proc::spawn(
+        SERVER,
+        &[
+            "--bind",
+            "::1",
+            "-p",
+            "0",
+            "--loss",
+            "0",
+            "--min-delay",
+            "0",
+            "--max-delay",
+            "0",
+        ],
+    );
+    let addr = server.wait_listening();
+    assert!(addr.is_ipv6());
+    let port = addr.port().to_string();
+    let (status, client) = run(
+        CLIENT,
+        &[
+            "-ip", "::1", "-port", &port, "-n", "3", "-i", "0.02", "-s", "64",
+        ],
+    );
+    assert!(status.success(), "{}", client.dump());
+    assert_eq!(rtts(&client.stdout_lines()).len(), 3, "{}", client.dump());
+}

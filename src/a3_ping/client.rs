@@ -13,6 +13,7 @@
 
 use super::protocol::{self, python_float};
 use super::session::{self, LateAck, Observer, Outcome, Plan, Probe, Report};
+use super::{say, warn};
 use crate::output::{JsonObject, JsonValue};
 use crate::shutdown::Shutdown;
 use crate::stats::Summary;
@@ -64,9 +65,9 @@ pub fn validate(count: u64, interval: f64, size: usize) -> Result<(), String> {
 /// Prints a note on stderr when probes cannot be padded down to `size`.
 pub fn warn_if_probe_too_big(text: &str, count: u64, size: usize) {
     if !protocol::probe_fits(text, count, size) {
-        eprintln!(
+        warn(format_args!(
             "note: a probe carries \"{text} <seq>\", so probes are longer than the {size} bytes asked for"
-        );
+        ));
     }
 }
 
@@ -80,9 +81,14 @@ pub fn run(config: &PingConfig, shutdown: &Shutdown) -> io::Result<()> {
     let timeout = config
         .timeout
         .unwrap_or_else(|| Duration::from_secs_f64(config.interval));
-    println!("\nCalibrating Buffer Size...");
-    let reply = session::calibrate(&socket, server, config.size, timeout, shutdown)?;
-    println!("{}\n", String::from_utf8_lossy(&reply));
+    say(format_args!("\nCalibrating Buffer Size..."));
+    let Some(reply) = session::calibrate(&socket, server, config.size, timeout, shutdown)? else {
+        say(format_args!(
+            "Interrupted before the first message was sent."
+        ));
+        return Ok(());
+    };
+    say(format_args!("{}\n", String::from_utf8_lossy(&reply)));
 
     let plan = Plan {
         server,
@@ -142,7 +148,7 @@ impl Observer for PingPrinter {
     }
 
     fn finished_sending(&mut self) {
-        println!("Finished sending.");
+        say(format_args!("Finished sending."));
     }
 }
 
@@ -170,7 +176,9 @@ fn print_seed_totals(out: &mut impl Write, report: &Report) -> io::Result<()> {
                 "Final Message from the Server {}",
                 protocol::python_bytes(reply)
             )?,
-            None => eprintln!("no reply to exit; the server may still be running"),
+            None => warn(format_args!(
+                "no reply to exit; the server may still be running"
+            )),
         }
     }
     let rtts = report.rtts();

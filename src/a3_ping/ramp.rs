@@ -13,6 +13,7 @@ use super::client::{late_line, validate, warn_if_probe_too_big};
 use super::protocol::{self, python_float};
 use super::session::{self, LateAck, Observer, Outcome, Plan, Probe, Report};
 use super::svg::{self, Panel};
+use super::{say, warn};
 use crate::shutdown::Shutdown;
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -106,10 +107,15 @@ pub fn run(config: &RampConfig, shutdown: &Shutdown) -> io::Result<()> {
     let socket = session::client_socket(server)?;
     warn_if_probe_too_big(protocol::RAMP_PROBE, config.count, config.size);
 
-    println!("\nCalibrating Buffer Size...");
+    say(format_args!("\nCalibrating Buffer Size..."));
     let wait = Duration::from_secs_f64(config.interval);
-    let reply = session::calibrate(&socket, server, config.size, wait, shutdown)?;
-    println!("{}\n", String::from_utf8_lossy(&reply));
+    let Some(reply) = session::calibrate(&socket, server, config.size, wait, shutdown)? else {
+        say(format_args!(
+            "Interrupted before the first message was sent."
+        ));
+        return Ok(());
+    };
+    say(format_args!("{}\n", String::from_utf8_lossy(&reply)));
 
     let plan = Plan {
         server,
@@ -138,13 +144,13 @@ pub fn run(config: &RampConfig, shutdown: &Shutdown) -> io::Result<()> {
                 format!("cannot write the plot {}: {e}", path.display()),
             )
         })?;
-        println!("Plot written to {}", path.display());
+        say(format_args!("Plot written to {}", path.display()));
     }
     if let Some(path) = &config.csv {
         std::fs::write(path, csv(&seconds)).map_err(|e| {
             io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display()))
         })?;
-        println!("Table written to {}", path.display());
+        say(format_args!("Table written to {}", path.display()));
     }
     Ok(())
 }
@@ -189,7 +195,9 @@ impl Observer for RampPrinter {
     }
 
     fn finished_sending(&mut self) {
-        println!("Finished sending, Terminating the connection..");
+        say(format_args!(
+            "Finished sending, Terminating the connection.."
+        ));
     }
 }
 
@@ -200,7 +208,9 @@ fn print_report(out: &mut impl Write, report: &Report, seconds: &[Second]) -> io
     if report.exit_sent {
         match &report.exit_reply {
             Some(reply) => writeln!(out, "Message from Server {}", protocol::python_bytes(reply))?,
-            None => eprintln!("no reply to exit; the server may still be running"),
+            None => warn(format_args!(
+                "no reply to exit; the server may still be running"
+            )),
         }
     }
     for probe in &report.probes {

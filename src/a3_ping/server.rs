@@ -10,6 +10,7 @@
 //! the probes behind it (the seed slept inside its receive loop).
 
 use super::protocol::{self, Rejected, Request, MAX_DATAGRAM};
+use super::{say, warn};
 use crate::net;
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
@@ -172,12 +173,12 @@ pub fn serve(
     );
     drop(delayed_tx); // the timer thread stops once its channel disconnects
     if timer.join().is_err() {
-        eprintln!("the ack timer thread panicked");
+        warn(format_args!("the ack timer thread panicked"));
     }
     let reason = result?;
     stats.acked += counters.acked.load(Ordering::SeqCst);
     stats.abandoned = counters.abandoned.load(Ordering::SeqCst);
-    println!("{stats}");
+    say(format_args!("{stats}"));
     Ok((reason, stats))
 }
 
@@ -197,8 +198,11 @@ fn receive_loop(
     while let Some((len, peer)) = net::recv_from_until_shutdown(socket, &mut buffer, shutdown)? {
         let datagram = &buffer[..len];
         if config.verbose {
-            println!("Message from Client:{}", protocol::python_bytes(datagram));
-            println!("Client Address:{peer}\n");
+            say(format_args!(
+                "Message from Client:{}",
+                protocol::python_bytes(datagram)
+            ));
+            say(format_args!("Client Address:{peer}\n"));
         }
         match protocol::parse_request(datagram) {
             Err(rejected) => {
@@ -207,11 +211,13 @@ fn receive_loop(
             }
             Ok(Request::Calibrate(size)) => {
                 send_reply(socket, protocol::CALIBRATION_REPLY, peer);
-                println!("Buffer size calibrated at {size} bytes for {peer}");
+                say(format_args!(
+                    "Buffer size calibrated at {size} bytes for {peer}"
+                ));
             }
             Ok(Request::Exit) => {
                 send_reply(socket, protocol::EXIT_REPLY, peer);
-                println!("Exiting");
+                say(format_args!("Exiting"));
                 return Ok(StopReason::ExitRequested);
             }
             Ok(Request::Probe(seq)) => {
@@ -240,7 +246,9 @@ fn receive_loop(
                     Ok(()) => {}
                     Err(TrySendError::Full(_)) => {
                         stats.dropped += 1;
-                        eprintln!("too many delayed acks waiting; dropping the ack for {peer}");
+                        warn(format_args!(
+                            "too many delayed acks waiting; dropping the ack for {peer}"
+                        ));
                     }
                     Err(TrySendError::Disconnected(_)) => {
                         return Err(io::Error::other("the ack timer thread stopped"));
@@ -261,7 +269,9 @@ fn draw_delay(rng: &mut StdRng, impairment: &Impairment) -> Duration {
 }
 
 fn log_rejected(rejected: &Rejected, len: usize, peer: SocketAddr) {
-    eprintln!("ignored {len}-byte datagram from {peer}: {rejected}");
+    warn(format_args!(
+        "ignored {len}-byte datagram from {peer}: {rejected}"
+    ));
 }
 
 /// Sends one reply; a failure is reported and the server keeps serving.
@@ -269,7 +279,7 @@ fn send_reply(socket: &UdpSocket, reply: &[u8], peer: SocketAddr) -> bool {
     match socket.send_to(reply, peer) {
         Ok(_) => true,
         Err(e) => {
-            eprintln!("cannot reply to {peer}: {e}");
+            warn(format_args!("cannot reply to {peer}: {e}"));
             false
         }
     }

@@ -25,6 +25,7 @@
 //! always learns of a probe before any reply to it.
 
 use super::protocol::{self, Reply};
+use super::warn;
 use crate::net;
 use crate::pacing::Pacer;
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
@@ -215,14 +216,15 @@ pub fn client_socket(server: SocketAddr) -> io::Result<UdpSocket> {
 }
 
 /// Sends `C <size>` and waits for the calibration reply, retrying a few
-/// times (the seed waited once and crashed on a timeout). Returns the reply.
+/// times (the seed waited once and crashed on a timeout). Returns the reply,
+/// or `None` if shutdown came first.
 pub fn calibrate(
     socket: &UdpSocket,
     server: SocketAddr,
     size: usize,
     wait: Duration,
     shutdown: &Shutdown,
-) -> io::Result<Vec<u8>> {
+) -> io::Result<Option<Vec<u8>>> {
     let wait = wait.max(MIN_REPLY_WAIT);
     let mut buffer = vec![0u8; protocol::MAX_DATAGRAM + 1];
     for _ in 0..CALIBRATION_ATTEMPTS {
@@ -231,15 +233,10 @@ pub fn calibrate(
         while let Some(left) = until.checked_duration_since(Instant::now()) {
             match net::recv_from_with_deadline(socket, &mut buffer, shutdown, Some(left))? {
                 Some((len, _)) if protocol::parse_reply(&buffer[..len]) == Reply::Calibrated => {
-                    return Ok(buffer[..len].to_vec());
+                    return Ok(Some(buffer[..len].to_vec()));
                 }
                 Some(_) => continue, // a stray datagram from an earlier run
-                None if shutdown.is_triggered() => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::Interrupted,
-                        "interrupted while calibrating",
-                    ))
-                }
+                None if shutdown.is_triggered() => return Ok(None),
                 None => break,
             }
         }
@@ -304,7 +301,7 @@ pub fn run(
     drop(events_rx);
     for (name, handle) in [("sender", sender), ("receiver", receiver)] {
         if handle.join().is_err() {
-            eprintln!("the {name} thread panicked");
+            warn(format_args!("the {name} thread panicked"));
         }
     }
     result?;
@@ -448,7 +445,7 @@ impl<O: Observer> Collector<'_, O> {
                 self.report.probes.push(probe);
             }
             Event::SendFailed { seq, error } => {
-                eprintln!("{error}");
+                warn(format_args!("{error}"));
                 if let Some(probe) = self.probe_mut(seq) {
                     probe.outcome = Outcome::SendFailed(error);
                 }
@@ -510,10 +507,10 @@ impl<O: Observer> Collector<'_, O> {
                 }
             }
             Outcome::Acked { .. } | Outcome::SendFailed(_) => {
-                eprintln!(
+                warn(format_args!(
                     "ignored a duplicate ack for packet {seq}: {}",
                     protocol::python_bytes(&bytes)
-                );
+                ));
                 return;
             }
         }
@@ -528,11 +525,11 @@ impl<O: Observer> Collector<'_, O> {
 
     fn unexpected(&mut self, bytes: &[u8], from: SocketAddr) {
         let shown: Vec<u8> = bytes.iter().copied().take(64).collect();
-        eprintln!(
+        warn(format_args!(
             "ignored an unexpected {}-byte datagram from {from}: {}",
             bytes.len(),
             protocol::python_bytes(&shown)
-        );
+        ));
     }
 
     /// Declares lost every pending probe whose timeout plus `grace` ended
