@@ -56,9 +56,12 @@ fn render_panel(svg: &mut String, panel: &Panel, offset_x: f64) {
     let plot_top = top;
     let plot_bottom = PANEL_HEIGHT - bottom;
 
-    let x_ticks = ticks(panel.points.iter().map(|p| p.0));
-    let y_ticks = ticks(panel.points.iter().map(|p| p.1).chain([0.0]));
-    let (x_min, x_max) = (x_ticks.first, x_ticks.last);
+    // Time is in whole seconds: no ticks between them.
+    let x_ticks = ticks(panel.points.iter().map(|p| p.0), 1.0);
+    let y_ticks = ticks(panel.points.iter().map(|p| p.1).chain([0.0]), 0.0);
+    // A little room left and right, so the end points are not on the frame.
+    let x_pad = (x_ticks.last - x_ticks.first) * 0.04;
+    let (x_min, x_max) = (x_ticks.first - x_pad, x_ticks.last + x_pad);
     let (y_min, y_max) = (y_ticks.first, y_ticks.last);
     let to_x = |x: f64| plot_left + (x - x_min) / (x_max - x_min) * (plot_right - plot_left);
     let to_y = |y: f64| plot_bottom - (y - y_min) / (y_max - y_min) * (plot_bottom - plot_top);
@@ -190,8 +193,9 @@ impl Ticks {
     }
 }
 
-/// Ticks covering `values` (0..1 when there are none).
-pub fn ticks(values: impl Iterator<Item = f64>) -> Ticks {
+/// Ticks covering `values` (0..1 when there are none), at least
+/// `min_step` apart.
+pub fn ticks(values: impl Iterator<Item = f64>, min_step: f64) -> Ticks {
     let (mut low, mut high) = values
         .filter(|v| v.is_finite())
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
@@ -212,7 +216,8 @@ pub fn ticks(values: impl Iterator<Item = f64>) -> Ticks {
         .iter()
         .map(|m| m * magnitude)
         .find(|step| *step >= rough)
-        .unwrap_or(10.0 * magnitude);
+        .unwrap_or(10.0 * magnitude)
+        .max(min_step);
     Ticks {
         first: (low / step).floor() * step,
         last: (high / step).ceil() * step,
@@ -234,20 +239,26 @@ mod tests {
 
     #[test]
     fn ticks_are_nice_and_cover_the_data() {
-        let t = ticks([1.0, 7.0].into_iter());
+        let t = ticks([1.0, 7.0].into_iter(), 1.0);
         assert_eq!((t.first, t.last, t.step), (1.0, 7.0, 1.0));
-        let t = ticks([0.0, 0.0123].into_iter());
+        let t = ticks([0.0, 0.0123].into_iter(), 0.0);
         assert_eq!(t.step, 0.005);
         assert!(t.last >= 0.0123 && t.first <= 0.0);
         assert_eq!(t.values().count(), 4);
         assert_eq!(t.label(0.005), "0.005");
-        let t = ticks([0.0, 163_840.0].into_iter());
+        let t = ticks([0.0, 163_840.0].into_iter(), 0.0);
         assert_eq!(t.step, 50_000.0);
         assert_eq!(t.label(150_000.0), "150000");
-        let empty = ticks(std::iter::empty());
+        let empty = ticks(std::iter::empty(), 0.0);
         assert_eq!((empty.first, empty.last), (0.0, 1.0));
-        let flat = ticks([3.0, 3.0].into_iter());
+        let flat = ticks([3.0, 3.0].into_iter(), 0.0);
         assert!(flat.first < 3.0 && flat.last > 3.0);
+        let one_second = ticks([1.0].into_iter(), 1.0);
+        assert_eq!(
+            (one_second.first, one_second.last, one_second.step),
+            (0.0, 2.0, 1.0)
+        );
+        assert_eq!(one_second.label(1.0), "1");
     }
 
     #[test]
