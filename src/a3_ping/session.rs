@@ -404,7 +404,11 @@ impl<O: Observer> Collector<'_, O> {
             return Ok(());
         }
         self.observer.finished_sending();
-        socket.send_to(protocol::EXIT_REQUEST, plan.server)?;
+        if let Err(e) = socket.send_to(protocol::EXIT_REQUEST, plan.server) {
+            // The measurement is done; report it even if `exit` cannot go out.
+            warn(format_args!("cannot send exit to {}: {e}", plan.server));
+            return Ok(());
+        }
         self.report.exit_sent = true;
         let longest_timeout = self.report.probes.iter().map(|p| p.timeout).max();
         let until = Instant::now() + longest_timeout.unwrap_or_default().max(MIN_REPLY_WAIT);
