@@ -750,3 +750,15 @@ fn works_over_ipv6_loopback() {
     assert!(status.success(), "{}", client.dump());
     assert_eq!(rtts(&client.stdout_lines()).len(), 3, "{}", client.dump());
 }
+
+#[test]
+fn verbose_server_prints_the_seed_lines() {
+    let (server, addr) =
+        start_server(&["--loss", "0", "--min-delay", "0", "--max-delay", "0", "-v"]);
+    let socket = raw_socket();
+    socket.send_to(b"Hello Server", addr).unwrap();
+    assert_eq!(recv_text(&socket), "Packet Acknowledged");
+    server.expect_stdout("Message from Client:b'Hello Server'");
+    let port = socket.local_addr().unwrap().port();
+    server.expect_stdout(&format!("Client Address:('127.0.0.1', {port})"));
+}

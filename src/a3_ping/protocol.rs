@@ -198,6 +198,21 @@ pub fn python_bytes(bytes: &[u8]) -> String {
     out
 }
 
+/// Python's `repr()` of a socket address tuple, as the seed server prints
+/// its peers: `('127.0.0.1', 5000)`, or `('::1', 5000, 0, 0)` for IPv6.
+pub fn python_address(addr: std::net::SocketAddr) -> String {
+    match addr {
+        std::net::SocketAddr::V4(v4) => format!("('{}', {})", v4.ip(), v4.port()),
+        std::net::SocketAddr::V6(v6) => format!(
+            "('{}', {}, {}, {})",
+            v6.ip(),
+            v6.port(),
+            v6.flowinfo(),
+            v6.scope_id()
+        ),
+    }
+}
+
 /// Python's `repr()` of a float, as the seed prints RTTs and intervals:
 /// shortest round-trip digits, `.0` on whole numbers, and `1e-05`-style
 /// exponents below 1e-4 or from 1e16.
@@ -328,6 +343,14 @@ mod tests {
         );
         assert_eq!(python_bytes(b"it's"), "b\"it's\"");
         assert_eq!(python_bytes(b"a\n\xff\\"), "b'a\\n\\xff\\\\'");
+        assert_eq!(
+            python_address("127.0.0.1:5000".parse().unwrap()),
+            "('127.0.0.1', 5000)"
+        );
+        assert_eq!(
+            python_address("[::1]:80".parse().unwrap()),
+            "('::1', 80, 0, 0)"
+        );
         assert_eq!(python_float(10.0), "10.0");
         assert_eq!(python_float(0.0), "0.0");
         assert_eq!(python_float(0.95 * 0.95), "0.9025");

@@ -202,7 +202,10 @@ fn receive_loop(
                 "Message from Client:{}",
                 protocol::python_bytes(datagram)
             ));
-            say(format_args!("Client Address:{peer}\n"));
+            say(format_args!(
+                "Client Address:{}\n",
+                protocol::python_address(peer)
+            ));
         }
         match protocol::parse_request(datagram) {
             Err(rejected) => {
