@@ -218,9 +218,10 @@ fn late_acks_are_reported_late_and_never_credited_to_the_next_probe() {
     let lines = client.stdout_lines();
     assert!(rtts(&lines).is_empty(), "{}", client.dump());
     assert_eq!(lost_packets(&lines), vec![1, 2, 3, 4, 5, 6]);
-    // Acks 1..=3 come back (150 ms after their probes) before the client
-    // sends `exit` at about 300 ms; the server abandons the rest when it stops.
-    for k in 1..=3 {
+    // Acks come back 150 ms after their probes; the client sends `exit` at
+    // about 300 ms and the server abandons the acks still waiting. Acks 1
+    // and 2 (due at 150 and 200 ms) surely come back before that.
+    for k in 1..=2 {
         assert!(
             lines
                 .iter()
@@ -240,7 +241,7 @@ fn late_acks_are_reported_late_and_never_credited_to_the_next_probe() {
         .trim_end_matches(" late")
         .parse()
         .unwrap();
-    assert!((3..=6).contains(&late), "{summary}");
+    assert!((2..=6).contains(&late), "{summary}");
 }
 
 #[test]
