@@ -568,3 +568,160 @@ impl<O: Observer> Collector<'_, O> {
         self.report_decided();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records what the collector reports.
+    #[derive(Default)]
+    struct Recorder {
+        decided: Vec<(u64, bool)>,
+        late: Vec<Option<u64>>,
+    }
+
+    impl Observer for Recorder {
+        fn decided(&mut self, probe: &Probe) {
+            self.decided.push((probe.seq, probe.rtt().is_some()));
+        }
+        fn late(&mut self, late: &LateAck) {
+            self.late.push(late.seq);
+        }
+        fn finished_sending(&mut self) {}
+    }
+
+    const TIMEOUT: Duration = Duration::from_millis(100);
+
+    fn probe(seq: u64, sent: Instant) -> Event {
+        Event::Sent(Probe {
+            seq,
+            interval: 0.1,
+            timeout: TIMEOUT,
+            planned: sent,
+            sent,
+            outcome: Outcome::Pending,
+        })
+    }
+
+    fn reply(text: &str, at: Instant) -> Event {
+        Event::Reply {
+            bytes: text.as_bytes().to_vec(),
+            from: "127.0.0.1:9".parse().unwrap(),
+            at,
+        }
+    }
+
+    fn collector(recorder: &mut Recorder) -> Collector<'_, Recorder> {
+        Collector {
+            report: Report {
+                started: Instant::now(),
+                probes: Vec::new(),
+                late: Vec::new(),
+                exit_reply: None,
+                exit_sent: false,
+                interrupted: false,
+                rebases: 0,
+            },
+            reported: 0,
+            sender_done: false,
+            observer: recorder,
+        }
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn acks_match_by_sequence_even_out_of_order() {
+        let t0 = Instant::now();
+        let mut recorder = Recorder::default();
+        let mut c = collector(&mut recorder);
+        for event in [
+            probe(1, t0),
+            probe(2, t0 + ms(10)),
+            reply("Packet Acknowledged 2", t0 + ms(20)),
+            reply("Packet Acknowledged 1", t0 + ms(30)),
+        ] {
+            c.handle(event).unwrap();
+        }
+        let rtts: Vec<_> = c.report.probes.iter().map(Probe::rtt).collect();
+        assert_eq!(rtts, [Some(ms(30)), Some(ms(10))]);
+        assert_eq!(recorder.decided, [(1, true), (2, true)]);
+    }
+
+    #[test]
+    fn a_late_ack_is_reported_and_never_credited_to_the_next_probe() {
+        let t0 = Instant::now();
+        let mut recorder = Recorder::default();
+        let mut c = collector(&mut recorder);
+        for event in [
+            probe(1, t0),
+            probe(2, t0 + ms(100)),
+            // Probe 1's ack, 150 ms after it was sent (timeout 100 ms).
+            reply("Packet Acknowledged 1", t0 + ms(150)),
+            reply("Packet Acknowledged 2", t0 + ms(160)),
+        ] {
+            c.handle(event).unwrap();
+        }
+        assert_eq!(c.report.probes[0].outcome, Outcome::Lost);
+        assert_eq!(c.report.probes[1].rtt(), Some(ms(60)));
+        assert_eq!(recorder.late, [Some(1)]);
+        assert_eq!(recorder.decided, [(1, false), (2, true)]);
+    }
+
+    #[test]
+    fn plain_acks_follow_the_seed_rule() {
+        let t0 = Instant::now();
+        let mut recorder = Recorder::default();
+        let mut c = collector(&mut recorder);
+        for event in [
+            probe(1, t0),
+            reply("Packet Acknowledged", t0 + ms(5)),
+            probe(2, t0 + ms(100)),
+            reply("Packet Acknowledged", t0 + ms(110)),
+            // A second plain ack with no probe waiting: nobody's.
+            reply("Packet Acknowledged", t0 + ms(120)),
+        ] {
+            c.handle(event).unwrap();
+        }
+        assert_eq!(c.report.received(), 2);
+        assert_eq!(c.report.probes[1].rtt(), Some(ms(10)));
+        assert_eq!(recorder.late, [None]);
+    }
+
+    #[test]
+    fn duplicates_unknown_replies_and_exit_reply() {
+        let t0 = Instant::now();
+        let mut recorder = Recorder::default();
+        let mut c = collector(&mut recorder);
+        for event in [
+            probe(1, t0),
+            reply("Packet Acknowledged 1", t0 + ms(1)),
+            reply("Packet Acknowledged 1", t0 + ms(2)),
+            reply("Packet Acknowledged 99", t0 + ms(3)),
+            reply("hello?", t0 + ms(4)),
+            reply("Stopping the Server.", t0 + ms(5)),
+        ] {
+            c.handle(event).unwrap();
+        }
+        assert_eq!(c.report.received(), 1);
+        assert_eq!(
+            c.report.exit_reply.as_deref(),
+            Some(&b"Stopping the Server."[..])
+        );
+        assert!(recorder.late.is_empty());
+    }
+
+    #[test]
+    fn drift_compares_the_last_send_with_the_intervals() {
+        let t0 = Instant::now();
+        let mut recorder = Recorder::default();
+        let mut c = collector(&mut recorder);
+        for event in [probe(1, t0), probe(2, t0 + ms(100)), probe(3, t0 + ms(203))] {
+            c.handle(event).unwrap();
+        }
+        let drift = c.report.drift().unwrap();
+        assert!((drift - 0.003).abs() < 1e-9, "{drift}");
+    }
+}
