@@ -176,7 +176,7 @@ pub fn serve(
         warn(format_args!("the ack timer thread panicked"));
     }
     let reason = result?;
-    stats.acked += counters.acked.load(Ordering::SeqCst);
+    stats.acked = counters.acked.load(Ordering::SeqCst);
     stats.abandoned = counters.abandoned.load(Ordering::SeqCst);
     say(format_args!("{stats}"));
     Ok((reason, stats))
@@ -191,8 +191,8 @@ fn receive_loop(
     counters: &Counters,
     stats: &mut ServerStats,
 ) -> io::Result<StopReason> {
-    // Always read whole datagrams: the calibrated size is recorded, never
-    // used to cut `exit` short as in the seed.
+    // Always read whole datagrams: the calibrated size is only reported,
+    // never used to cut datagrams (and so `exit`) short as in the seed.
     let mut buffer = vec![0u8; MAX_DATAGRAM + 1];
     let mut order = 0u64;
     while let Some((len, peer)) = net::recv_from_until_shutdown(socket, &mut buffer, shutdown)? {
