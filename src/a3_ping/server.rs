@@ -20,13 +20,16 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How many delayed acks may wait at once; beyond that a flood of probes
-/// is answered by dropping (and counting) the excess.
+/// is answered by dropping (and counting) the excess, so memory stays bounded.
 pub const MAX_PENDING_ACKS: usize = 65_536;
+/// Capacity of the channel to the timer thread, which drains it at once
+/// into its queue (the queue is what [`MAX_PENDING_ACKS`] bounds).
+const TIMER_CHANNEL: usize = 1024;
 
 /// The artificial network the server simulates.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -137,6 +140,8 @@ struct DelayedAck {
 #[derive(Default)]
 struct Counters {
     acked: AtomicU64,
+    /// Delayed acks handed to the timer thread and not yet sent.
+    pending: AtomicUsize,
     abandoned: AtomicU64,
 }
 
@@ -153,7 +158,7 @@ pub fn serve(
         None => StdRng::from_os_rng(),
     };
     let counters = Arc::new(Counters::default());
-    let (delayed_tx, delayed_rx) = crossbeam_channel::bounded::<DelayedAck>(MAX_PENDING_ACKS);
+    let (delayed_tx, delayed_rx) = crossbeam_channel::bounded::<DelayedAck>(TIMER_CHANNEL);
     let timer_socket = socket.try_clone()?;
     let timer_counters = counters.clone();
     let timer_shutdown = shutdown.clone();
@@ -238,6 +243,13 @@ fn receive_loop(
                     }
                     continue;
                 }
+                if counters.pending.load(Ordering::SeqCst) >= MAX_PENDING_ACKS {
+                    stats.dropped += 1;
+                    warn(format_args!(
+                        "{MAX_PENDING_ACKS} delayed acks already waiting; dropping the ack for {peer}"
+                    ));
+                    continue;
+                }
                 order += 1;
                 let ack = DelayedAck {
                     due: Instant::now() + delay,
@@ -245,9 +257,11 @@ fn receive_loop(
                     to: peer,
                     reply,
                 };
+                counters.pending.fetch_add(1, Ordering::SeqCst);
                 match delayed.try_send(ack) {
                     Ok(()) => {}
                     Err(TrySendError::Full(_)) => {
+                        counters.pending.fetch_sub(1, Ordering::SeqCst);
                         stats.dropped += 1;
                         warn(format_args!(
                             "too many delayed acks waiting; dropping the ack for {peer}"
@@ -302,6 +316,7 @@ fn run_timer(
         let now = Instant::now();
         while queue.peek().is_some_and(|Reverse(ack)| ack.due <= now) {
             if let Some(Reverse(ack)) = queue.pop() {
+                counters.pending.fetch_sub(1, Ordering::SeqCst);
                 if send_reply(socket, &ack.reply, ack.to) {
                     counters.acked.fetch_add(1, Ordering::SeqCst);
                 }
@@ -319,9 +334,8 @@ fn run_timer(
             default(wait) => {}
         }
     }
-    counters
-        .abandoned
-        .fetch_add(queue.len() as u64, Ordering::SeqCst);
+    let left = queue.len() + incoming.len();
+    counters.abandoned.fetch_add(left as u64, Ordering::SeqCst);
 }
 
 #[cfg(test)]
