@@ -1,5 +1,83 @@
-//! Placeholder: not implemented yet.
-fn main() -> std::process::ExitCode {
-    eprintln!("error: a3-ping-client is not implemented yet");
-    std::process::ExitCode::from(2)
+//! `a3-ping-client` — the a3 UDP ping client.
+//!
+//! Seed form: `a3-ping-client -ip HOST -port PORT -n COUNT -i SECONDS -s BYTES`
+//! (`-p` works for the port too).
+
+use clap::Parser;
+use socklab::a3_ping::client::{self, PingConfig};
+use socklab::shutdown::Shutdown;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// UDP ping client: sends COUNT probes of BYTES bytes, one every SECONDS,
+/// and reports each RTT, the loss and a ping-style summary.
+///
+/// A dedicated sender thread keeps the schedule; a receiver thread
+/// timestamps the acks and matches them to probes by sequence number (or,
+/// against a seed server, by the seed's rule). Ctrl-C prints the summary.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// Server host name or address (seed: `-ip`).
+    #[arg(long)]
+    ip: String,
+    /// Server port (seed: `-port` or `-p`).
+    #[arg(short, long)]
+    port: u16,
+    /// Number of probes.
+    #[arg(short = 'n', long = "count", value_name = "COUNT")]
+    count: u64,
+    /// Seconds between probes (fractions allowed).
+    #[arg(short, long, value_name = "SECONDS")]
+    interval: f64,
+    /// Probe size in bytes (1 to 65507).
+    #[arg(short, long, value_name = "BYTES")]
+    size: usize,
+    /// Seconds to wait for each ack [default: the interval].
+    #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
+    timeout: Option<Duration>,
+    /// Do not send `exit` at the end (leaves the server running).
+    #[arg(long)]
+    no_exit: bool,
+    /// Also print the sender's schedule error (p50/p99/max) and drift.
+    #[arg(long)]
+    schedule_report: bool,
+    /// Print one JSON object with every figure as the last line.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0 => {
+            Ok(Duration::from_secs_f64(seconds))
+        }
+        _ => Err(format!(
+            "{text:?} is not a number of seconds above 0 and up to 3600"
+        )),
+    }
+}
+
+fn main() -> ExitCode {
+    let argv =
+        socklab::cli::rewrite_seed_flags(std::env::args(), &[("-ip", "--ip"), ("-port", "--port")]);
+    let args = Args::parse_from(argv);
+    socklab::cli::exit_with(run(args))
+}
+
+fn run(args: Args) -> std::io::Result<()> {
+    let config = PingConfig {
+        host: args.ip,
+        port: args.port,
+        count: args.count,
+        interval: args.interval,
+        size: args.size,
+        timeout: args.timeout,
+        send_exit: !args.no_exit,
+        schedule_report: args.schedule_report,
+        json: args.json,
+    };
+    client::validate(config.count, config.interval, config.size).map_err(std::io::Error::other)?;
+    let shutdown = Shutdown::install()?;
+    client::run(&config, &shutdown)
 }

@@ -1,0 +1,323 @@
+//! The ping client: probes at a fixed interval and prints the seed's lines
+//! plus a ping-style summary.
+//!
+//! Output, in order: the calibration reply; per probe the seed's block
+//! (`Sending message of S bytes: k`, then `Message from Server b'…'` and
+//! `RTT for packet k: …`, or `PACKET LOSS OCCURRED SENDING NEXT PACKET`);
+//! a line for every late ack; `Finished sending.`, `Final Message from the
+//! Server b'…'`, `Average RTT: …`, `Loss Percentage: …%`; then the summary
+//! (`N packets transmitted, M received, L late, P% packet loss` and the RTT
+//! min/avg/max/mdev and p50/p99 in ms). `--schedule-report` adds the
+//! sender's schedule error and drift, `--json` one JSON object with all
+//! figures. Ctrl-C skips to the summary.
+
+use super::protocol::{self, python_float};
+use super::session::{self, LateAck, Observer, Outcome, Plan, Probe, Report};
+use super::{say, warn};
+use crate::output::{JsonObject, JsonValue};
+use crate::shutdown::Shutdown;
+use crate::stats::Summary;
+use std::io::{self, Write};
+use std::time::Duration;
+
+/// Ping client settings.
+#[derive(Debug, Clone)]
+pub struct PingConfig {
+    /// Server host name or address.
+    pub host: String,
+    /// Server port.
+    pub port: u16,
+    /// Number of probes.
+    pub count: u64,
+    /// Seconds between probes.
+    pub interval: f64,
+    /// Probe size in bytes.
+    pub size: usize,
+    /// Ack timeout (`None`: the interval, as the seed).
+    pub timeout: Option<Duration>,
+    /// Send `exit` at the end (stops the server, as the seed does).
+    pub send_exit: bool,
+    /// Print the sender's schedule error and drift.
+    pub schedule_report: bool,
+    /// Print one JSON object with every figure at the end.
+    pub json: bool,
+}
+
+/// Checks the settings shared by the ping and ramp clients.
+pub fn validate(count: u64, interval: f64, size: usize) -> Result<(), String> {
+    if count == 0 {
+        return Err("the number of messages (-n) must be at least 1".into());
+    }
+    if !interval.is_finite() || interval <= 0.0 || interval > 3600.0 {
+        return Err(format!(
+            "the interval (-i) must be a number of seconds above 0 and up to 3600, not {interval}"
+        ));
+    }
+    if !(1..=protocol::MAX_DATAGRAM).contains(&size) {
+        return Err(format!(
+            "the packet size (-s) must be between 1 and {}, not {size}",
+            protocol::MAX_DATAGRAM
+        ));
+    }
+    Ok(())
+}
+
+/// Prints a note on stderr when probes cannot be padded down to `size`.
+pub fn warn_if_probe_too_big(text: &str, count: u64, size: usize) {
+    if !protocol::probe_fits(text, count, size) {
+        warn(format_args!(
+            "note: a probe carries \"{text} <seq>\", so probes are longer than the {size} bytes asked for"
+        ));
+    }
+}
+
+/// Runs the ping client; the error says what failed.
+pub fn run(config: &PingConfig, shutdown: &Shutdown) -> io::Result<()> {
+    validate(config.count, config.interval, config.size).map_err(io::Error::other)?;
+    let server = crate::net::resolve(&config.host, config.port)?;
+    let socket = session::client_socket(server)?;
+    warn_if_probe_too_big(protocol::PING_PROBE, config.count, config.size);
+
+    let timeout = config
+        .timeout
+        .unwrap_or_else(|| Duration::from_secs_f64(config.interval));
+    say(format_args!("\nCalibrating Buffer Size..."));
+    let Some(reply) = session::calibrate(&socket, server, config.size, timeout, shutdown)? else {
+        say(format_args!(
+            "Interrupted before the first message was sent."
+        ));
+        return Ok(());
+    };
+    say(format_args!("{}\n", String::from_utf8_lossy(&reply)));
+
+    let plan = Plan {
+        server,
+        count: config.count,
+        interval: config.interval,
+        shrink: 1.0,
+        timeout: Some(timeout),
+        size: config.size,
+        text: protocol::PING_PROBE,
+        send_exit: config.send_exit,
+    };
+    let mut printer = PingPrinter { size: config.size };
+    let report = session::run(&socket, &plan, shutdown, &mut printer)?;
+
+    let mut out = io::stdout().lock();
+    print_seed_totals(&mut out, &report)?;
+    print_summary(&mut out, &format!("{server}"), &report)?;
+    if config.schedule_report {
+        print_schedule(&mut out, &report)?;
+    }
+    if config.json {
+        writeln!(out, "{}", json_summary(&report))?;
+    }
+    out.flush()
+}
+
+/// Prints the seed's per-probe blocks as outcomes are decided.
+struct PingPrinter {
+    size: usize,
+}
+
+impl Observer for PingPrinter {
+    fn decided(&mut self, probe: &Probe) {
+        let mut out = io::stdout().lock();
+        // Output errors (a closed pipe) must not stop the measurement.
+        let _ = match &probe.outcome {
+            Outcome::Acked { reply, .. } => writeln!(
+                out,
+                "Sending message of {} bytes: {}\nMessage from Server {}\nRTT for packet {}: {}\n",
+                self.size,
+                probe.seq,
+                protocol::python_bytes(reply),
+                probe.seq,
+                python_float(probe.rtt().unwrap_or_default().as_secs_f64())
+            ),
+            Outcome::Lost | Outcome::SendFailed(_) => writeln!(
+                out,
+                "Sending message of {} bytes: {}\nPACKET LOSS OCCURRED SENDING NEXT PACKET\n",
+                self.size, probe.seq
+            ),
+            Outcome::Pending | Outcome::Unanswered => Ok(()),
+        };
+    }
+
+    fn late(&mut self, late: &LateAck) {
+        let _ = writeln!(io::stdout().lock(), "{}\n", late_line(late));
+    }
+
+    fn finished_sending(&mut self) {
+        say(format_args!("Finished sending."));
+    }
+}
+
+/// The line printed for a late ack.
+pub fn late_line(late: &LateAck) -> String {
+    match (late.seq, late.after) {
+        (Some(seq), Some(after)) => format!(
+            "LATE ACK for packet {seq} after {} s (after its timeout; not counted): {}",
+            python_float(after.as_secs_f64()),
+            protocol::python_bytes(&late.reply)
+        ),
+        _ => format!(
+            "LATE ACK with no sequence number (not counted): {}",
+            protocol::python_bytes(&late.reply)
+        ),
+    }
+}
+
+/// The seed's closing lines: the reply to `exit`, average RTT, loss.
+fn print_seed_totals(out: &mut impl Write, report: &Report) -> io::Result<()> {
+    if report.exit_sent {
+        match &report.exit_reply {
+            Some(reply) => writeln!(
+                out,
+                "Final Message from the Server {}",
+                protocol::python_bytes(reply)
+            )?,
+            None => warn(format_args!(
+                "no reply to exit; the server may still be running"
+            )),
+        }
+    }
+    let rtts = report.rtts();
+    match Summary::of(&rtts) {
+        Some(summary) => writeln!(out, "Average RTT: {}\n", python_float(summary.mean))?,
+        None => writeln!(out, "Average RTT: n/a (no packet was acknowledged)\n")?,
+    }
+    writeln!(
+        out,
+        "Loss Percentage: {}%\n",
+        python_float(loss_percent(report))
+    )
+}
+
+/// Percentage of sent probes without an in-time ack (0 when none was sent).
+pub fn loss_percent(report: &Report) -> f64 {
+    let sent = report.probes.len();
+    if sent == 0 {
+        return 0.0;
+    }
+    (sent - report.received()) as f64 / sent as f64 * 100.0
+}
+
+fn print_summary(out: &mut impl Write, server: &str, report: &Report) -> io::Result<()> {
+    let sent = report.probes.len();
+    let elapsed = report.probes.last().map_or(Duration::ZERO, |last| {
+        last.sent.saturating_duration_since(report.started)
+    });
+    writeln!(out, "--- {server} ping statistics ---")?;
+    if report.interrupted {
+        writeln!(out, "(interrupted)")?;
+    }
+    writeln!(
+        out,
+        "{sent} packets transmitted, {} received, {} late, {}% packet loss, time {}ms",
+        report.received(),
+        report.late.len(),
+        trim_float(loss_percent(report), 1),
+        elapsed.as_millis()
+    )?;
+    let rtts_ms: Vec<f64> = report.rtts().iter().map(|s| s * 1e3).collect();
+    if let Some(rtt) = Summary::of(&rtts_ms) {
+        writeln!(
+            out,
+            "rtt min/avg/max/mdev = {:.3}/{:.3}/{:.3}/{:.3} ms",
+            rtt.min, rtt.mean, rtt.max, rtt.mdev
+        )?;
+        writeln!(out, "rtt p50/p99 = {:.3}/{:.3} ms", rtt.p50, rtt.p99)?;
+    }
+    Ok(())
+}
+
+/// `12.50` → `12.5`, `10.00` → `10`: ping's style for the loss percentage.
+fn trim_float(value: f64, decimals: usize) -> String {
+    let text = format!("{value:.decimals$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
+}
+
+/// Schedule error (actual − planned send time) of every probe, in µs.
+pub fn schedule_errors_us(report: &Report) -> Vec<f64> {
+    report
+        .probes
+        .iter()
+        .map(|p| p.schedule_error().as_secs_f64() * 1e6)
+        .collect()
+}
+
+fn print_schedule(out: &mut impl Write, report: &Report) -> io::Result<()> {
+    let Some(errors) = Summary::of(&schedule_errors_us(report)) else {
+        return Ok(());
+    };
+    let span = match (report.probes.first(), report.probes.last()) {
+        (Some(first), Some(last)) => last.sent.duration_since(first.sent).as_secs_f64(),
+        _ => 0.0,
+    };
+    writeln!(
+        out,
+        "schedule error p50/p99/max = {:.1}/{:.1}/{:.1} us, drift {:.3} ms over {span:.3} s, {} re-bases",
+        errors.p50,
+        errors.p99,
+        errors.max,
+        report.drift().unwrap_or_default() * 1e3,
+        report.rebases
+    )
+}
+
+/// Every figure of the run as one JSON object (times in µs).
+pub fn json_summary(report: &Report) -> String {
+    let rtts_us: Vec<f64> = report.rtts().iter().map(|s| s * 1e6).collect();
+    let mut json = JsonObject::new()
+        .field("sent", JsonValue::Uint(report.probes.len() as u64))
+        .field("received", JsonValue::Uint(report.received() as u64))
+        .field("late", JsonValue::Uint(report.late.len() as u64))
+        .field("loss_percent", JsonValue::Float(loss_percent(report)))
+        .field("interrupted", JsonValue::Bool(report.interrupted));
+    if let Some(rtt) = Summary::of(&rtts_us) {
+        json = json
+            .field("rtt_min_us", JsonValue::Float(rtt.min))
+            .field("rtt_avg_us", JsonValue::Float(rtt.mean))
+            .field("rtt_max_us", JsonValue::Float(rtt.max))
+            .field("rtt_mdev_us", JsonValue::Float(rtt.mdev))
+            .field("rtt_p50_us", JsonValue::Float(rtt.p50))
+            .field("rtt_p99_us", JsonValue::Float(rtt.p99));
+    }
+    if let Some(errors) = Summary::of(&schedule_errors_us(report)) {
+        json = json
+            .field("schedule_error_p50_us", JsonValue::Float(errors.p50))
+            .field("schedule_error_p99_us", JsonValue::Float(errors.p99))
+            .field("schedule_error_max_us", JsonValue::Float(errors.max));
+    }
+    if let Some(drift) = report.drift() {
+        json = json.field("drift_us", JsonValue::Float(drift * 1e6));
+    }
+    json.field("rebases", JsonValue::Uint(report.rebases))
+        .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_checked() {
+        assert!(validate(10, 0.5, 1024).is_ok());
+        assert!(validate(0, 0.5, 1024).is_err());
+        assert!(validate(1, 0.0, 1024).is_err());
+        assert!(validate(1, f64::NAN, 1024).is_err());
+        assert!(validate(1, 0.5, 0).is_err());
+        assert!(validate(1, 0.5, 65_508).is_err());
+    }
+
+    #[test]
+    fn loss_is_trimmed_like_ping() {
+        assert_eq!(trim_float(10.0, 1), "10");
+        assert_eq!(trim_float(12.5, 1), "12.5");
+        assert_eq!(trim_float(0.0, 1), "0");
+    }
+}

@@ -1,0 +1,371 @@
+//! The ping server: answers calibrations and `exit` at once, and delays or
+//! drops probe acknowledgements on purpose.
+//!
+//! Two threads share one socket. The *receive loop* (the caller's thread)
+//! parses each datagram and, for a probe, draws its fate from the random
+//! generator: a delay, then lost or not (the seed's order of draws). An ack
+//! with no delay is sent at once; a delayed one goes over a bounded channel
+//! to the *timer thread*, which keeps a queue ordered by due time and sends
+//! each ack when it falls due — so a probe delayed by 500 ms never holds up
+//! the probes behind it (the seed slept inside its receive loop).
+
+use super::protocol::{self, Rejected, Request, MAX_DATAGRAM};
+use super::{say, warn};
+use crate::net;
+use crate::shutdown::{Shutdown, POLL_INTERVAL};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How many delayed acks may wait at once; beyond that a flood of probes
+/// is answered by dropping (and counting) the excess, so memory stays bounded.
+pub const MAX_PENDING_ACKS: usize = 65_536;
+/// Capacity of the channel to the timer thread, which drains it at once
+/// into its queue (the queue is what [`MAX_PENDING_ACKS`] bounds).
+const TIMER_CHANNEL: usize = 1024;
+
+/// The artificial network the server simulates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Impairment {
+    /// Probability (0..=1) that a probe gets no ack.
+    pub loss: f64,
+    /// Shortest delay before an ack.
+    pub min_delay: Duration,
+    /// Longest delay before an ack.
+    pub max_delay: Duration,
+}
+
+impl Default for Impairment {
+    /// The seed's settings: 1 in 10 lost, 0.1 ms to 500 ms of delay.
+    fn default() -> Self {
+        Impairment {
+            loss: 0.1,
+            min_delay: Duration::from_micros(100),
+            max_delay: Duration::from_millis(500),
+        }
+    }
+}
+
+impl Impairment {
+    /// Checks the settings: loss in 0..=1, min ≤ max.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(0.0..=1.0).contains(&self.loss) {
+            return Err(format!("--loss must be between 0 and 1, not {}", self.loss));
+        }
+        if self.min_delay > self.max_delay {
+            return Err(format!(
+                "--min-delay ({:?}) is larger than --max-delay ({:?})",
+                self.min_delay, self.max_delay
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to bind (the seed binds `0.0.0.0:8080`).
+    pub bind: SocketAddr,
+    /// Delay and loss.
+    pub impairment: Impairment,
+    /// Random seed for a repeatable run (`None`: seeded by the OS).
+    pub seed: Option<u64>,
+    /// Print the seed's two lines for every datagram.
+    pub verbose: bool,
+}
+
+/// What the server did, printed as its one-line summary.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Probes received.
+    pub probes: u64,
+    /// Acks sent.
+    pub acked: u64,
+    /// Probes dropped on purpose (or because too many acks were waiting).
+    pub dropped: u64,
+    /// Datagrams ignored as junk.
+    pub ignored: u64,
+    /// Delayed acks still waiting when the server stopped.
+    pub abandoned: u64,
+}
+
+impl std::fmt::Display for ServerStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Summary: {} probes, {} acked, {} dropped, {} ignored",
+            self.probes, self.acked, self.dropped, self.ignored
+        )?;
+        if self.abandoned > 0 {
+            write!(f, ", {} pending acks abandoned", self.abandoned)?;
+        }
+        Ok(())
+    }
+}
+
+/// Why [`serve`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// A client sent `exit` (and got its reply).
+    ExitRequested,
+    /// Ctrl-C or SIGTERM.
+    Shutdown,
+}
+
+/// Binds the server socket and announces it (`Listening on ADDR (udp)`).
+pub fn bind(config: &ServerConfig) -> io::Result<UdpSocket> {
+    let socket = net::bind_udp(config.bind, &net::SocketOptions::default())?;
+    crate::output::announce_listening(socket.local_addr()?, "udp");
+    Ok(socket)
+}
+
+/// An ack waiting for its due time; ordered by due time, then arrival.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct DelayedAck {
+    due: Instant,
+    order: u64,
+    to: SocketAddr,
+    reply: Vec<u8>,
+}
+
+/// Counters shared between the receive loop and the timer thread.
+#[derive(Default)]
+struct Counters {
+    acked: AtomicU64,
+    /// Delayed acks handed to the timer thread and not yet sent.
+    pending: AtomicUsize,
+    abandoned: AtomicU64,
+}
+
+/// Serves on `socket` until `exit` or shutdown; returns the reason and the
+/// statistics (also printed as one line).
+pub fn serve(
+    socket: &UdpSocket,
+    config: &ServerConfig,
+    shutdown: &Shutdown,
+) -> io::Result<(StopReason, ServerStats)> {
+    config.impairment.validate().map_err(io::Error::other)?;
+    let mut rng = match config.seed {
+        Some(seed) => StdRng::seed_from_u64(seed),
+        None => StdRng::from_os_rng(),
+    };
+    let counters = Arc::new(Counters::default());
+    let (delayed_tx, delayed_rx) = crossbeam_channel::bounded::<DelayedAck>(TIMER_CHANNEL);
+    let timer_socket = socket.try_clone()?;
+    let timer_counters = counters.clone();
+    let timer_shutdown = shutdown.clone();
+    let timer = std::thread::Builder::new()
+        .name("a3-ping-timer".into())
+        .spawn(move || run_timer(&timer_socket, &delayed_rx, &timer_counters, &timer_shutdown))?;
+
+    let mut stats = ServerStats::default();
+    let result = receive_loop(
+        socket,
+        config,
+        shutdown,
+        &mut rng,
+        &delayed_tx,
+        &counters,
+        &mut stats,
+    );
+    drop(delayed_tx); // the timer thread stops once its channel disconnects
+    if timer.join().is_err() {
+        warn(format_args!("the ack timer thread panicked"));
+    }
+    let reason = result?;
+    stats.acked = counters.acked.load(Ordering::SeqCst);
+    stats.abandoned = counters.abandoned.load(Ordering::SeqCst);
+    say(format_args!("{stats}"));
+    Ok((reason, stats))
+}
+
+fn receive_loop(
+    socket: &UdpSocket,
+    config: &ServerConfig,
+    shutdown: &Shutdown,
+    rng: &mut StdRng,
+    delayed: &Sender<DelayedAck>,
+    counters: &Counters,
+    stats: &mut ServerStats,
+) -> io::Result<StopReason> {
+    // Always read whole datagrams: the calibrated size is only reported,
+    // never used to cut datagrams (and so `exit`) short as in the seed.
+    let mut buffer = vec![0u8; MAX_DATAGRAM + 1];
+    let mut order = 0u64;
+    while let Some((len, peer)) = net::recv_from_until_shutdown(socket, &mut buffer, shutdown)? {
+        let datagram = &buffer[..len];
+        if config.verbose {
+            say(format_args!(
+                "Message from Client:{}",
+                protocol::python_bytes(datagram)
+            ));
+            say(format_args!(
+                "Client Address:{}\n",
+                protocol::python_address(peer)
+            ));
+        }
+        match protocol::parse_request(datagram) {
+            Err(rejected) => {
+                stats.ignored += 1;
+                log_rejected(&rejected, len, peer);
+            }
+            Ok(Request::Calibrate(size)) => {
+                send_reply(socket, protocol::CALIBRATION_REPLY, peer);
+                say(format_args!(
+                    "Buffer size calibrated at {size} bytes for {peer}"
+                ));
+            }
+            Ok(Request::Exit) => {
+                send_reply(socket, protocol::EXIT_REPLY, peer);
+                say(format_args!("Exiting"));
+                return Ok(StopReason::ExitRequested);
+            }
+            Ok(Request::Probe(seq)) => {
+                stats.probes += 1;
+                // The seed draws the delay first, then the loss.
+                let delay = draw_delay(rng, &config.impairment);
+                if rng.random_bool(config.impairment.loss) {
+                    stats.dropped += 1;
+                    continue;
+                }
+                let reply = protocol::ack(seq);
+                if delay.is_zero() {
+                    if send_reply(socket, &reply, peer) {
+                        counters.acked.fetch_add(1, Ordering::SeqCst);
+                    }
+                    continue;
+                }
+                if counters.pending.load(Ordering::SeqCst) >= MAX_PENDING_ACKS {
+                    stats.dropped += 1;
+                    warn(format_args!(
+                        "{MAX_PENDING_ACKS} delayed acks already waiting; dropping the ack for {peer}"
+                    ));
+                    continue;
+                }
+                order += 1;
+                let ack = DelayedAck {
+                    due: Instant::now() + delay,
+                    order,
+                    to: peer,
+                    reply,
+                };
+                counters.pending.fetch_add(1, Ordering::SeqCst);
+                match delayed.try_send(ack) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(_)) => {
+                        counters.pending.fetch_sub(1, Ordering::SeqCst);
+                        stats.dropped += 1;
+                        warn(format_args!(
+                            "too many delayed acks waiting; dropping the ack for {peer}"
+                        ));
+                    }
+                    Err(TrySendError::Disconnected(_)) => {
+                        return Err(io::Error::other("the ack timer thread stopped"));
+                    }
+                }
+            }
+        }
+    }
+    Ok(StopReason::Shutdown)
+}
+
+fn draw_delay(rng: &mut StdRng, impairment: &Impairment) -> Duration {
+    let (min, max) = (impairment.min_delay, impairment.max_delay);
+    if min == max {
+        return min;
+    }
+    Duration::from_nanos(rng.random_range(min.as_nanos() as u64..=max.as_nanos() as u64))
+}
+
+fn log_rejected(rejected: &Rejected, len: usize, peer: SocketAddr) {
+    warn(format_args!(
+        "ignored {len}-byte datagram from {peer}: {rejected}"
+    ));
+}
+
+/// Sends one reply; a failure is reported and the server keeps serving.
+fn send_reply(socket: &UdpSocket, reply: &[u8], peer: SocketAddr) -> bool {
+    match socket.send_to(reply, peer) {
+        Ok(_) => true,
+        Err(e) => {
+            warn(format_args!("cannot reply to {peer}: {e}"));
+            false
+        }
+    }
+}
+
+/// The timer thread: a min-heap of acks by due time, fed by `incoming`.
+/// Stops when the channel disconnects (the server stopped) or on shutdown;
+/// acks still waiting then are counted as abandoned.
+fn run_timer(
+    socket: &UdpSocket,
+    incoming: &Receiver<DelayedAck>,
+    counters: &Counters,
+    shutdown: &Shutdown,
+) {
+    let mut queue: BinaryHeap<Reverse<DelayedAck>> = BinaryHeap::new();
+    loop {
+        let now = Instant::now();
+        while queue.peek().is_some_and(|Reverse(ack)| ack.due <= now) {
+            if let Some(Reverse(ack)) = queue.pop() {
+                counters.pending.fetch_sub(1, Ordering::SeqCst);
+                if send_reply(socket, &ack.reply, ack.to) {
+                    counters.acked.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+        let wait = queue.peek().map_or(POLL_INTERVAL, |Reverse(ack)| {
+            ack.due.saturating_duration_since(now)
+        });
+        crossbeam_channel::select! {
+            recv(incoming) -> message => match message {
+                Ok(ack) => queue.push(Reverse(ack)),
+                Err(_) => break,
+            },
+            recv(shutdown.receiver()) -> _ => break,
+            default(wait) => {}
+        }
+    }
+    let left = queue.len() + incoming.len();
+    counters.abandoned.fetch_add(left as u64, Ordering::SeqCst);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_stay_in_range_and_seeds_repeat() {
+        let impairment = Impairment::default();
+        let mut a = StdRng::seed_from_u64(7);
+        let mut b = StdRng::seed_from_u64(7);
+        for _ in 0..1000 {
+            let delay = draw_delay(&mut a, &impairment);
+            assert!(delay >= impairment.min_delay && delay <= impairment.max_delay);
+            assert_eq!(delay, draw_delay(&mut b, &impairment));
+        }
+    }
+
+    #[test]
+    fn impairment_settings_are_checked() {
+        assert!(Impairment::default().validate().is_ok());
+        let bad_loss = Impairment {
+            loss: 1.5,
+            ..Impairment::default()
+        };
+        assert!(bad_loss.validate().is_err());
+        let inverted = Impairment {
+            min_delay: Duration::from_secs(2),
+            ..Impairment::default()
+        };
+        assert!(inverted.validate().is_err());
+    }
+}
