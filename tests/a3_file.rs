@@ -1,7 +1,7 @@
 //! a3 file: the real server and client binaries on loopback.
 mod common;
 
-use common::{pseudo_random_bytes, run_in, Proc, TempDir, DEADLINE};
+use common::{dir_entries, pseudo_random_bytes, run_in, Proc, TempDir, DEADLINE};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -35,16 +35,6 @@ fn fetch_in(dir: &Path, addr: SocketAddr, extra: &[&str]) -> (ExitStatus, Proc) 
     let mut args = vec!["127.0.0.1", port.as_str()];
     args.extend_from_slice(extra);
     run_in(CLIENT, &args, Some(dir))
-}
-
-/// Every entry in `dir`, by name.
-fn entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 /// Waits until the client's temporary file in `dir` holds some bytes, so
@@ -82,7 +72,11 @@ fn empty_one_byte_and_5mb_files_arrive_identical_every_time() {
             );
             client.expect_stdout("Successfully got the file");
             client.expect_stdout(&format!("Received {size} bytes"));
-            assert_eq!(entries(&target), [OUTPUT], "nothing else is left behind");
+            assert_eq!(
+                dir_entries(&target),
+                [OUTPUT],
+                "nothing else is left behind"
+            );
         }
     }
 }
@@ -110,7 +104,7 @@ fn wrong_key_is_refused_and_the_server_keeps_serving() {
     assert!(!status.success());
     client.expect_stdout("Authentication Error");
     assert!(
-        entries(&target).is_empty(),
+        dir_entries(&target).is_empty(),
         "a refused client writes nothing"
     );
     server.expect_stdout("wrong key");
@@ -286,9 +280,9 @@ fn killed_server_leaves_no_received_file() {
         client.dump()
     );
     assert!(
-        entries(&target).is_empty(),
+        dir_entries(&target).is_empty(),
         "left behind: {:?}",
-        entries(&target)
+        dir_entries(&target)
     );
 }
 
@@ -316,9 +310,9 @@ fn ctrl_c_stops_the_server_mid_transfer_and_the_client_keeps_nothing() {
     );
     assert!(!client.expect_exit().success());
     assert!(
-        entries(&target).is_empty(),
+        dir_entries(&target).is_empty(),
         "left behind: {:?}",
-        entries(&target)
+        dir_entries(&target)
     );
 }
 

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{pseudo_random_bytes, run, Proc, TempDir, DEADLINE};
+use common::{dir_entries, pseudo_random_bytes, run, Proc, TempDir, DEADLINE};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -58,16 +58,6 @@ fn assert_error_file(content: &[u8], what: &str) {
     );
 }
 
-/// The names in `dir`, sorted.
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 /// Stops the server with `signal` and checks it exits 0 with its summary.
 fn stop(server: &mut Proc, signal: &str) -> String {
     server.signal(signal);
@@ -100,7 +90,7 @@ fn files_of_every_size_arrive_identical() {
         assert!(saved == content, "content of the {size}-byte file differs");
     }
     assert_eq!(
-        names_in(received.path()),
+        dir_entries(received.path()),
         ["1.file", "2.file", "3.file", "4.file"]
     );
     let summary = stop(&mut server, "TERM");
@@ -147,7 +137,11 @@ fn hundred_concurrent_clients_give_hundred_intact_files() {
         assert!(!seen[index], "upload {index} saved twice");
         seen[index] = true;
     }
-    assert_eq!(names_in(received.path()).len(), CLIENTS, "stray files left");
+    assert_eq!(
+        dir_entries(received.path()).len(),
+        CLIENTS,
+        "stray files left"
+    );
     let summary = stop(&mut server, "INT");
     assert!(summary.contains("100 complete"), "{summary}");
 }
@@ -226,7 +220,7 @@ fn sigterm_amid_slow_uploads_leaves_every_file_complete_or_error() {
     }
     // Every connection accepted: each has its temporary file.
     let until = Instant::now() + DEADLINE;
-    while names_in(received.path()).len() < UPLOADS {
+    while dir_entries(received.path()).len() < UPLOADS {
         assert!(Instant::now() < until, "not all uploads were accepted");
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -249,7 +243,7 @@ fn sigterm_amid_slow_uploads_leaves_every_file_complete_or_error() {
         server.dump()
     );
     let sent: Vec<Vec<u8>> = uploads.into_iter().map(|t| t.join().unwrap()).collect();
-    let names = names_in(received.path());
+    let names = dir_entries(received.path());
     assert_eq!(names.len(), UPLOADS, "temporary files left: {names:?}");
     for (index, sent) in sent.iter().enumerate() {
         let saved = std::fs::read(received.path().join(format!("{}.file", index + 1))).unwrap();

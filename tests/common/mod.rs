@@ -293,6 +293,16 @@ impl Drop for TempDir {
     }
 }
 
+/// The names of the entries in `dir`, sorted.
+pub fn dir_entries(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// Deterministic pseudo-random bytes (xorshift), for files whose content a
 /// test checks byte for byte.
 pub fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
