@@ -43,7 +43,7 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> std::io::Result<()> {
     let shutdown = Shutdown::install()?;
-    let server = socklab::net::resolve(&args.server_ip, args.server_port)?;
+    let server = client::resolve_server(&args.server_ip, args.server_port)?;
     let config = ClientConfig {
         server,
         bind: args.bind,

@@ -15,7 +15,7 @@ use crate::net::{self, SocketOptions};
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
 use crossbeam_channel::{after, bounded, select, Receiver, Sender};
 use std::io::{self, BufRead, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -118,6 +118,19 @@ impl Console {
     }
 }
 
+/// Resolves the server's host, preferring IPv4 as the seed client does (it
+/// makes an `AF_INET` socket), so `localhost` reaches a server on `0.0.0.0`.
+pub fn resolve_server(host: &str, port: u16) -> io::Result<SocketAddr> {
+    let first = net::resolve(host, port)?;
+    if first.is_ipv4() {
+        return Ok(first);
+    }
+    Ok((host, port)
+        .to_socket_addrs()?
+        .find(SocketAddr::is_ipv4)
+        .unwrap_or(first))
+}
+
 /// Runs the menu on `input` until Exit, Close Server, the end of the input
 /// or shutdown.
 pub fn run(
@@ -129,6 +142,15 @@ pub fn run(
         SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
         SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
     });
+    if local_ip.is_ipv4() != config.server.is_ipv4() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "cannot reach server {} from local address {local_ip}: different address families",
+                config.server
+            ),
+        ));
+    }
     let socket = net::bind_udp(SocketAddr::new(local_ip, 0), &SocketOptions::default())?;
     let console = Arc::new(Console::default());
     let (replies_tx, replies) = bounded(16);
