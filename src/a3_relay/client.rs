@@ -194,8 +194,17 @@ fn spawn_stdin_reader(input: impl BufRead + Send + 'static) -> io::Result<Receiv
     std::thread::Builder::new()
         .name("relay-stdin".into())
         .spawn(move || {
-            for line in input.lines() {
-                let Ok(line) = line else { break };
+            let mut input = input;
+            let mut raw = Vec::new();
+            loop {
+                raw.clear();
+                // Bytes, not `lines()`: a line that is not UTF-8 is not the end.
+                match input.read_until(b'\n', &mut raw) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+                let line = String::from_utf8_lossy(&raw);
+                let line = line.trim_end_matches(['\n', '\r']).to_string();
                 if tx.send(line).is_err() {
                     break;
                 }
@@ -248,11 +257,18 @@ fn spawn_receiver(
         })
 }
 
-/// The seed's two lines for a received message (control characters escaped
-/// so a message cannot drive the terminal).
+/// The seed's two lines for a received message.
 fn message_lines(sender: &str, text: &str) -> String {
-    let printable: String = text
-        .chars()
+    format!(
+        "Message received from {sender}\nMessage:  {}",
+        printable(text)
+    )
+}
+
+/// Text from the network with control characters escaped, so a message
+/// cannot drive the terminal.
+fn printable(text: &str) -> String {
+    text.chars()
         .map(|c| {
             if c.is_control() {
                 c.escape_default().to_string()
@@ -260,8 +276,7 @@ fn message_lines(sender: &str, text: &str) -> String {
                 c.to_string()
             }
         })
-        .collect();
-    format!("Message received from {sender}\nMessage:  {printable}")
+        .collect()
 }
 
 /// The menu's state.
@@ -323,7 +338,7 @@ impl Menu {
                 Reply::Status(_) => None,
             }) {
                 Wait::Got((ip, port, raw)) => {
-                    self.console.say(&raw);
+                    self.console.say(&printable(&raw));
                     self.console
                         .say(&format!("My IP is {ip} and my port is {port}"));
                     self.me = Some((ip, port));
