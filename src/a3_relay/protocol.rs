@@ -82,7 +82,9 @@ impl ErrorCode {
     pub fn explanation(self) -> &'static str {
         match self {
             ErrorCode::NoSeparator => "the request has no ';' (or is not UTF-8, or is too long)",
-            ErrorCode::BadFormat => "invalid format (a message must not contain ':')",
+            ErrorCode::BadFormat => {
+                "invalid format: neither the address nor the message may contain ':'"
+            }
             ErrorCode::NotTo => "the header does not start with 'to'",
             ErrorCode::BadPort => "the port is not a number",
             ErrorCode::NotContent => "the data does not start with 'content'",
