@@ -318,3 +318,41 @@ fn ctrl_c_stops_server_and_client_with_status_0() {
     assert!(server.expect_exit().success(), "{}", server.dump());
     server.expect_stdout("Relay stopped: ");
 }
+
+#[test]
+fn a_message_arriving_before_the_reply_is_not_taken_for_it() {
+    // A scripted server: it sends a forwarded message just before the reply,
+    // the order that fooled the seed client.
+    let fake_server = raw_socket();
+    let addr = fake_server.local_addr().unwrap();
+    let mut client = Proc::spawn(
+        CLIENT,
+        &[
+            "127.0.0.1",
+            &addr.port().to_string(),
+            "--timeout",
+            REPLY_TIMEOUT,
+        ],
+    );
+    client.write_stdin("1\n2\n127.0.0.1\n4242\nhello\n");
+    let mut buffer = [0u8; 1024];
+    let (len, client_addr) = fake_server.recv_from(&mut buffer).unwrap();
+    assert_eq!(&buffer[..len], b"hii");
+    let tuple = format!("('127.0.0.1', {})", client_addr.port());
+    fake_server.send_to(tuple.as_bytes(), client_addr).unwrap();
+    let (len, _) = fake_server.recv_from(&mut buffer).unwrap();
+    assert_eq!(&buffer[..len], b"to:127.0.0.1/4242;content:hello");
+    fake_server
+        .send_to(b"127.0.0.1/4242 ; content : 405, sneaky", client_addr)
+        .unwrap();
+    fake_server
+        .send_to(SUCCESS.as_bytes(), client_addr)
+        .unwrap();
+
+    client.expect_stdout("Message Sent");
+    client.expect_stdout("Message received from 127.0.0.1/4242");
+    client.expect_stdout("Message:  405, sneaky");
+    client.write_stdin("4\n");
+    assert!(client.expect_exit().success());
+    assert!(!client.stdout_text().contains("Message not sent"));
+}
