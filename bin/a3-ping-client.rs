@@ -5,6 +5,7 @@
 
 use clap::Parser;
 use socklab::a3_ping::client::{self, PingConfig};
+use socklab::a3_ping::session::{Target, SEED_FLAGS};
 use socklab::shutdown::Shutdown;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -18,21 +19,8 @@ use std::time::Duration;
 #[derive(Parser)]
 #[command(version)]
 struct Args {
-    /// Server host name or address (seed: `-ip`).
-    #[arg(long)]
-    ip: String,
-    /// Server port (seed: `-port` or `-p`).
-    #[arg(short, long)]
-    port: u16,
-    /// Number of probes.
-    #[arg(short = 'n', long = "count", value_name = "COUNT")]
-    count: u64,
-    /// Seconds between probes (fractions allowed).
-    #[arg(short, long, value_name = "SECONDS")]
-    interval: f64,
-    /// Probe size in bytes (1 to 65507).
-    #[arg(short, long, value_name = "BYTES")]
-    size: usize,
+    #[command(flatten)]
+    target: Target,
     /// Seconds to wait for each ack [default: the interval].
     #[arg(long, value_name = "SECONDS", value_parser = parse_timeout)]
     timeout: Option<Duration>,
@@ -59,25 +47,20 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
 }
 
 fn main() -> ExitCode {
-    let argv =
-        socklab::cli::rewrite_seed_flags(std::env::args(), &[("-ip", "--ip"), ("-port", "--port")]);
+    let argv = socklab::cli::rewrite_seed_flags(std::env::args(), SEED_FLAGS);
     let args = Args::parse_from(argv);
     socklab::cli::exit_with(run(args))
 }
 
 fn run(args: Args) -> std::io::Result<()> {
     let config = PingConfig {
-        host: args.ip,
-        port: args.port,
-        count: args.count,
-        interval: args.interval,
-        size: args.size,
+        target: args.target,
         timeout: args.timeout,
         send_exit: !args.no_exit,
         schedule_report: args.schedule_report,
         json: args.json,
     };
-    client::validate(config.count, config.interval, config.size).map_err(std::io::Error::other)?;
+    config.target.validate().map_err(std::io::Error::other)?;
     let shutdown = Shutdown::install()?;
     client::run(&config, &shutdown)
 }

@@ -4,8 +4,8 @@
 //! (`-p` works for the port too; `-i` is the first interval).
 
 use clap::Parser;
-use socklab::a3_ping::client;
 use socklab::a3_ping::ramp::{self, RampConfig};
+use socklab::a3_ping::session::{Target, SEED_FLAGS};
 use socklab::shutdown::Shutdown;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,21 +18,8 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(version)]
 struct Args {
-    /// Server host name or address (seed: `-ip`).
-    #[arg(long)]
-    ip: String,
-    /// Server port (seed: `-port` or `-p`).
-    #[arg(short, long)]
-    port: u16,
-    /// Number of probes.
-    #[arg(short = 'n', long = "count", value_name = "COUNT")]
-    count: u64,
-    /// The first interval in seconds (fractions allowed).
-    #[arg(short, long, value_name = "SECONDS")]
-    interval: f64,
-    /// Probe size in bytes (1 to 65507).
-    #[arg(short, long, value_name = "BYTES")]
-    size: usize,
+    #[command(flatten)]
+    target: Target,
     /// Where to write the SVG plot.
     #[arg(long, value_name = "PATH", default_value = "ramp.svg")]
     plot: PathBuf,
@@ -48,24 +35,19 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let argv =
-        socklab::cli::rewrite_seed_flags(std::env::args(), &[("-ip", "--ip"), ("-port", "--port")]);
+    let argv = socklab::cli::rewrite_seed_flags(std::env::args(), SEED_FLAGS);
     let args = Args::parse_from(argv);
     socklab::cli::exit_with(run(args))
 }
 
 fn run(args: Args) -> std::io::Result<()> {
     let config = RampConfig {
-        host: args.ip,
-        port: args.port,
-        count: args.count,
-        interval: args.interval,
-        size: args.size,
+        target: args.target,
         plot: (!args.no_plot).then_some(args.plot),
         csv: args.csv,
         send_exit: !args.no_exit,
     };
-    client::validate(config.count, config.interval, config.size).map_err(std::io::Error::other)?;
+    config.target.validate().map_err(std::io::Error::other)?;
     let shutdown = Shutdown::install()?;
     ramp::run(&config, &shutdown)
 }

@@ -12,7 +12,7 @@
 //! figures. Ctrl-C skips to the summary.
 
 use super::protocol::{self, python_float};
-use super::session::{self, LateAck, Observer, Outcome, Plan, Probe, Report};
+use super::session::{self, LateAck, Observer, Outcome, Plan, Probe, Report, Target};
 use super::{say, warn};
 use crate::output::{JsonObject, JsonValue};
 use crate::shutdown::Shutdown;
@@ -23,16 +23,8 @@ use std::time::Duration;
 /// Ping client settings.
 #[derive(Debug, Clone)]
 pub struct PingConfig {
-    /// Server host name or address.
-    pub host: String,
-    /// Server port.
-    pub port: u16,
-    /// Number of probes.
-    pub count: u64,
-    /// Seconds between probes.
-    pub interval: f64,
-    /// Probe size in bytes.
-    pub size: usize,
+    /// Server, count, interval and size.
+    pub target: Target,
     /// Ack timeout (`None`: the interval, as the seed).
     pub timeout: Option<Duration>,
     /// Send `exit` at the end (stops the server, as the seed does).
@@ -43,64 +35,28 @@ pub struct PingConfig {
     pub json: bool,
 }
 
-/// Checks the settings shared by the ping and ramp clients.
-pub fn validate(count: u64, interval: f64, size: usize) -> Result<(), String> {
-    if count == 0 {
-        return Err("the number of messages (-n) must be at least 1".into());
-    }
-    if !interval.is_finite() || interval <= 0.0 || interval > 3600.0 {
-        return Err(format!(
-            "the interval (-i) must be a number of seconds above 0 and up to 3600, not {interval}"
-        ));
-    }
-    if !(1..=protocol::MAX_DATAGRAM).contains(&size) {
-        return Err(format!(
-            "the packet size (-s) must be between 1 and {}, not {size}",
-            protocol::MAX_DATAGRAM
-        ));
-    }
-    Ok(())
-}
-
-/// Prints a note on stderr when probes cannot be padded down to `size`.
-pub fn warn_if_probe_too_big(text: &str, count: u64, size: usize) {
-    if !protocol::probe_fits(text, count, size) {
-        warn(format_args!(
-            "note: a probe carries \"{text} <seq>\", so probes are longer than the {size} bytes asked for"
-        ));
-    }
-}
-
 /// Runs the ping client; the error says what failed.
 pub fn run(config: &PingConfig, shutdown: &Shutdown) -> io::Result<()> {
-    validate(config.count, config.interval, config.size).map_err(io::Error::other)?;
-    let server = crate::net::resolve(&config.host, config.port)?;
-    let socket = session::client_socket(server)?;
-    warn_if_probe_too_big(protocol::PING_PROBE, config.count, config.size);
-
+    let target = &config.target;
     let timeout = config
         .timeout
-        .unwrap_or_else(|| Duration::from_secs_f64(config.interval));
-    say(format_args!("\nCalibrating Buffer Size..."));
-    let Some(reply) = session::calibrate(&socket, server, config.size, timeout, shutdown)? else {
-        say(format_args!(
-            "Interrupted before the first message was sent."
-        ));
+        .unwrap_or_else(|| Duration::from_secs_f64(target.interval));
+    let Some((socket, server)) = session::connect(target, protocol::PING_PROBE, timeout, shutdown)?
+    else {
         return Ok(());
     };
-    say(format_args!("{}\n", String::from_utf8_lossy(&reply)));
 
     let plan = Plan {
         server,
-        count: config.count,
-        interval: config.interval,
+        count: target.count,
+        interval: target.interval,
         shrink: 1.0,
         timeout: Some(timeout),
-        size: config.size,
+        size: target.size,
         text: protocol::PING_PROBE,
         send_exit: config.send_exit,
     };
-    let mut printer = PingPrinter { size: config.size };
+    let mut printer = PingPrinter { size: target.size };
     let report = session::run(&socket, &plan, shutdown, &mut printer)?;
 
     let mut out = io::stdout().lock();
@@ -303,16 +259,6 @@ pub fn json_summary(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn settings_are_checked() {
-        assert!(validate(10, 0.5, 1024).is_ok());
-        assert!(validate(0, 0.5, 1024).is_err());
-        assert!(validate(1, 0.0, 1024).is_err());
-        assert!(validate(1, f64::NAN, 1024).is_err());
-        assert!(validate(1, 0.5, 0).is_err());
-        assert!(validate(1, 0.5, 65_508).is_err());
-    }
 
     #[test]
     fn loss_is_trimmed_like_ping() {

@@ -9,9 +9,9 @@
 //! RTT of the acked probes. The seed showed a matplotlib window; socklab
 //! writes the same two panels as an SVG file, and the table as CSV if asked.
 
-use super::client::{late_line, validate, warn_if_probe_too_big};
+use super::client::late_line;
 use super::protocol::{self, python_float};
-use super::session::{self, LateAck, Observer, Outcome, Plan, Probe, Report};
+use super::session::{self, LateAck, Observer, Outcome, Plan, Probe, Report, Target};
 use super::svg::{self, Panel};
 use super::{say, warn};
 use crate::shutdown::Shutdown;
@@ -25,16 +25,8 @@ pub const SHRINK: f64 = 0.95;
 /// Ramp client settings.
 #[derive(Debug, Clone)]
 pub struct RampConfig {
-    /// Server host name or address.
-    pub host: String,
-    /// Server port.
-    pub port: u16,
-    /// Number of probes.
-    pub count: u64,
-    /// The first interval in seconds.
-    pub interval: f64,
-    /// Probe size in bytes.
-    pub size: usize,
+    /// Server, count, first interval and size.
+    pub target: Target,
     /// Where to write the SVG plot (`None`: no plot).
     pub plot: Option<PathBuf>,
     /// Where to write the per-second table as CSV.
@@ -102,32 +94,24 @@ pub fn per_second(probes: &[(f64, Option<f64>)], size: usize) -> Vec<Second> {
 
 /// Runs the ramp client; the error says what failed.
 pub fn run(config: &RampConfig, shutdown: &Shutdown) -> io::Result<()> {
-    validate(config.count, config.interval, config.size).map_err(io::Error::other)?;
-    let server = crate::net::resolve(&config.host, config.port)?;
-    let socket = session::client_socket(server)?;
-    warn_if_probe_too_big(protocol::RAMP_PROBE, config.count, config.size);
-
-    say(format_args!("\nCalibrating Buffer Size..."));
-    let wait = Duration::from_secs_f64(config.interval);
-    let Some(reply) = session::calibrate(&socket, server, config.size, wait, shutdown)? else {
-        say(format_args!(
-            "Interrupted before the first message was sent."
-        ));
+    let target = &config.target;
+    let wait = Duration::from_secs_f64(target.interval);
+    let Some((socket, server)) = session::connect(target, protocol::RAMP_PROBE, wait, shutdown)?
+    else {
         return Ok(());
     };
-    say(format_args!("{}\n", String::from_utf8_lossy(&reply)));
 
     let plan = Plan {
         server,
-        count: config.count,
-        interval: config.interval,
+        count: target.count,
+        interval: target.interval,
         shrink: SHRINK,
         timeout: None,
-        size: config.size,
+        size: target.size,
         text: protocol::RAMP_PROBE,
         send_exit: config.send_exit,
     };
-    let mut printer = RampPrinter { size: config.size };
+    let mut printer = RampPrinter { size: target.size };
     let report = session::run(&socket, &plan, shutdown, &mut printer)?;
 
     let timeline: Vec<(f64, Option<f64>)> = report
@@ -135,7 +119,7 @@ pub fn run(config: &RampConfig, shutdown: &Shutdown) -> io::Result<()> {
         .iter()
         .map(|p| (offset(&report, p), p.rtt().map(|r| r.as_secs_f64())))
         .collect();
-    let seconds = per_second(&timeline, config.size);
+    let seconds = per_second(&timeline, target.size);
     print_report(&mut io::stdout().lock(), &report, &seconds)?;
     if let Some(path) = &config.plot {
         std::fs::write(path, plot(&seconds)).map_err(|e| {

@@ -25,7 +25,7 @@
 //! always learns of a probe before any reply to it.
 
 use super::protocol::{self, Reply};
-use super::warn;
+use super::{say, warn};
 use crate::net;
 use crate::pacing::Pacer;
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
@@ -203,6 +203,83 @@ enum Event {
         at: Instant,
     },
     ReceiveFailed(io::Error),
+}
+
+/// What both clients are told on the command line: where the server is and
+/// what to send (the seed's `-ip -port -n -i -s`; the binaries rewrite the
+/// single-dash seed spellings with [`SEED_FLAGS`] before parsing).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Target {
+    /// Server host name or address (seed: `-ip`).
+    #[arg(long)]
+    pub ip: String,
+    /// Server port (seed: `-port` or `-p`).
+    #[arg(short, long)]
+    pub port: u16,
+    /// Number of probes.
+    #[arg(short = 'n', long = "count", value_name = "COUNT")]
+    pub count: u64,
+    /// Seconds between probes, fractions allowed (the ramp: the first interval).
+    #[arg(short, long, value_name = "SECONDS")]
+    pub interval: f64,
+    /// Probe size in bytes (1 to 65507).
+    #[arg(short, long, value_name = "BYTES")]
+    pub size: usize,
+}
+
+/// The seed's single-dash flags and the long forms clap understands.
+pub const SEED_FLAGS: &[(&str, &str)] = &[("-ip", "--ip"), ("-port", "--port")];
+
+impl Target {
+    /// Checks the count, interval and size.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.count == 0 {
+            return Err("the number of messages (-n) must be at least 1".into());
+        }
+        if !self.interval.is_finite() || self.interval <= 0.0 || self.interval > 3600.0 {
+            return Err(format!(
+                "the interval (-i) must be a number of seconds above 0 and up to 3600, not {}",
+                self.interval
+            ));
+        }
+        if !(1..=protocol::MAX_DATAGRAM).contains(&self.size) {
+            return Err(format!(
+                "the packet size (-s) must be between 1 and {}, not {}",
+                protocol::MAX_DATAGRAM,
+                self.size
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The start both clients share: validate, resolve, bind, note oversized
+/// probes, and calibrate (printing the seed's lines). Returns the socket and
+/// the server's address, or `None` if Ctrl-C came during calibration.
+pub fn connect(
+    target: &Target,
+    probe_text: &str,
+    calibration_wait: Duration,
+    shutdown: &Shutdown,
+) -> io::Result<Option<(UdpSocket, SocketAddr)>> {
+    target.validate().map_err(io::Error::other)?;
+    let server = net::resolve(&target.ip, target.port)?;
+    let socket = client_socket(server)?;
+    if !protocol::probe_fits(probe_text, target.count, target.size) {
+        warn(format_args!(
+            "note: a probe carries \"{probe_text} <seq>\", so probes are longer than the {} bytes asked for",
+            target.size
+        ));
+    }
+    say(format_args!("\nCalibrating Buffer Size..."));
+    let Some(reply) = calibrate(&socket, server, target.size, calibration_wait, shutdown)? else {
+        say(format_args!(
+            "Interrupted before the first message was sent."
+        ));
+        return Ok(None);
+    };
+    say(format_args!("{}\n", String::from_utf8_lossy(&reply)));
+    Ok(Some((socket, server)))
 }
 
 /// Binds a client socket of the server's address family on an ephemeral port.
@@ -572,6 +649,23 @@ impl<O: Observer> Collector<'_, O> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_are_checked() {
+        let target = |count, interval, size| Target {
+            ip: "127.0.0.1".into(),
+            port: 8080,
+            count,
+            interval,
+            size,
+        };
+        assert!(target(10, 0.5, 1024).validate().is_ok());
+        assert!(target(0, 0.5, 1024).validate().is_err());
+        assert!(target(1, 0.0, 1024).validate().is_err());
+        assert!(target(1, f64::NAN, 1024).validate().is_err());
+        assert!(target(1, 0.5, 0).validate().is_err());
+        assert!(target(1, 0.5, 65_508).validate().is_err());
+    }
 
     /// Records what the collector reports.
     #[derive(Default)]
