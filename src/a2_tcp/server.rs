@@ -1,0 +1,106 @@
+//! The half-echo server: accept, read the request, reply with its first
+//! half, close. One connection and exit (as the seed), or `forever` with a
+//! thread per connection.
+
+use super::framing::read_message;
+use super::protocol::{half_echo, python_bytes_repr, request_complete, SERVER_READ_SIZE};
+use crate::net::{accept_until_shutdown, bind_tcp, SocketOptions};
+use crate::output::announce_listening;
+use crate::shutdown::Shutdown;
+use std::io::{self, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::ops::ControlFlow;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How long writing the (at most 512-byte) reply may block.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the server binds and how it serves.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The address to listen on (the seed: all IPv4 interfaces, port 2347).
+    pub bind: SocketAddr,
+    /// Serve every connection on its own thread until shutdown, instead of
+    /// one connection and exit.
+    pub forever: bool,
+    /// How long a connection may stay silent before it is closed unanswered.
+    pub request_timeout: Duration,
+}
+
+/// Runs the server until it has served one connection (or, with
+/// `forever`, until shutdown). Problems with one connection are reported
+/// on stderr and never stop the server.
+pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
+    let listener = bind_tcp(config.bind, &SocketOptions::default())?;
+    println!("server socket bind successfully");
+    announce_listening(listener.local_addr()?, "tcp");
+    println!("server socket listening");
+
+    let mut accepted = 0u64;
+    let mut workers: Vec<JoinHandle<()>> = Vec::new();
+    accept_until_shutdown(&listener, shutdown, |stream, peer| {
+        accepted += 1;
+        println!("Connected with {peer}");
+        if !config.forever {
+            serve_connection(stream, peer, config.request_timeout, shutdown);
+            return ControlFlow::Break(());
+        }
+        workers.retain(|worker| !worker.is_finished());
+        let timeout = config.request_timeout;
+        let worker_shutdown = shutdown.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("a2-conn-{accepted}"))
+            .spawn(move || serve_connection(stream, peer, timeout, &worker_shutdown));
+        match spawned {
+            Ok(worker) => workers.push(worker),
+            Err(e) => eprintln!("{peer}: cannot start a thread, connection dropped: {e}"),
+        }
+        ControlFlow::Continue(())
+    })?;
+    for worker in workers {
+        let _ = worker.join();
+    }
+    println!("Server stopped after {accepted} connection(s)");
+    Ok(())
+}
+
+/// Serves one connection, reporting any failure on stderr.
+fn serve_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    request_timeout: Duration,
+    shutdown: &Shutdown,
+) {
+    match answer(&mut stream, request_timeout, shutdown) {
+        Ok(request) if request.is_empty() => {
+            println!("{peer} closed the connection without a request")
+        }
+        Ok(request) => println!(
+            "Replied to {peer} with {} of {} bytes: {}",
+            half_echo(&request).len(),
+            request.len(),
+            python_bytes_repr(half_echo(&request))
+        ),
+        Err(e) => eprintln!("{peer}: {e}; connection closed"),
+    }
+}
+
+/// Reads the request and writes its first half back; returns the request.
+/// The stream is closed when the caller drops it.
+fn answer(
+    stream: &mut TcpStream,
+    request_timeout: Duration,
+    shutdown: &Shutdown,
+) -> io::Result<Vec<u8>> {
+    let request = read_message(
+        stream,
+        SERVER_READ_SIZE,
+        request_complete,
+        request_timeout,
+        shutdown,
+    )?;
+    stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+    stream.write_all(half_echo(&request))?;
+    Ok(request)
+}
