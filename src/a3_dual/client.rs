@@ -1,0 +1,112 @@
+//! The dual-stack client: a few `Hii Server` / `Acknowledgement` rounds,
+//! then `exit`.
+
+use super::protocol::{family_name, ACKNOWLEDGEMENT, EXIT};
+use crate::net::{is_timeout, resolve};
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// Where the client connects and what it sends.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Host name or address; resolving it chooses the address family.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// How many message / acknowledgement rounds to run.
+    pub rounds: u64,
+    /// The message sent each round (checked with
+    /// [`super::protocol::check_message`] by the caller).
+    pub message: String,
+    /// Limit for connecting and for each acknowledgement.
+    pub timeout: Duration,
+}
+
+/// What a finished session measured.
+#[derive(Debug, Clone, Copy)]
+pub struct Session {
+    /// Rounds completed.
+    pub rounds: u64,
+    /// Time from the first message to the last acknowledgement.
+    pub elapsed: Duration,
+}
+
+/// Runs the session and prints the seed's lines. Any deviation — a refused
+/// connection, a server that closes early, a wrong reply, a silent server —
+/// is an error naming what happened.
+pub fn run(config: &ClientConfig) -> io::Result<Session> {
+    let addr = resolve(&config.host, config.port)?;
+    println!(
+        "Address family: {} ({} resolved to {})",
+        family_name(addr),
+        config.host,
+        addr.ip()
+    );
+    let mut stream = TcpStream::connect_timeout(&addr, config.timeout).map_err(|e| {
+        let hint = if e.kind() == io::ErrorKind::ConnectionRefused {
+            " (is the server running?)"
+        } else {
+            ""
+        };
+        io::Error::new(e.kind(), format!("cannot connect to {addr}: {e}{hint}"))
+    })?;
+    stream.set_read_timeout(Some(config.timeout))?;
+    stream.set_write_timeout(Some(config.timeout))?;
+    stream.set_nodelay(true)?;
+
+    let started = Instant::now();
+    let mut reply = [0u8; ACKNOWLEDGEMENT.len()];
+    for round in 1..=config.rounds {
+        stream.write_all(config.message.as_bytes())?;
+        // TCP has no message boundaries: read exactly one acknowledgement,
+        // however many pieces it arrives in.
+        stream
+            .read_exact(&mut reply)
+            .map_err(|e| explain_missing_reply(e, round, config))?;
+        if reply != ACKNOWLEDGEMENT.as_bytes() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "round {round}: expected {ACKNOWLEDGEMENT:?}, got {:?}",
+                    String::from_utf8_lossy(&reply)
+                ),
+            ));
+        }
+        println!("Acknowledgement Received: {ACKNOWLEDGEMENT}");
+    }
+    let elapsed = started.elapsed();
+    stream.write_all(EXIT.as_bytes())?;
+    drop(stream);
+    println!("Connection closed");
+    let mean_micros = elapsed.as_secs_f64() * 1e6 / config.rounds.max(1) as f64;
+    println!(
+        "{} round(s) in {:.3} ms, mean round trip {mean_micros:.1} µs",
+        config.rounds,
+        elapsed.as_secs_f64() * 1e3
+    );
+    Ok(Session {
+        rounds: config.rounds,
+        elapsed,
+    })
+}
+
+/// Turns a failed acknowledgement read into an error that says which round
+/// failed and why.
+fn explain_missing_reply(error: io::Error, round: u64, config: &ClientConfig) -> io::Error {
+    let what = if error.kind() == io::ErrorKind::UnexpectedEof {
+        format!(
+            "the server closed the connection after {} of {} acknowledgements",
+            round - 1,
+            config.rounds
+        )
+    } else if is_timeout(&error) {
+        format!(
+            "no complete acknowledgement within {} s in round {round}",
+            config.timeout.as_secs_f64()
+        )
+    } else {
+        format!("round {round}: {error}")
+    };
+    io::Error::new(error.kind(), what)
+}
