@@ -58,12 +58,14 @@ pub fn run(config: &ClientConfig) -> io::Result<Session> {
     let started = Instant::now();
     let mut reply = [0u8; ACKNOWLEDGEMENT.len()];
     for round in 1..=config.rounds {
-        stream.write_all(config.message.as_bytes())?;
+        stream
+            .write_all(config.message.as_bytes())
+            .map_err(|e| explain_failed_round(e, round, config))?;
         // TCP has no message boundaries: read exactly one acknowledgement,
         // however many pieces it arrives in.
         stream
             .read_exact(&mut reply)
-            .map_err(|e| explain_missing_reply(e, round, config))?;
+            .map_err(|e| explain_failed_round(e, round, config))?;
         if reply != ACKNOWLEDGEMENT.as_bytes() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -91,12 +93,21 @@ pub fn run(config: &ClientConfig) -> io::Result<Session> {
     })
 }
 
-/// Turns a failed acknowledgement read into an error that says which round
-/// failed and why.
-fn explain_missing_reply(error: io::Error, round: u64, config: &ClientConfig) -> io::Error {
-    let what = if error.kind() == io::ErrorKind::UnexpectedEof {
+/// Turns a failed send or acknowledgement read into an error that says
+/// which round failed and why.
+fn explain_failed_round(error: io::Error, round: u64, config: &ClientConfig) -> io::Error {
+    use io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+    let what = if matches!(
+        error.kind(),
+        UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe
+    ) {
+        let how = if error.kind() == UnexpectedEof {
+            String::new()
+        } else {
+            format!(" ({error})")
+        };
         format!(
-            "the server closed the connection after {} of {} acknowledgements",
+            "the server closed the connection after {} of {} acknowledgements{how}",
             round - 1,
             config.rounds
         )
