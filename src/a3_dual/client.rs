@@ -3,9 +3,14 @@
 
 use super::protocol::{family_name, ACKNOWLEDGEMENT, EXIT};
 use crate::net::{is_timeout, resolve};
+use crate::stats::Summary;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
+
+/// At most this many round-trip times are kept for the summary (the first
+/// ones; 8 MB of samples).
+const MAX_SAMPLES: u64 = 1_000_000;
 
 /// Where the client connects and what it sends.
 #[derive(Debug, Clone)]
@@ -24,12 +29,14 @@ pub struct ClientConfig {
 }
 
 /// What a finished session measured.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Session {
     /// Rounds completed.
     pub rounds: u64,
     /// Time from the first message to the last acknowledgement.
     pub elapsed: Duration,
+    /// Round-trip times in microseconds (`None` for zero rounds).
+    pub round_trips: Option<Summary>,
 }
 
 /// Runs the session and prints the seed's lines. Any deviation — a refused
@@ -57,7 +64,10 @@ pub fn run(config: &ClientConfig) -> io::Result<Session> {
 
     let started = Instant::now();
     let mut reply = [0u8; ACKNOWLEDGEMENT.len()];
+    // Capped so a huge --count cannot grow memory without bound.
+    let mut round_trips = Vec::with_capacity(config.rounds.min(MAX_SAMPLES) as usize);
     for round in 1..=config.rounds {
+        let sent = Instant::now();
         stream
             .write_all(config.message.as_bytes())
             .map_err(|e| explain_failed_round(e, round, config))?;
@@ -75,21 +85,34 @@ pub fn run(config: &ClientConfig) -> io::Result<Session> {
                 ),
             ));
         }
+        if round <= MAX_SAMPLES {
+            round_trips.push(sent.elapsed().as_secs_f64() * 1e6);
+        }
         println!("Acknowledgement Received: {ACKNOWLEDGEMENT}");
     }
     let elapsed = started.elapsed();
-    stream.write_all(EXIT.as_bytes())?;
+    stream
+        .write_all(EXIT.as_bytes())
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot send {EXIT:?}: {e}")))?;
     drop(stream);
     println!("Connection closed");
-    let mean_micros = elapsed.as_secs_f64() * 1e6 / config.rounds.max(1) as f64;
-    println!(
-        "{} round(s) in {:.3} ms, mean round trip {mean_micros:.1} µs",
+    let round_trips = Summary::of(&round_trips);
+    print!(
+        "{} round(s) in {:.3} ms",
         config.rounds,
         elapsed.as_secs_f64() * 1e3
     );
+    match &round_trips {
+        Some(rtt) => println!(
+            "; round trip min {:.1} / median {:.1} / mean {:.1} / max {:.1} µs",
+            rtt.min, rtt.p50, rtt.mean, rtt.max
+        ),
+        None => println!(),
+    }
     Ok(Session {
         rounds: config.rounds,
         elapsed,
+        round_trips,
     })
 }
 
