@@ -102,6 +102,15 @@ fn forever_server_answers_split_requests_and_junk_and_survives_resets() {
     let reply = exchange(addr, &[&[0xff, 0xfe, 0x00, 0x80, 0x41, 0x42]]);
     assert_eq!(reply, [0xff, 0xfe, 0x00]);
 
+    // More than the 1024 bytes the server reads: the reply is the first half
+    // of those 1024, and it arrives intact instead of being lost to a reset.
+    let long = common::pseudo_random_bytes(3000, 7)
+        .iter()
+        .map(|b| b'a' + b % 26)
+        .collect::<Vec<u8>>();
+    let reply = exchange(addr, &[&long]);
+    assert_eq!(reply, &long[..512]);
+
     // A message without the HTTP blank line is answered after a short pause.
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(DEADLINE)).unwrap();

@@ -4,17 +4,28 @@
 
 use super::framing::read_message;
 use super::protocol::{half_echo, python_bytes_repr, request_complete, SERVER_READ_SIZE};
-use crate::net::{accept_until_shutdown, bind_tcp, SocketOptions};
+use crate::net::{accept_until_shutdown, bind_tcp, is_timeout, SocketOptions};
 use crate::output::announce_listening;
-use crate::shutdown::Shutdown;
-use std::io::{self, Write};
-use std::net::{SocketAddr, TcpStream};
+use crate::shutdown::{Shutdown, POLL_INTERVAL};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown as Direction, SocketAddr, TcpStream};
 use std::ops::ControlFlow;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// `println!` that never panics: a server must not stop because nobody
+/// reads its log any more (a closed pipe).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(io::stdout().lock(), $($arg)*);
+    }};
+}
 
 /// How long writing the (at most 512-byte) reply may block.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long the server waits, after replying, for the client to close.
+const LINGER_LIMIT: Duration = Duration::from_secs(2);
 
 /// What the server binds and how it serves.
 #[derive(Debug, Clone)]
@@ -33,15 +44,15 @@ pub struct ServerConfig {
 /// on stderr and never stop the server.
 pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
     let listener = bind_tcp(config.bind, &SocketOptions::default())?;
-    println!("server socket bind successfully");
+    say!("server socket bind successfully");
     announce_listening(listener.local_addr()?, "tcp");
-    println!("server socket listening");
+    say!("server socket listening");
 
     let mut accepted = 0u64;
     let mut workers: Vec<JoinHandle<()>> = Vec::new();
     accept_until_shutdown(&listener, shutdown, |stream, peer| {
         accepted += 1;
-        println!("Connected with {peer}");
+        say!("Connected with {peer}");
         if !config.forever {
             serve_connection(stream, peer, config.request_timeout, shutdown);
             return ControlFlow::Break(());
@@ -61,7 +72,7 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
     for worker in workers {
         let _ = worker.join();
     }
-    println!("Server stopped after {accepted} connection(s)");
+    say!("Server stopped after {accepted} connection(s)");
     Ok(())
 }
 
@@ -74,9 +85,9 @@ fn serve_connection(
 ) {
     match answer(&mut stream, request_timeout, shutdown) {
         Ok(request) if request.is_empty() => {
-            println!("{peer} closed the connection without a request")
+            say!("{peer} closed the connection without a request")
         }
-        Ok(request) => println!(
+        Ok(request) => say!(
             "Replied to {peer} with {} of {} bytes: {}",
             half_echo(&request).len(),
             request.len(),
@@ -102,5 +113,30 @@ fn answer(
     )?;
     stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
     stream.write_all(half_echo(&request))?;
+    linger(stream, shutdown);
     Ok(request)
+}
+
+/// Closes gracefully after the reply: sends FIN, then reads and discards
+/// whatever the client still sends until it closes too (at most
+/// [`LINGER_LIMIT`]). Closing a socket with unread input makes the kernel
+/// send a reset, which can destroy the reply before the client has read it
+/// (a client that sent more than the 1024 bytes the server reads would
+/// otherwise see "connection reset" instead of its reply).
+fn linger(stream: &mut TcpStream, shutdown: &Shutdown) {
+    if stream.shutdown(Direction::Write).is_err()
+        || stream.set_read_timeout(Some(POLL_INTERVAL)).is_err()
+    {
+        return;
+    }
+    let started = Instant::now();
+    let mut discard = [0u8; 4096];
+    while started.elapsed() < LINGER_LIMIT && !shutdown.is_triggered() {
+        match stream.read(&mut discard) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
 }

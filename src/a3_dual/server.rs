@@ -33,12 +33,12 @@ pub struct ServerConfig {
 /// client that resets, stalls or sends junk only ends its own connection.
 pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
     let addr = resolve(&config.host, config.port)?;
-    println!(
-        "Address family: {} ({} resolved to {})",
+    say(format!(
+        "Address family: {} ({} resolved to {})\n",
         family_name(addr),
         config.host,
         addr.ip()
-    );
+    ));
     // An IPv6 wildcard (`::`) also takes IPv4 clients; a specific IPv6
     // address is IPv6 only.
     let dual_stack = addr.is_ipv6() && addr.ip().is_unspecified();
@@ -49,9 +49,13 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
     let listener = bind_tcp(addr, &options)?;
     let local = listener.local_addr()?;
     announce_listening(local, "tcp");
-    println!("Server is listening on {}:{}", local.ip(), local.port());
+    say(format!(
+        "Server is listening on {}:{}\n",
+        local.ip(),
+        local.port()
+    ));
     if dual_stack {
-        println!("(the IPv6 wildcard serves IPv4 clients too)");
+        say("(the IPv6 wildcard serves IPv4 clients too)\n".into());
     }
 
     let acknowledged = Arc::new(AtomicU64::new(0));
@@ -78,10 +82,10 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
     for worker in workers {
         let _ = worker.join();
     }
-    println!(
-        "Server stopped: {accepted} connection(s), {} message(s) acknowledged",
+    say(format!(
+        "Server stopped: {accepted} connection(s), {} message(s) acknowledged\n",
         acknowledged.load(Ordering::Relaxed)
-    );
+    ));
     Ok(())
 }
 
