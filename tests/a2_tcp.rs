@@ -28,8 +28,9 @@ fn client_lines(addr: SocketAddr) -> Vec<String> {
     client.stdout_lines()
 }
 
-/// Sends `pieces` with a pause between them, closes the sending side, and
-/// returns everything the server sent back.
+/// Sends `pieces` with a pause between them (keeping the connection open,
+/// so only the server's framing decides when the request is whole) and
+/// returns everything the server sent back before closing.
 fn exchange(addr: SocketAddr, pieces: &[&[u8]]) -> Vec<u8> {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(DEADLINE)).unwrap();
