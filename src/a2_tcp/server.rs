@@ -1,0 +1,142 @@
+//! The half-echo server: accept, read the request, reply with its first
+//! half, close. One connection and exit (as the seed), or `forever` with a
+//! thread per connection.
+
+use super::framing::read_message;
+use super::protocol::{half_echo, python_bytes_repr, request_complete, SERVER_READ_SIZE};
+use crate::net::{accept_until_shutdown, bind_tcp, is_timeout, SocketOptions};
+use crate::output::announce_listening;
+use crate::shutdown::{Shutdown, POLL_INTERVAL};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown as Direction, SocketAddr, TcpStream};
+use std::ops::ControlFlow;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// `println!` that never panics: a server must not stop because nobody
+/// reads its log any more (a closed pipe).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// How long writing the (at most 512-byte) reply may block.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long the server waits, after replying, for the client to close.
+const LINGER_LIMIT: Duration = Duration::from_secs(2);
+
+/// What the server binds and how it serves.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The address to listen on (the seed: all IPv4 interfaces, port 2347).
+    pub bind: SocketAddr,
+    /// Serve every connection on its own thread until shutdown, instead of
+    /// one connection and exit.
+    pub forever: bool,
+    /// How long a connection may stay silent before it is closed unanswered.
+    pub request_timeout: Duration,
+}
+
+/// Runs the server until it has served one connection (or, with
+/// `forever`, until shutdown). Problems with one connection are reported
+/// on stderr and never stop the server.
+pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
+    let listener = bind_tcp(config.bind, &SocketOptions::default())?;
+    say!("server socket bind successfully");
+    announce_listening(listener.local_addr()?, "tcp");
+    say!("server socket listening");
+
+    let mut accepted = 0u64;
+    let mut workers: Vec<JoinHandle<()>> = Vec::new();
+    accept_until_shutdown(&listener, shutdown, |stream, peer| {
+        accepted += 1;
+        say!("Connected with {peer}");
+        if !config.forever {
+            serve_connection(stream, peer, config.request_timeout, shutdown);
+            return ControlFlow::Break(());
+        }
+        workers.retain(|worker| !worker.is_finished());
+        let timeout = config.request_timeout;
+        let worker_shutdown = shutdown.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("a2-conn-{accepted}"))
+            .spawn(move || serve_connection(stream, peer, timeout, &worker_shutdown));
+        match spawned {
+            Ok(worker) => workers.push(worker),
+            Err(e) => eprintln!("{peer}: cannot start a thread, connection dropped: {e}"),
+        }
+        ControlFlow::Continue(())
+    })?;
+    for worker in workers {
+        let _ = worker.join();
+    }
+    say!("Server stopped after {accepted} connection(s)");
+    Ok(())
+}
+
+/// Serves one connection, reporting any failure on stderr.
+fn serve_connection(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    request_timeout: Duration,
+    shutdown: &Shutdown,
+) {
+    match answer(&mut stream, request_timeout, shutdown) {
+        Ok(request) if request.is_empty() => {
+            say!("{peer} closed the connection without a request")
+        }
+        Ok(request) => say!(
+            "Replied to {peer} with {} of {} bytes: {}",
+            half_echo(&request).len(),
+            request.len(),
+            python_bytes_repr(half_echo(&request))
+        ),
+        Err(e) => eprintln!("{peer}: {e}; connection closed"),
+    }
+}
+
+/// Reads the request and writes its first half back; returns the request.
+/// The stream is closed when the caller drops it.
+fn answer(
+    stream: &mut TcpStream,
+    request_timeout: Duration,
+    shutdown: &Shutdown,
+) -> io::Result<Vec<u8>> {
+    let request = read_message(
+        stream,
+        SERVER_READ_SIZE,
+        request_complete,
+        request_timeout,
+        shutdown,
+    )?;
+    stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+    stream.write_all(half_echo(&request))?;
+    linger(stream, shutdown);
+    Ok(request)
+}
+
+/// Closes gracefully after the reply: sends FIN, then reads and discards
+/// whatever the client still sends until it closes too (at most
+/// [`LINGER_LIMIT`]). Closing a socket with unread input makes the kernel
+/// send a reset, which can destroy the reply before the client has read it
+/// (a client that sent more than the 1024 bytes the server reads would
+/// otherwise see "connection reset" instead of its reply).
+fn linger(stream: &mut TcpStream, shutdown: &Shutdown) {
+    if stream.shutdown(Direction::Write).is_err()
+        || stream.set_read_timeout(Some(POLL_INTERVAL)).is_err()
+    {
+        return;
+    }
+    let started = Instant::now();
+    let mut discard = [0u8; 4096];
+    while started.elapsed() < LINGER_LIMIT && !shutdown.is_triggered() {
+        match stream.read(&mut discard) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
