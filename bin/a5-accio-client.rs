@@ -36,7 +36,7 @@ fn main() -> ExitCode {
     };
     a5_accio::exit_with(Shutdown::install().and_then(|shutdown| {
         let upload = client::send_file(&config, &shutdown)?;
-        a5_accio::say(format_args!("{upload}"));
+        socklab::output::say(format_args!("{upload}"));
         Ok(())
     }))
 }

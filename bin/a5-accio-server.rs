@@ -48,7 +48,7 @@ fn main() -> ExitCode {
     };
     a5_accio::exit_with(Shutdown::install_with_sigquit().and_then(|shutdown| {
         let summary = server::run(&config, &shutdown)?;
-        a5_accio::say(format_args!("{summary}"));
+        socklab::output::say(format_args!("{summary}"));
         Ok(())
     }))
 }

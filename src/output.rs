@@ -1,4 +1,5 @@
-//! Output helpers shared by every binary: the readiness line servers print,
+//! Output helpers shared by every binary: lines that never panic on a
+//! closed pipe ([`say`], [`warn`]), the readiness line servers print,
 //! human-readable sizes and rates, a progress line on stderr (only when
 //! stderr is a terminal), and a tiny JSON object writer for `--json`.
 
@@ -6,6 +7,17 @@ use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+
+/// Prints one line on stdout. Unlike `println!` it never panics: a server
+/// whose stdout pipe was closed (`… | head`) must keep serving.
+pub fn say(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
+/// Prints one line on stderr; like [`say`], output errors are ignored.
+pub fn warn(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
 
 /// Prints the readiness line every server prints once its socket is bound,
 /// for example `Listening on 127.0.0.1:5555 (udp)`. Tests wait for it, and it

@@ -43,15 +43,4 @@ pub mod server;
 pub mod session;
 pub mod svg;
 
-use std::io::Write;
-
-/// Prints one line on stdout. A closed or broken stdout (say, a pipe into
-/// `head`) never stops a server or a measurement, so errors are ignored.
-fn say(line: std::fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stdout().lock(), "{line}");
-}
-
-/// Prints one line on stderr, ignoring errors like [`say`].
-fn warn(line: std::fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
-}
+use crate::output::{say, warn};

@@ -38,22 +38,11 @@ pub mod client;
 pub mod protocol;
 pub mod server;
 
+use crate::output::warn;
 use std::fmt::{self, Display};
-use std::io::{self, Write};
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::Duration;
-
-/// Prints one line on stdout. Unlike `println!` it cannot panic: a server
-/// whose stdout pipe was closed (`… | head`) must keep saving files.
-pub fn say(line: fmt::Arguments<'_>) {
-    let _ = writeln!(io::stdout().lock(), "{line}");
-}
-
-/// Prints one line on stderr, like [`say`].
-pub fn warn(line: fmt::Arguments<'_>) {
-    let _ = writeln!(io::stderr().lock(), "{line}");
-}
 
 /// Parses the command line into `C`, printing usage errors as one
 /// `ERROR: …` paragraph with exit status 1 (clap's own would say `error:`

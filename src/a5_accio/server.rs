@@ -18,9 +18,9 @@
 //! the grace period runs out; then the server prints its summary.
 
 use super::protocol::{self, ERROR_CONTENT, RECEIVE_BUFFER};
-use super::{say, warn};
 use crate::net::{self, SocketOptions};
 use crate::output::{announce_listening, human_bytes, human_rate, rate};
+use crate::output::{say, warn};
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
 use std::fmt;
 use std::fs::{self, File};
