@@ -7,7 +7,7 @@
 SIZE ?= 100
 CARGO ?= cargo
 
-.PHONY: build test lint run-iperf bench bench-iperf bench-ping bench-files bench-chat clean
+.PHONY: build test lint run-iperf bench bench-iperf bench-ping bench-files bench-chat bench-dual clean
 
 build:
 	$(CARGO) build --release --bins
@@ -22,7 +22,7 @@ test: lint
 run-iperf: build
 	bash tests/scripts/run-iperf.sh $(SIZE)
 
-bench: bench-iperf bench-ping bench-files bench-chat
+bench: bench-iperf bench-ping bench-files bench-chat bench-dual
 
 bench-iperf: build
 	bash tests/bench/iperf.sh
@@ -35,6 +35,9 @@ bench-files: build
 
 bench-chat: build
 	bash tests/bench/chat.sh
+
+bench-dual: build
+	bash tests/bench/dual.sh
 
 clean:
 	$(CARGO) clean
