@@ -1,0 +1,245 @@
+//! Turns one client's byte stream into chat messages and uploads.
+//!
+//! The reader thread feeds every read to [`Inbound::feed`]. Outside an
+//! upload, a read is a chat message — unless it holds an upload header
+//! ([`protocol::find_upload_header`]): then the bytes before the header are
+//! chat, exactly the announced number of bytes after it are the file, and
+//! whatever follows the file is chat again, all within one read if that is
+//! how TCP delivered them.
+//!
+//! A file is written as `.upload-….part` in the upload folder and renamed to
+//! its name only when complete, so a half-received file never appears under
+//! its real name. A refused upload (bad name, too large, disk error) still
+//! consumes its announced bytes, so they never turn into chat.
+
+use super::protocol;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// What one read turned into, in stream order.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Outcome<'a> {
+    /// Bytes to relay as chat.
+    Chat(&'a [u8]),
+    /// A file was saved under this name.
+    Uploaded(String),
+    /// An upload was refused or failed; the line tells the uploader why.
+    Refused(String),
+}
+
+/// The receiving side of one connection.
+pub(crate) struct Inbound {
+    folder: PathBuf,
+    max_upload: u64,
+    /// Makes temporary names unique per process and connection.
+    tag: String,
+    uploads_started: u64,
+    upload: Option<Upload>,
+}
+
+/// An upload in progress.
+enum Upload {
+    /// Bytes go to `temp`, renamed to `name` when `remaining` reaches 0.
+    Writing {
+        name: String,
+        temp: PathBuf,
+        file: BufWriter<File>,
+        remaining: u64,
+        size: u64,
+    },
+    /// A refused upload: its bytes are read and dropped.
+    Discarding { remaining: u64 },
+}
+
+impl Inbound {
+    /// A receiver that saves uploads in `folder` (which must exist), at most
+    /// `max_upload` bytes each; `tag` names this connection in temp names.
+    pub(crate) fn new(folder: &Path, max_upload: u64, tag: &str) -> Inbound {
+        Inbound {
+            folder: folder.to_path_buf(),
+            max_upload,
+            tag: format!("{}-{tag}", std::process::id()),
+            uploads_started: 0,
+            upload: None,
+        }
+    }
+
+    /// Processes one read, calling `emit` for each outcome in order.
+    pub(crate) fn feed<'a>(&mut self, mut bytes: &'a [u8], mut emit: impl FnMut(Outcome<'a>)) {
+        while !bytes.is_empty() {
+            if self.upload.is_some() {
+                let used = self.continue_upload(bytes, &mut emit);
+                bytes = &bytes[used..];
+                continue;
+            }
+            match protocol::find_upload_header(bytes) {
+                None => {
+                    emit(Outcome::Chat(bytes));
+                    return;
+                }
+                Some(header) => {
+                    if header.start > 0 {
+                        emit(Outcome::Chat(&bytes[..header.start]));
+                    }
+                    self.start_upload(header.name, header.size, &mut emit);
+                    bytes = &bytes[header.end..];
+                }
+            }
+        }
+    }
+
+    /// Ends the connection: removes an unfinished upload's temp file and
+    /// describes it, for the server's log.
+    pub(crate) fn abandon(&mut self) -> Option<String> {
+        match self.upload.take()? {
+            Upload::Writing {
+                name,
+                temp,
+                file,
+                remaining,
+                size,
+            } => {
+                drop(file);
+                let _ = fs::remove_file(&temp);
+                Some(format!(
+                    "upload of '{name}' abandoned after {} of {size} bytes",
+                    size - remaining
+                ))
+            }
+            Upload::Discarding { .. } => None,
+        }
+    }
+
+    fn start_upload<'a>(&mut self, raw_name: &[u8], size: u64, emit: &mut impl FnMut(Outcome<'a>)) {
+        let shown = String::from_utf8_lossy(raw_name).into_owned();
+        let refuse = |reason: &str| Outcome::Refused(protocol::upload_refused(&shown, reason));
+        let name = match protocol::plain_file_name(raw_name) {
+            Ok(name) => name.to_string(),
+            Err(reason) => {
+                emit(refuse(reason));
+                self.discard(size);
+                return;
+            }
+        };
+        if size > self.max_upload {
+            emit(refuse(&format!(
+                "{size} bytes is over the limit of {} bytes",
+                self.max_upload
+            )));
+            self.discard(size);
+            return;
+        }
+        self.uploads_started += 1;
+        let temp = self.folder.join(format!(
+            ".upload-{}-{}.part",
+            self.tag, self.uploads_started
+        ));
+        match File::create_new(&temp) {
+            Ok(file) => {
+                self.upload = Some(Upload::Writing {
+                    name,
+                    temp,
+                    file: BufWriter::new(file),
+                    remaining: size,
+                    size,
+                });
+                if size == 0 {
+                    self.finish(emit);
+                }
+            }
+            Err(e) => {
+                emit(refuse(&format!("the server cannot create it: {e}")));
+                self.discard(size);
+            }
+        }
+    }
+
+    fn discard(&mut self, size: u64) {
+        self.upload = (size > 0).then_some(Upload::Discarding { remaining: size });
+    }
+
+    /// Takes this upload's share of `bytes`; returns how many it used.
+    fn continue_upload<'a>(&mut self, bytes: &[u8], emit: &mut impl FnMut(Outcome<'a>)) -> usize {
+        let Some(upload) = &mut self.upload else {
+            return 0;
+        };
+        let (used, remaining, written) = match upload {
+            Upload::Writing {
+                file, remaining, ..
+            } => {
+                let used = share(bytes.len(), *remaining);
+                *remaining -= used as u64;
+                (used, *remaining, file.write_all(&bytes[..used]))
+            }
+            Upload::Discarding { remaining } => {
+                let used = share(bytes.len(), *remaining);
+                *remaining -= used as u64;
+                (used, *remaining, Ok(()))
+            }
+        };
+        if let Err(e) = written {
+            self.fail(&format!("the server cannot write it: {e}"), emit);
+        } else if remaining == 0 {
+            self.finish(emit);
+        }
+        used
+    }
+
+    /// Completes the upload in progress (all its bytes are in).
+    fn finish<'a>(&mut self, emit: &mut impl FnMut(Outcome<'a>)) {
+        match self.upload.take() {
+            Some(Upload::Writing {
+                name, temp, file, ..
+            }) => {
+                let saved = file
+                    .into_inner()
+                    .map_err(io::IntoInnerError::into_error)
+                    .and_then(|file| {
+                        drop(file);
+                        fs::rename(&temp, self.folder.join(&name))
+                    });
+                match saved {
+                    Ok(()) => emit(Outcome::Uploaded(name)),
+                    Err(e) => {
+                        let _ = fs::remove_file(&temp);
+                        emit(Outcome::Refused(protocol::upload_refused(
+                            &name,
+                            &format!("the server cannot save it: {e}"),
+                        )));
+                    }
+                }
+            }
+            Some(Upload::Discarding { .. }) | None => {}
+        }
+    }
+
+    /// Gives up on the upload in progress: removes its file and drops the
+    /// rest of its bytes.
+    fn fail<'a>(&mut self, reason: &str, emit: &mut impl FnMut(Outcome<'a>)) {
+        if let Some(Upload::Writing {
+            name,
+            temp,
+            file,
+            remaining,
+            ..
+        }) = self.upload.take()
+        {
+            drop(file);
+            let _ = fs::remove_file(&temp);
+            emit(Outcome::Refused(protocol::upload_refused(&name, reason)));
+            self.discard(remaining);
+        }
+    }
+}
+
+/// How many of `available` bytes belong to an upload with `remaining` to go.
+fn share(available: usize, remaining: u64) -> usize {
+    usize::try_from(remaining).map_or(available, |remaining| remaining.min(available))
+}
+
+impl Drop for Inbound {
+    fn drop(&mut self) {
+        self.abandon();
+    }
+}

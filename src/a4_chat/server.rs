@@ -1,0 +1,248 @@
+//! The chat server: an accept loop, a reader and a writer thread per
+//! client, and the [hub](super::hub) between them.
+//!
+//! ```text
+//!  client ──► reader thread ──┐ events              ┌─► outbox ──► writer thread ──► client
+//!  client ──► reader thread ──┼──────────► hub ─────┼─► outbox ──► writer thread ──► client
+//!  client ──► reader thread ──┘ (one channel)       └─► outbox ──► writer thread ──► client
+//! ```
+//!
+//! A reader reads 4096 bytes at a time, saves uploads itself (see
+//! [`Inbound`]) and reports joins, chat, finished uploads and leaves to the
+//! hub. A writer only copies its outbox into its socket; when a write fails
+//! (reset, broken pipe) it closes the socket, the reader sees the end of the
+//! connection and the hub removes that one client.
+
+use super::hub::{Event, Hub, Message, OUTBOX_CAPACITY};
+use super::inbound::{Inbound, Outcome};
+use super::protocol;
+use crate::net::{accept_until_shutdown, bind_tcp, SocketOptions};
+use crate::output::announce_listening;
+use crate::shutdown::Shutdown;
+use crossbeam_channel::{Receiver, Sender};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown as Direction, SocketAddr, TcpStream};
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+/// Stack size of the per-client threads: they need little, and 1000
+/// clients mean 2000 threads.
+const CLIENT_THREAD_STACK: usize = 128 * 1024;
+
+/// How many events may wait for the hub before readers pause (and TCP
+/// slows their senders down).
+const EVENT_QUEUE: usize = 4096;
+
+/// How long the server waits for its connection threads after Ctrl-C.
+const DRAIN_TIME: Duration = Duration::from_secs(1);
+
+/// How long a refusal message may take to send to a client that is turned away.
+const REFUSAL_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Everything the server needs to run.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// Where uploads are saved (`./server` in the seed); created if missing.
+    pub upload_dir: PathBuf,
+    /// Connections beyond this many are turned away with a message.
+    pub max_clients: usize,
+    /// The largest upload accepted, in bytes.
+    pub max_upload: u64,
+    /// A client whose outbox makes no progress for this long is disconnected.
+    pub stall_timeout: Duration,
+}
+
+/// Shared by the accept loop and every connection.
+struct Shared {
+    config: ServerConfig,
+    events: Sender<Event>,
+    online: AtomicUsize,
+    next_id: AtomicU64,
+}
+
+/// Held by a reader thread while its connection lives: counts it as online,
+/// and its `alive` sender lets the server wait for every connection to end.
+struct ConnectionGuard {
+    shared: Arc<Shared>,
+    _alive: Sender<()>,
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.shared.online.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Runs the chat server until `shutdown`: prints the seed's start line and
+/// the readiness line, serves clients, and on shutdown closes every
+/// connection and prints `exit`.
+pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
+    std::fs::create_dir_all(&config.upload_dir).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "cannot create the upload folder {}: {e}",
+                config.upload_dir.display()
+            ),
+        )
+    })?;
+    let listener = bind_tcp(config.addr, &SocketOptions::default())?;
+    let local = listener.local_addr()?;
+    println!("{}", protocol::server_started(local.port()));
+    announce_listening(local, "tcp");
+
+    let (events, hub_events) = crossbeam_channel::bounded(EVENT_QUEUE);
+    let hub_shutdown = shutdown.clone();
+    let stall_timeout = config.stall_timeout;
+    let hub = thread::Builder::new()
+        .name("chat-hub".into())
+        .spawn(move || Hub::new(stall_timeout).run(&hub_events, &hub_shutdown))?;
+
+    let shared = Arc::new(Shared {
+        config: config.clone(),
+        events,
+        online: AtomicUsize::new(0),
+        next_id: AtomicU64::new(1),
+    });
+    let (alive, all_closed) = crossbeam_channel::bounded::<()>(0);
+    let accepted = accept_until_shutdown(&listener, shutdown, |stream, peer| {
+        admit(&shared, &alive, stream, peer);
+        ControlFlow::Continue(())
+    });
+    // Wake the hub even if the accept loop stopped on an error.
+    shutdown.trigger();
+    if hub.join().is_err() {
+        eprintln!("error: the chat hub stopped unexpectedly");
+    }
+    drop(alive);
+    drop(shared);
+    wait_for_connections(&all_closed);
+    println!("exit");
+    accepted
+}
+
+/// Waits (briefly) until every connection thread has dropped its `alive`
+/// sender, so unfinished uploads are cleaned up before the process exits.
+fn wait_for_connections(all_closed: &Receiver<()>) {
+    let _ = all_closed.recv_timeout(DRAIN_TIME);
+}
+
+/// Starts serving a new connection, or turns it away when the server is full.
+fn admit(shared: &Arc<Shared>, alive: &Sender<()>, stream: TcpStream, peer: SocketAddr) {
+    let peer = protocol::peer_label(peer);
+    let max = shared.config.max_clients;
+    if shared.online.fetch_add(1, Ordering::SeqCst) >= max {
+        shared.online.fetch_sub(1, Ordering::SeqCst);
+        eprintln!("! Refused {peer}: the server is full ({max} clients)");
+        refuse(stream, &protocol::server_full(max));
+        return;
+    }
+    let guard = ConnectionGuard {
+        shared: Arc::clone(shared),
+        _alive: alive.clone(),
+    };
+    let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
+    if let Err(e) = spawn_connection(guard, id, &peer, stream) {
+        eprintln!("! Cannot serve {peer}: {e}");
+    }
+}
+
+/// Sends `line` to a client the server will not serve, then closes it.
+fn refuse(mut stream: TcpStream, line: &str) {
+    let _ = stream.set_write_timeout(Some(REFUSAL_TIMEOUT));
+    let _ = stream.write_all(line.as_bytes());
+    let _ = stream.shutdown(Direction::Both);
+}
+
+/// Spawns the writer and reader threads of one connection. If anything
+/// fails, the connection is dropped (and closed) with the error.
+fn spawn_connection(
+    guard: ConnectionGuard,
+    id: u64,
+    peer: &str,
+    stream: TcpStream,
+) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    let writer_socket = stream.try_clone()?;
+    let hub_socket = stream.try_clone()?;
+    let (outbox, writer_queue) = crossbeam_channel::bounded(OUTBOX_CAPACITY);
+    thread::Builder::new()
+        .name(format!("chat-write-{id}"))
+        .stack_size(CLIENT_THREAD_STACK)
+        .spawn(move || write_to_client(writer_socket, &writer_queue))?;
+    let join = Event::Join {
+        id,
+        peer: peer.to_string(),
+        outbox,
+        socket: hub_socket,
+    };
+    let peer = peer.to_string();
+    // If this spawn fails, the closure (and with it the outbox) is dropped,
+    // which ends the writer thread too.
+    thread::Builder::new()
+        .name(format!("chat-read-{id}"))
+        .stack_size(CLIENT_THREAD_STACK)
+        .spawn(move || read_from_client(guard, id, &peer, stream, join))?;
+    Ok(())
+}
+
+/// Copies the outbox into the socket, one write per message (so a client
+/// that prints each read, like the seed's, shows each message on its own
+/// line). Ends when the hub drops the outbox or a write fails.
+fn write_to_client(mut socket: TcpStream, queue: &Receiver<Message>) {
+    for message in queue.iter() {
+        if socket.write_all(&message).is_err() {
+            // Reset or broken pipe: closing makes the reader report the leave.
+            let _ = socket.shutdown(Direction::Both);
+            return;
+        }
+    }
+}
+
+/// Reads one client until its connection ends, turning its bytes into events.
+fn read_from_client(
+    guard: ConnectionGuard,
+    id: u64,
+    peer: &str,
+    mut socket: TcpStream,
+    join: Event,
+) {
+    let events = &guard.shared.events;
+    if events.send(join).is_err() {
+        return;
+    }
+    let config = &guard.shared.config;
+    let mut inbound = Inbound::new(&config.upload_dir, config.max_upload, &id.to_string());
+    let prefix = protocol::chat_prefix(peer);
+    let mut buffer = [0u8; protocol::READ_SIZE];
+    let mut hub_alive = true;
+    while hub_alive {
+        let count = match socket.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(count) => count,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        inbound.feed(&buffer[..count], |outcome| {
+            let event = match outcome {
+                Outcome::Chat(bytes) => Event::Chat {
+                    id,
+                    message: [prefix.as_bytes(), bytes].concat().into(),
+                },
+                Outcome::Uploaded(_) => Event::Uploaded { id },
+                Outcome::Refused(line) => Event::Notice { id, line },
+            };
+            hub_alive &= events.send(event).is_ok();
+        });
+    }
+    if let Some(note) = inbound.abandon() {
+        eprintln!("! {peer}: {note}");
+    }
+    let _ = events.send(Event::Leave { id });
+}
