@@ -22,9 +22,9 @@ use std::path::Path;
 use std::thread;
 use std::time::Duration;
 
-/// Pause between an upload's header and its bytes, so that a server which
-/// reads the header with a single `recv` (the seed does, and crashes when
-/// file bytes come with it) gets it alone.
+/// Pause before and after an upload's header, so that a server which reads
+/// the header with a single `recv` gets it alone: the seed's crashes when
+/// the chat line before it or the file bytes after it come in the same read.
 const HEADER_PAUSE: Duration = Duration::from_millis(50);
 
 /// Why the client stops.
@@ -147,6 +147,7 @@ fn upload(socket: &mut TcpStream, path: &str, screen: Screen) -> io::Result<()> 
             return Ok(());
         }
     };
+    thread::sleep(HEADER_PAUSE);
     socket.write_all(protocol::upload_header(&name, size).as_bytes())?;
     thread::sleep(HEADER_PAUSE);
     let sent = io::copy(&mut file.take(size), socket)?;

@@ -17,9 +17,10 @@ use super::protocol;
 use crate::shutdown::Shutdown;
 use crossbeam_channel::{select, Receiver, Sender, TrySendError};
 use std::collections::{BTreeMap, VecDeque};
-use std::io::Write;
+use std::io::{self, Write};
 use std::net::{Shutdown as Direction, TcpStream};
 use std::sync::Arc;
+use std::thread;
 use std::time::{Duration, Instant};
 
 /// One message as it goes on the wire, shared by every recipient.
@@ -35,6 +36,9 @@ pub(crate) const MAX_OVERFLOW: usize = 1024;
 
 /// How often the hub retries full outboxes.
 const RETRY_INTERVAL: Duration = Duration::from_millis(20);
+
+/// How many log lines may wait for stdout before lines are dropped.
+const LOG_QUEUE: usize = 16 * 1024;
 
 /// What reader threads tell the hub. `id` identifies the connection.
 pub(crate) enum Event {
@@ -113,15 +117,17 @@ impl Member {
 pub(crate) struct Hub {
     members: BTreeMap<u64, Member>,
     stall_timeout: Duration,
+    log: Log,
 }
 
 impl Hub {
     /// An empty hub that disconnects clients stalled for `stall_timeout`.
-    pub(crate) fn new(stall_timeout: Duration) -> Hub {
-        Hub {
+    pub(crate) fn new(stall_timeout: Duration) -> io::Result<Hub> {
+        Ok(Hub {
             members: BTreeMap::new(),
             stall_timeout,
-        }
+            log: Log::start()?,
+        })
     }
 
     /// Handles events until shutdown (or until every sender is gone), then
@@ -159,7 +165,7 @@ impl Hub {
                 socket,
             } => {
                 let online = self.members.len() + 1;
-                log(&protocol::new_user(&peer, online));
+                self.log.line(&protocol::new_user(&peer, online));
                 let _ = outbox.try_send(text(&protocol::connected(online)));
                 self.broadcast(id, text(&protocol::new_user(&peer, online)));
                 self.members.insert(
@@ -175,20 +181,20 @@ impl Hub {
             }
             Event::Chat { id, message } => {
                 if self.members.contains_key(&id) {
-                    log(&String::from_utf8_lossy(&message));
+                    self.log.line(&String::from_utf8_lossy(&message));
                     self.broadcast(id, message);
                 }
             }
             Event::Uploaded { id } => {
                 if let Some(member) = self.members.get(&id) {
                     let line = protocol::user_uploaded(&member.peer);
-                    log(&line);
+                    self.log.line(&line);
                     self.broadcast(id, text(&line));
                 }
             }
             Event::Notice { id, line } => {
                 if let Some(member) = self.members.get_mut(&id) {
-                    log(&format!("! To {}: {line}", member.peer));
+                    self.log.line(&format!("! To {}: {line}", member.peer));
                     if !member.deliver(text(&line)) {
                         self.disconnect(id, "it stopped reading");
                     }
@@ -246,7 +252,8 @@ impl Hub {
     /// Drops a client that does not keep up, logging why, and tells the others.
     fn disconnect(&mut self, id: u64, reason: &str) {
         if let Some(member) = self.members.remove(&id) {
-            log(&format!("! Disconnected {}: {reason}", member.peer));
+            self.log
+                .line(&format!("! Disconnected {}: {reason}", member.peer));
             let _ = member.socket.shutdown(Direction::Both);
             self.announce_leave(id, &member.peer);
         }
@@ -254,7 +261,7 @@ impl Hub {
 
     fn announce_leave(&mut self, id: u64, peer: &str) {
         let line = protocol::user_left(peer, self.members.len());
-        log(&line);
+        self.log.line(&line);
         self.broadcast(id, text(&line));
     }
 }
@@ -264,7 +271,180 @@ fn text(line: &str) -> Message {
     Arc::from(line.as_bytes())
 }
 
-/// Prints one line of the server's log; a closed stdout must not stop the server.
-fn log(line: &str) {
-    let _ = writeln!(std::io::stdout().lock(), "{line}");
+/// The server's log on stdout, printed by its own thread so that a slow or
+/// stuck stdout never holds up the chat: when the queue is full, lines are
+/// dropped and counted, and the count is logged once there is room again.
+struct Log {
+    queue: Option<Sender<String>>,
+    printer: Option<thread::JoinHandle<()>>,
+    dropped: u64,
+}
+
+impl Log {
+    fn start() -> io::Result<Log> {
+        let (queue, lines) = crossbeam_channel::bounded::<String>(LOG_QUEUE);
+        let printer = thread::Builder::new()
+            .name("chat-log".into())
+            .spawn(move || {
+                for line in lines {
+                    // A closed stdout must not stop the server.
+                    let _ = writeln!(io::stdout().lock(), "{line}");
+                }
+            })?;
+        Ok(Log {
+            queue: Some(queue),
+            printer: Some(printer),
+            dropped: 0,
+        })
+    }
+
+    /// Queues one line, or counts it as dropped if stdout is far behind.
+    fn line(&mut self, line: &str) {
+        let Some(queue) = &self.queue else {
+            return;
+        };
+        if self.dropped > 0 {
+            let note = format!("! {} log lines dropped: stdout is too slow", self.dropped);
+            if queue.try_send(note).is_err() {
+                self.dropped += 1;
+                return;
+            }
+            self.dropped = 0;
+        }
+        if queue.try_send(line.to_string()).is_err() {
+            self.dropped += 1;
+        }
+    }
+}
+
+impl Drop for Log {
+    /// Prints what is queued before the hub (and the server) finishes.
+    fn drop(&mut self) {
+        drop(self.queue.take());
+        if let Some(printer) = self.printer.take() {
+            let _ = printer.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A connected socket for a member (the hub only uses it to close).
+    fn socket() -> TcpStream {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        drop(listener.accept().unwrap());
+        client
+    }
+
+    fn join(hub: &mut Hub, id: u64) -> Receiver<Message> {
+        let (outbox, queue) = crossbeam_channel::bounded(OUTBOX_CAPACITY);
+        hub.handle(Event::Join {
+            id,
+            peer: format!("127.0.0.1:{id}"),
+            outbox,
+            socket: socket(),
+        });
+        queue
+    }
+
+    fn drain(queue: &Receiver<Message>) -> Vec<String> {
+        queue
+            .try_iter()
+            .map(|m| String::from_utf8_lossy(&m).into_owned())
+            .collect()
+    }
+
+    fn chat(hub: &mut Hub, id: u64, text: &str) {
+        hub.handle(Event::Chat {
+            id,
+            message: Arc::from(format!("[127.0.0.1:{id}] {text}").as_bytes()),
+        });
+    }
+
+    #[test]
+    fn joins_chat_and_leaves_reach_everyone_else() {
+        let mut hub = Hub::new(Duration::from_secs(5)).unwrap();
+        let first = join(&mut hub, 1);
+        assert_eq!(
+            drain(&first),
+            ["> Connected to the chat server (1 user online)"]
+        );
+        let second = join(&mut hub, 2);
+        assert_eq!(
+            drain(&first),
+            ["> New user 127.0.0.1:2 entered (2 users online)"]
+        );
+        assert_eq!(
+            drain(&second),
+            ["> Connected to the chat server (2 users online)"]
+        );
+        chat(&mut hub, 1, "Hello");
+        assert_eq!(drain(&first), Vec::<String>::new());
+        assert_eq!(drain(&second), ["[127.0.0.1:1] Hello"]);
+        hub.handle(Event::Uploaded { id: 2 });
+        hub.handle(Event::Leave { id: 2 });
+        assert_eq!(
+            drain(&first),
+            [
+                "> User 127.0.0.1:2 has uploaded a file",
+                "< The user 127.0.0.1:2 left (1 user online)"
+            ]
+        );
+        // Events from a client that already left are ignored.
+        chat(&mut hub, 2, "ghost");
+        assert!(drain(&first).is_empty());
+    }
+
+    #[test]
+    fn a_slow_reader_loses_nothing_while_it_catches_up() {
+        let mut hub = Hub::new(Duration::from_secs(5)).unwrap();
+        let slow = join(&mut hub, 1);
+        let _talker = join(&mut hub, 2);
+        drain(&slow);
+        let total = OUTBOX_CAPACITY + 100;
+        for n in 0..total {
+            chat(&mut hub, 2, &n.to_string());
+        }
+        assert!(hub.any_stalled());
+        let mut seen = drain(&slow);
+        while seen.len() < total {
+            hub.retry_stalled();
+            seen.extend(drain(&slow));
+        }
+        assert!(!hub.any_stalled());
+        let expected: Vec<String> = (0..total).map(|n| format!("[127.0.0.1:2] {n}")).collect();
+        assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn a_client_that_stops_reading_is_disconnected_after_the_timeout() {
+        let mut hub = Hub::new(Duration::from_millis(50)).unwrap();
+        let _stuck = join(&mut hub, 1);
+        let other = join(&mut hub, 2);
+        for n in 0..=OUTBOX_CAPACITY {
+            chat(&mut hub, 2, &n.to_string());
+        }
+        hub.retry_stalled();
+        assert!(hub.members.contains_key(&1), "disconnected too early");
+        thread::sleep(Duration::from_millis(80));
+        hub.retry_stalled();
+        assert!(!hub.members.contains_key(&1));
+        assert!(drain(&other).contains(&"< The user 127.0.0.1:1 left (1 user online)".to_string()));
+    }
+
+    #[test]
+    fn a_client_too_far_behind_is_disconnected_at_once() {
+        let mut hub = Hub::new(Duration::from_secs(60)).unwrap();
+        let _stuck = join(&mut hub, 1);
+        let _other = join(&mut hub, 2);
+        for n in 0..OUTBOX_CAPACITY + MAX_OVERFLOW + 1 {
+            chat(&mut hub, 2, &n.to_string());
+        }
+        assert!(!hub.members.contains_key(&1));
+        assert!(hub.members.contains_key(&2));
+    }
 }

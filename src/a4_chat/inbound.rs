@@ -243,3 +243,106 @@ impl Drop for Inbound {
         self.abandon();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh upload folder for one test.
+    fn folder(tag: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("socklab-a4-inbound-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// Feeds `reads` in order and describes the outcomes as strings.
+    fn feed_all(inbound: &mut Inbound, reads: &[&[u8]]) -> Vec<String> {
+        let mut seen = Vec::new();
+        for read in reads {
+            inbound.feed(read, |outcome| {
+                seen.push(match outcome {
+                    Outcome::Chat(bytes) => format!("chat {}", String::from_utf8_lossy(bytes)),
+                    Outcome::Uploaded(name) => format!("uploaded {name}"),
+                    Outcome::Refused(line) => line,
+                })
+            });
+        }
+        seen
+    }
+
+    #[test]
+    fn header_file_and_chat_in_one_read() {
+        let dir = folder("one-read");
+        let mut inbound = Inbound::new(&dir, 100, "1");
+        let seen = feed_all(&mut inbound, &[b"hi#upload 'a.txt' 3\nabcafter"]);
+        assert_eq!(seen, ["chat hi", "uploaded a.txt", "chat after"]);
+        assert_eq!(fs::read(dir.join("a.txt")).unwrap(), b"abc");
+        assert_eq!(
+            fs::read_dir(&dir).unwrap().count(),
+            1,
+            "temp file left behind"
+        );
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn file_spread_over_reads_appears_only_when_complete() {
+        let dir = folder("spread");
+        let mut inbound = Inbound::new(&dir, 100, "1");
+        assert!(feed_all(&mut inbound, &[b"#upload 'b.bin' 6", b"123"]).is_empty());
+        assert!(!dir.join("b.bin").exists());
+        let seen = feed_all(&mut inbound, &[b"456next"]);
+        assert_eq!(seen, ["uploaded b.bin", "chat next"]);
+        assert_eq!(fs::read(dir.join("b.bin")).unwrap(), b"123456");
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn refused_uploads_swallow_their_bytes() {
+        let dir = folder("refused");
+        let mut inbound = Inbound::new(&dir, 4, "1");
+        let seen = feed_all(
+            &mut inbound,
+            &[
+                b"#upload '../x' 3\nabc",
+                b"ok#upload 'big' 5\n12",
+                b"345ok2",
+            ],
+        );
+        assert_eq!(
+            seen,
+            [
+                "> Upload of '../x' refused: a file name may not contain '/' or '\\'",
+                "chat ok",
+                "> Upload of 'big' refused: 5 bytes is over the limit of 4 bytes",
+                "chat ok2"
+            ]
+        );
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_empty_file_and_an_abandoned_upload() {
+        let dir = folder("edge");
+        let mut inbound = Inbound::new(&dir, 100, "1");
+        assert_eq!(
+            feed_all(&mut inbound, &[b"#upload 'empty' 0"]),
+            ["uploaded empty"]
+        );
+        assert_eq!(fs::read(dir.join("empty")).unwrap(), b"");
+        feed_all(&mut inbound, &[b"#upload 'half' 10\n12345"]);
+        assert_eq!(
+            inbound.abandon().as_deref(),
+            Some("upload of 'half' abandoned after 5 of 10 bytes")
+        );
+        assert_eq!(
+            fs::read_dir(&dir).unwrap().count(),
+            1,
+            "only 'empty' remains"
+        );
+        fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -99,10 +99,10 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
 
     let (events, hub_events) = crossbeam_channel::bounded(EVENT_QUEUE);
     let hub_shutdown = shutdown.clone();
-    let stall_timeout = config.stall_timeout;
+    let hub_state = Hub::new(config.stall_timeout)?;
     let hub = thread::Builder::new()
         .name("chat-hub".into())
-        .spawn(move || Hub::new(stall_timeout).run(&hub_events, &hub_shutdown))?;
+        .spawn(move || hub_state.run(&hub_events, &hub_shutdown))?;
 
     let shared = Arc::new(Shared {
         config: config.clone(),
