@@ -30,9 +30,11 @@ pub(crate) type Message = Arc<[u8]>;
 pub(crate) const OUTBOX_CAPACITY: usize = 128;
 
 /// How many messages may wait in a client's overflow list; one more and the
-/// client is disconnected (at most about 4 MB, as a chat message is at most
-/// one 4096-byte read plus its prefix).
-pub(crate) const MAX_OVERFLOW: usize = 1024;
+/// client is disconnected. A memory guard against floods: at most about
+/// 16 MB, as a chat message is at most one 4096-byte read plus its prefix,
+/// and messages are shared by all recipients. Normally the stall timeout
+/// acts first.
+pub(crate) const MAX_OVERFLOW: usize = 4096;
 
 /// How often the hub retries full outboxes.
 const RETRY_INTERVAL: Duration = Duration::from_millis(20);
