@@ -50,7 +50,7 @@ pub(crate) enum Event {
         id: u64,
         peer: String,
         outbox: Sender<Message>,
-        socket: TcpStream,
+        socket: Arc<TcpStream>,
     },
     /// A chat message, already prefixed with `[ip:port] `.
     Chat { id: u64, message: Message },
@@ -69,7 +69,7 @@ struct Member {
     overflow: VecDeque<Message>,
     /// When the outbox last accepted a message while the overflow was in use.
     stalled_since: Option<Instant>,
-    socket: TcpStream,
+    socket: Arc<TcpStream>,
 }
 
 impl Member {
@@ -348,7 +348,7 @@ mod tests {
             id,
             peer: format!("127.0.0.1:{id}"),
             outbox,
-            socket: socket(),
+            socket: Arc::new(socket()),
         });
         queue
     }

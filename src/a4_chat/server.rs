@@ -160,8 +160,9 @@ fn refuse(mut stream: TcpStream, line: &str) {
     let _ = stream.shutdown(Direction::Both);
 }
 
-/// Spawns the writer and reader threads of one connection. If anything
-/// fails, the connection is dropped (and closed) with the error.
+/// Spawns the writer and reader threads of one connection; they and the
+/// hub share the one socket. If anything fails, the connection is dropped
+/// (and closed) with the error.
 fn spawn_connection(
     guard: ConnectionGuard,
     id: u64,
@@ -169,18 +170,18 @@ fn spawn_connection(
     stream: TcpStream,
 ) -> io::Result<()> {
     stream.set_nodelay(true)?;
-    let writer_socket = stream.try_clone()?;
-    let hub_socket = stream.try_clone()?;
+    let socket = Arc::new(stream);
+    let writer_socket = Arc::clone(&socket);
     let (outbox, writer_queue) = crossbeam_channel::bounded(OUTBOX_CAPACITY);
     thread::Builder::new()
         .name(format!("chat-write-{id}"))
         .stack_size(CLIENT_THREAD_STACK)
-        .spawn(move || write_to_client(writer_socket, &writer_queue))?;
+        .spawn(move || write_to_client(&writer_socket, &writer_queue))?;
     let join = Event::Join {
         id,
         peer: peer.to_string(),
         outbox,
-        socket: hub_socket,
+        socket: Arc::clone(&socket),
     };
     let peer = peer.to_string();
     // If this spawn fails, the closure (and with it the outbox) is dropped,
@@ -188,16 +189,17 @@ fn spawn_connection(
     thread::Builder::new()
         .name(format!("chat-read-{id}"))
         .stack_size(CLIENT_THREAD_STACK)
-        .spawn(move || read_from_client(guard, id, &peer, stream, join))?;
+        .spawn(move || read_from_client(guard, id, &peer, &socket, join))?;
     Ok(())
 }
 
 /// Copies the outbox into the socket, one write per message (so a client
 /// that prints each read, like the seed's, shows each message on its own
 /// line). Ends when the hub drops the outbox or a write fails.
-fn write_to_client(mut socket: TcpStream, queue: &Receiver<Message>) {
+fn write_to_client(socket: &TcpStream, queue: &Receiver<Message>) {
+    let mut writer = socket;
     for message in queue.iter() {
-        if socket.write_all(&message).is_err() {
+        if writer.write_all(&message).is_err() {
             // Reset or broken pipe: closing makes the reader report the leave.
             let _ = socket.shutdown(Direction::Both);
             return;
@@ -206,13 +208,8 @@ fn write_to_client(mut socket: TcpStream, queue: &Receiver<Message>) {
 }
 
 /// Reads one client until its connection ends, turning its bytes into events.
-fn read_from_client(
-    guard: ConnectionGuard,
-    id: u64,
-    peer: &str,
-    mut socket: TcpStream,
-    join: Event,
-) {
+fn read_from_client(guard: ConnectionGuard, id: u64, peer: &str, socket: &TcpStream, join: Event) {
+    let mut reader = socket;
     let events = &guard.shared.events;
     if events.send(join).is_err() {
         return;
@@ -223,7 +220,7 @@ fn read_from_client(
     let mut buffer = [0u8; protocol::READ_SIZE];
     let mut hub_alive = true;
     while hub_alive {
-        let count = match socket.read(&mut buffer) {
+        let count = match reader.read(&mut buffer) {
             Ok(0) => break,
             Ok(count) => count,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
