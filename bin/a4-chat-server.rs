@@ -19,10 +19,10 @@ struct Args {
     /// Most clients served at once; more are turned away with a message.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
     max_clients: u64,
-    /// Largest upload accepted, in bytes (default 1 GiB).
+    /// Largest upload accepted, in bytes (the default is 1 GiB).
     #[arg(long, default_value_t = 1 << 30)]
     max_upload: u64,
-    /// Folder uploads are saved in.
+    /// Folder uploads are saved in (the seed uses ./server).
     #[arg(long, default_value = "server")]
     upload_dir: PathBuf,
     /// Seconds a client may go without reading while messages wait for it

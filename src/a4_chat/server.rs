@@ -94,7 +94,7 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
     })?;
     let listener = bind_tcp(config.addr, &SocketOptions::default())?;
     let local = listener.local_addr()?;
-    println!("{}", protocol::server_started(local.port()));
+    say(&protocol::server_started(local.port()));
     announce_listening(local, "tcp");
 
     let (events, hub_events) = crossbeam_channel::bounded(EVENT_QUEUE);
@@ -123,8 +123,13 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
     drop(alive);
     drop(shared);
     wait_for_connections(&all_closed);
-    println!("exit");
+    say("exit");
     accepted
+}
+
+/// Prints a line on stdout; a closed stdout must not stop the server.
+fn say(line: &str) {
+    let _ = writeln!(io::stdout().lock(), "{line}");
 }
 
 /// Waits (briefly) until every connection thread has dropped its `alive`
