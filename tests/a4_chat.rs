@@ -238,16 +238,35 @@ fn upload_of_20_kb_binary_separate_and_coalesced_with_its_header() {
     uploader.send(b"#upload 'digits.txt' 6\n123456tail");
     watcher.wait_for(&format!("[{peer}] tail"));
 
+    // The seed's header, no newline, in one read with a file that starts
+    // with digits: the server waits for the pause to tell them apart.
+    uploader.send(b"#upload 'table.csv' 123,4\n5,6\n7,8\n");
+    watcher.wait_for(&format!("[{peer}] tail"));
+    wait_text(
+        "watcher",
+        || {
+            watcher
+                .text()
+                .matches("has uploaded a file")
+                .count()
+                .to_string()
+        },
+        "4",
+    );
+    uploader.send(b"after the table");
+    watcher.wait_for(&format!("[{peer}] after the table"));
+
     let saved = |name: &str| std::fs::read(dir.path().join("server").join(name)).unwrap();
     assert_eq!(saved("first.bin"), first);
     assert_eq!(saved("second.bin"), second);
     assert_eq!(saved("digits.txt"), b"123456");
+    assert_eq!(saved("table.csv"), b"3,4\n5,6\n7,8\n");
     assert_eq!(
         watcher
             .text()
             .matches(&format!("> User {peer} has uploaded a file"))
             .count(),
-        3
+        4
     );
     watcher.wait_for(&format!("[{peer}] I will upload a file"));
     // No file byte was relayed as chat, and no temporary file is left.
@@ -255,7 +274,7 @@ fn upload_of_20_kb_binary_separate_and_coalesced_with_its_header() {
     let files: Vec<_> = std::fs::read_dir(dir.path().join("server"))
         .unwrap()
         .collect();
-    assert_eq!(files.len(), 3);
+    assert_eq!(files.len(), 4);
     drop(server);
 }
 

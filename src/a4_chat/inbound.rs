@@ -7,6 +7,14 @@
 //! whatever follows the file is chat again, all within one read if that is
 //! how TCP delivered them.
 //!
+//! A seed client ends its header with no newline, so when the header and a
+//! file that starts with a digit arrive in one read, the size is ambiguous.
+//! After such a header the bytes are held (up to [`SETTLE_LIMIT`]) until the
+//! client pauses — the seed's client sends the whole file at once, then
+//! waits for its user — and [`Inbound::settle`] picks the size that
+//! accounts for exactly what arrived ([`protocol::split_size_digits`]).
+//! Our own client ends the header with a newline and never waits.
+//!
 //! A file is written as `.upload-….part` in the upload folder and renamed to
 //! its name only when complete, so a half-received file never appears under
 //! its real name. A refused upload (bad name, too large, disk error) still
@@ -16,6 +24,10 @@ use super::protocol;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+
+/// How many bytes after an ambiguous header are held while waiting for the
+/// client to pause; beyond this the header's digits are all taken as the size.
+pub(crate) const SETTLE_LIMIT: usize = 1 << 20;
 
 /// What one read turned into, in stream order.
 #[derive(Debug, PartialEq, Eq)]
@@ -40,6 +52,13 @@ pub(crate) struct Inbound {
 
 /// An upload in progress.
 enum Upload {
+    /// An ambiguous header: the bytes after its name are held until the
+    /// client pauses.
+    Undecided {
+        name: Vec<u8>,
+        digits: Vec<u8>,
+        held: Vec<u8>,
+    },
     /// Bytes go to `temp`, renamed to `name` when `remaining` reaches 0.
     Writing {
         name: String,
@@ -66,10 +85,19 @@ impl Inbound {
     }
 
     /// Processes one read, calling `emit` for each outcome in order.
-    pub(crate) fn feed<'a>(&mut self, mut bytes: &'a [u8], mut emit: impl FnMut(Outcome<'a>)) {
+    pub(crate) fn feed(&mut self, mut bytes: &[u8], emit: &mut impl FnMut(Outcome<'_>)) {
         while !bytes.is_empty() {
+            if let Some(Upload::Undecided { held, .. }) = &mut self.upload {
+                let used = bytes.len().min(SETTLE_LIMIT.saturating_sub(held.len()));
+                held.extend_from_slice(&bytes[..used]);
+                bytes = &bytes[used..];
+                if held.len() >= SETTLE_LIMIT {
+                    self.settle(true, emit);
+                }
+                continue;
+            }
             if self.upload.is_some() {
-                let used = self.continue_upload(bytes, &mut emit);
+                let used = self.continue_upload(bytes, emit);
                 bytes = &bytes[used..];
                 continue;
             }
@@ -82,11 +110,44 @@ impl Inbound {
                     if header.start > 0 {
                         emit(Outcome::Chat(&bytes[..header.start]));
                     }
-                    self.start_upload(header.name, header.size, &mut emit);
+                    if header.ambiguous {
+                        self.upload = Some(Upload::Undecided {
+                            name: header.name.to_vec(),
+                            digits: header.digits.to_vec(),
+                            held: Vec::new(),
+                        });
+                    } else {
+                        self.start_upload(header.name, header.size(), emit);
+                    }
                     bytes = &bytes[header.end..];
                 }
             }
         }
+    }
+
+    /// Whether bytes are held after an ambiguous header; the reader then
+    /// calls [`Inbound::settle`] whenever the client pauses.
+    pub(crate) fn settling(&self) -> bool {
+        matches!(self.upload, Some(Upload::Undecided { .. }))
+    }
+
+    /// The client paused (or, with `force`, will send no more that helps):
+    /// decides an ambiguous header's size if the held bytes fit one — with
+    /// `force`, taking all its digits otherwise — and processes them.
+    pub(crate) fn settle(&mut self, force: bool, emit: &mut impl FnMut(Outcome<'_>)) {
+        let Some(Upload::Undecided { digits, held, .. }) = &self.upload else {
+            return;
+        };
+        let split = protocol::split_size_digits(digits, held.len() as u64);
+        let Some(size_digits) = split.or(force.then_some(digits.len())) else {
+            return;
+        };
+        let Some(Upload::Undecided { name, digits, held }) = self.upload.take() else {
+            return;
+        };
+        self.start_upload(&name, protocol::parse_size(&digits[..size_digits]), emit);
+        let file_start = [&digits[size_digits..], &held[..]].concat();
+        self.feed(&file_start, emit);
     }
 
     /// Ends the connection: removes an unfinished upload's temp file and
@@ -107,11 +168,15 @@ impl Inbound {
                     size - remaining
                 ))
             }
+            Upload::Undecided { name, .. } => Some(format!(
+                "upload of '{}' abandoned before its size was clear",
+                String::from_utf8_lossy(&name)
+            )),
             Upload::Discarding { .. } => None,
         }
     }
 
-    fn start_upload<'a>(&mut self, raw_name: &[u8], size: u64, emit: &mut impl FnMut(Outcome<'a>)) {
+    fn start_upload(&mut self, raw_name: &[u8], size: u64, emit: &mut impl FnMut(Outcome<'_>)) {
         let shown = String::from_utf8_lossy(raw_name).into_owned();
         let refuse = |reason: &str| Outcome::Refused(protocol::upload_refused(&shown, reason));
         let name = match protocol::plain_file_name(raw_name) {
@@ -160,7 +225,7 @@ impl Inbound {
     }
 
     /// Takes this upload's share of `bytes`; returns how many it used.
-    fn continue_upload<'a>(&mut self, bytes: &[u8], emit: &mut impl FnMut(Outcome<'a>)) -> usize {
+    fn continue_upload(&mut self, bytes: &[u8], emit: &mut impl FnMut(Outcome<'_>)) -> usize {
         let Some(upload) = &mut self.upload else {
             return 0;
         };
@@ -177,6 +242,7 @@ impl Inbound {
                 *remaining -= used as u64;
                 (used, *remaining, Ok(()))
             }
+            Upload::Undecided { .. } => return 0,
         };
         if let Err(e) = written {
             self.fail(&format!("the server cannot write it: {e}"), emit);
@@ -187,7 +253,7 @@ impl Inbound {
     }
 
     /// Completes the upload in progress (all its bytes are in).
-    fn finish<'a>(&mut self, emit: &mut impl FnMut(Outcome<'a>)) {
+    fn finish(&mut self, emit: &mut impl FnMut(Outcome<'_>)) {
         match self.upload.take() {
             Some(Upload::Writing {
                 name, temp, file, ..
@@ -210,13 +276,13 @@ impl Inbound {
                     }
                 }
             }
-            Some(Upload::Discarding { .. }) | None => {}
+            Some(Upload::Discarding { .. } | Upload::Undecided { .. }) | None => {}
         }
     }
 
     /// Gives up on the upload in progress: removes its file and drops the
     /// rest of its bytes.
-    fn fail<'a>(&mut self, reason: &str, emit: &mut impl FnMut(Outcome<'a>)) {
+    fn fail(&mut self, reason: &str, emit: &mut impl FnMut(Outcome<'_>)) {
         if let Some(Upload::Writing {
             name,
             temp,
@@ -257,17 +323,19 @@ mod tests {
         dir
     }
 
+    fn describe(outcome: Outcome<'_>) -> String {
+        match outcome {
+            Outcome::Chat(bytes) => format!("chat {}", String::from_utf8_lossy(bytes)),
+            Outcome::Uploaded(name) => format!("uploaded {name}"),
+            Outcome::Refused(line) => line,
+        }
+    }
+
     /// Feeds `reads` in order and describes the outcomes as strings.
     fn feed_all(inbound: &mut Inbound, reads: &[&[u8]]) -> Vec<String> {
         let mut seen = Vec::new();
         for read in reads {
-            inbound.feed(read, |outcome| {
-                seen.push(match outcome {
-                    Outcome::Chat(bytes) => format!("chat {}", String::from_utf8_lossy(bytes)),
-                    Outcome::Uploaded(name) => format!("uploaded {name}"),
-                    Outcome::Refused(line) => line,
-                })
-            });
+            inbound.feed(read, &mut |outcome| seen.push(describe(outcome)));
         }
         seen
     }
@@ -291,7 +359,7 @@ mod tests {
     fn file_spread_over_reads_appears_only_when_complete() {
         let dir = folder("spread");
         let mut inbound = Inbound::new(&dir, 100, "1");
-        assert!(feed_all(&mut inbound, &[b"#upload 'b.bin' 6", b"123"]).is_empty());
+        assert!(feed_all(&mut inbound, &[b"#upload 'b.bin' 6\n", b"123"]).is_empty());
         assert!(!dir.join("b.bin").exists());
         let seen = feed_all(&mut inbound, &[b"456next"]);
         assert_eq!(seen, ["uploaded b.bin", "chat next"]);
@@ -329,7 +397,7 @@ mod tests {
         let dir = folder("edge");
         let mut inbound = Inbound::new(&dir, 100, "1");
         assert_eq!(
-            feed_all(&mut inbound, &[b"#upload 'empty' 0"]),
+            feed_all(&mut inbound, &[b"#upload 'empty' 0\n"]),
             ["uploaded empty"]
         );
         assert_eq!(fs::read(dir.join("empty")).unwrap(), b"");
@@ -343,6 +411,42 @@ mod tests {
             1,
             "only 'empty' remains"
         );
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_seed_header_joined_by_digits_waits_for_the_pause() {
+        let dir = folder("digits");
+        let mut inbound = Inbound::new(&dir, 1 << 20, "1");
+        let mut file = b"77".to_vec();
+        file.extend(std::iter::repeat_n(b'x', 5000));
+        let mut read = b"#upload 'n.txt' 5002".to_vec();
+        read.extend_from_slice(&file[..1000]);
+        assert!(feed_all(&mut inbound, &[&read, &file[1000..]]).is_empty());
+        assert!(inbound.settling());
+        let mut seen = Vec::new();
+        inbound.settle(false, &mut |outcome| seen.push(describe(outcome)));
+        assert_eq!(seen, ["uploaded n.txt"]);
+        assert_eq!(fs::read(dir.join("n.txt")).unwrap(), file);
+        assert_eq!(feed_all(&mut inbound, &[b"later"]), ["chat later"]);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_unresolved_header_takes_all_its_digits_when_forced() {
+        let dir = folder("forced");
+        let mut inbound = Inbound::new(&dir, 100, "1");
+        assert!(feed_all(&mut inbound, &[b"#upload 'b' 10abc"]).is_empty());
+        let mut seen = Vec::new();
+        inbound.settle(false, &mut |outcome| seen.push(describe(outcome)));
+        assert!(seen.is_empty() && inbound.settling());
+        inbound.settle(true, &mut |outcome| seen.push(describe(outcome)));
+        assert!(!inbound.settling());
+        assert_eq!(
+            feed_all(&mut inbound, &[b"defghijok"]),
+            ["uploaded b", "chat ok"]
+        );
+        assert_eq!(fs::read(dir.join("b")).unwrap(), b"abcdefghij");
         fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -122,8 +122,19 @@ pub struct HeaderMatch<'a> {
     pub end: usize,
     /// The name as sent, quotes removed (not yet checked).
     pub name: &'a [u8],
-    /// The announced size in bytes (saturates at `u64::MAX`).
-    pub size: u64,
+    /// The size's decimal digits.
+    pub digits: &'a [u8],
+    /// No newline ended the header (the seed's form), so its last digits
+    /// may be the file's first bytes, in this read or the next (see
+    /// [`split_size_digits`]).
+    pub ambiguous: bool,
+}
+
+impl HeaderMatch<'_> {
+    /// The announced size, taking every digit.
+    pub fn size(&self) -> u64 {
+        parse_size(self.digits)
+    }
 }
 
 /// Finds the first upload header in `segment`, a run of bytes that is not
@@ -136,9 +147,11 @@ pub struct HeaderMatch<'a> {
 /// `I will upload a file#upload 'x.png' 12` — it must be quoted, so chat
 /// that merely mentions `#upload` stays chat.
 ///
-/// Without the newline the digits run until the first non-digit, so a seed
-/// client's header that arrives in the same read as a file beginning with
-/// a digit is ambiguous; the seed crashes on any such read.
+/// Without the newline the digits run until the first non-digit, so when a
+/// seed client's header arrives in the same read as its file, and the file
+/// begins with a digit, the digits seen are too many (the seed crashes on
+/// any such read). A header without the newline is therefore marked
+/// [`HeaderMatch::ambiguous`].
 pub fn find_upload_header(segment: &[u8]) -> Option<HeaderMatch<'_>> {
     let command = UPLOAD_COMMAND.as_bytes();
     let mut from = 0;
@@ -168,27 +181,48 @@ fn parse_header_at(segment: &[u8], start: usize, need_quotes: bool) -> Option<He
         at += len;
     }
     at = skip_blanks(segment, at)?;
-    let digits = segment[at..]
+    let count = segment[at..]
         .iter()
         .take_while(|b| b.is_ascii_digit())
         .count();
-    if digits == 0 {
+    if count == 0 {
         return None;
     }
-    let size = segment[at..at + digits].iter().fold(0u64, |size, digit| {
-        size.saturating_mul(10)
-            .saturating_add(u64::from(digit - b'0'))
-    });
-    at += digits;
-    if segment.get(at) == Some(&b'\n') {
+    let digits = &segment[at..at + count];
+    at += count;
+    let terminated = segment.get(at) == Some(&b'\n');
+    if terminated {
         at += 1;
     }
     Some(HeaderMatch {
         start,
         end: at,
         name,
-        size,
+        digits,
+        ambiguous: !terminated,
     })
+}
+
+/// Decimal digits as a size (saturating at `u64::MAX`).
+pub fn parse_size(digits: &[u8]) -> u64 {
+    digits.iter().fold(0u64, |size, digit| {
+        size.saturating_mul(10)
+            .saturating_add(u64::from(digit.wrapping_sub(b'0')))
+    })
+}
+
+/// Resolves an ambiguous header once the client has paused: `digits` were
+/// read as the size and `following` bytes came after them. A seed client
+/// sends exactly the announced size and then waits for its user, so the
+/// size is the one for which the header's digits plus the file account for
+/// everything received: the number of digits `k` with
+/// `k + size(digits[..k]) == digits.len() + following`, longest first.
+/// `None` when no split fits (more bytes are still to come).
+pub fn split_size_digits(digits: &[u8], following: u64) -> Option<usize> {
+    let total = (digits.len() as u64).saturating_add(following);
+    (1..=digits.len())
+        .rev()
+        .find(|&k| (k as u64).saturating_add(parse_size(&digits[..k])) == total)
 }
 
 /// Skips at least one space or tab; `None` if there is none at `at`.
@@ -315,14 +349,19 @@ mod tests {
         assert_eq!(found.start, 0);
         assert_eq!(found.end, 25);
         assert_eq!(found.name, b"google.png");
-        assert_eq!(found.size, 3082);
+        assert_eq!(found.size(), 3082);
+        assert!(
+            found.ambiguous,
+            "an all-digit file may follow in the same read"
+        );
     }
 
     #[test]
     fn header_with_newline_and_file_bytes_in_one_read() {
         let read = b"#upload 'a.csv' 5\n12345hello";
         let found = find_upload_header(read).unwrap();
-        assert_eq!(found.size, 5);
+        assert_eq!(found.size(), 5);
+        assert!(!found.ambiguous);
         assert_eq!(&read[found.end..], b"12345hello");
     }
 
@@ -330,7 +369,8 @@ mod tests {
     fn seed_header_joined_with_binary_file_bytes() {
         let read = b"#upload 'x.bin' 3\xff\x00\x01";
         let found = find_upload_header(read).unwrap();
-        assert_eq!(found.size, 3);
+        assert_eq!(found.size(), 3);
+        assert!(found.ambiguous);
         assert_eq!(&read[found.end..], b"\xff\x00\x01");
     }
 
@@ -347,7 +387,7 @@ mod tests {
     #[test]
     fn bare_name_only_at_the_start() {
         let found = find_upload_header(b"#upload x.png 12").unwrap();
-        assert_eq!((found.name, found.size), (&b"x.png"[..], 12));
+        assert_eq!((found.name, found.size()), (&b"x.png"[..], 12));
     }
 
     #[test]
@@ -372,7 +412,21 @@ mod tests {
     #[test]
     fn oversized_sizes_saturate() {
         let found = find_upload_header(b"#upload 'x' 99999999999999999999999").unwrap();
-        assert_eq!(found.size, u64::MAX);
+        assert_eq!(found.size(), u64::MAX);
+    }
+
+    #[test]
+    fn a_paused_client_tells_size_digits_from_file_digits() {
+        // Header `5002` joined by a file starting with "77": 6 digits seen,
+        // then 5000 more bytes; only 4 digits + 5002 bytes add up.
+        assert_eq!(split_size_digits(b"500277", 5000), Some(4));
+        // A binary file after `3`: the digits are the size.
+        assert_eq!(split_size_digits(b"3", 3), Some(1));
+        // A one-byte file "7" in the same read as `1`; an empty file.
+        assert_eq!(split_size_digits(b"17", 0), Some(1));
+        assert_eq!(split_size_digits(b"0", 0), Some(1));
+        // Still sending: nothing fits yet.
+        assert_eq!(split_size_digits(b"500277", 100), None);
     }
 
     #[test]

@@ -16,10 +16,11 @@
 use super::hub::{Event, Hub, Message, OUTBOX_CAPACITY};
 use super::inbound::{Inbound, Outcome};
 use super::protocol;
-use crate::net::{accept_until_shutdown, bind_tcp, SocketOptions};
+use crate::net::{accept_until_shutdown, bind_tcp, is_timeout, SocketOptions};
 use crate::output::announce_listening;
 use crate::shutdown::Shutdown;
 use crossbeam_channel::{Receiver, Sender};
+use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown as Direction, SocketAddr, TcpStream};
 use std::ops::ControlFlow;
@@ -39,6 +40,14 @@ const EVENT_QUEUE: usize = 4096;
 
 /// How long the server waits for its connection threads after Ctrl-C.
 const DRAIN_TIME: Duration = Duration::from_secs(1);
+
+/// The silence that counts as a client's pause after an ambiguous upload
+/// header (see [`Inbound::settle`]).
+const SETTLE_PAUSE: Duration = Duration::from_millis(100);
+
+/// After this many pauses with no size fitting, an ambiguous header's
+/// digits are all taken as the size.
+const SETTLE_PAUSES: u32 = 5;
 
 /// How long a refusal message may take to send to a client that is turned away.
 const REFUSAL_TIMEOUT: Duration = Duration::from_millis(500);
@@ -214,7 +223,6 @@ fn write_to_client(socket: &TcpStream, queue: &Receiver<Message>) {
 
 /// Reads one client until its connection ends, turning its bytes into events.
 fn read_from_client(guard: ConnectionGuard, id: u64, peer: &str, socket: &TcpStream, join: Event) {
-    let mut reader = socket;
     let events = &guard.shared.events;
     if events.send(join).is_err() {
         return;
@@ -222,27 +230,54 @@ fn read_from_client(guard: ConnectionGuard, id: u64, peer: &str, socket: &TcpStr
     let config = &guard.shared.config;
     let mut inbound = Inbound::new(&config.upload_dir, config.max_upload, &id.to_string());
     let prefix = protocol::chat_prefix(peer);
-    let mut buffer = [0u8; protocol::READ_SIZE];
-    let mut hub_alive = true;
-    while hub_alive {
-        let count = match reader.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(count) => count,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
+    let hub_alive = Cell::new(true);
+    let mut emit = |outcome: Outcome<'_>| {
+        let event = match outcome {
+            Outcome::Chat(bytes) => Event::Chat {
+                id,
+                message: [prefix.as_bytes(), bytes].concat().into(),
+            },
+            Outcome::Uploaded(_) => Event::Uploaded { id },
+            Outcome::Refused(line) => Event::Notice { id, line },
         };
-        inbound.feed(&buffer[..count], |outcome| {
-            let event = match outcome {
-                Outcome::Chat(bytes) => Event::Chat {
-                    id,
-                    message: [prefix.as_bytes(), bytes].concat().into(),
-                },
-                Outcome::Uploaded(_) => Event::Uploaded { id },
-                Outcome::Refused(line) => Event::Notice { id, line },
-            };
-            hub_alive &= events.send(event).is_ok();
-        });
+        if events.send(event).is_err() {
+            hub_alive.set(false);
+        }
+    };
+    let mut reader = socket;
+    let mut buffer = [0u8; protocol::READ_SIZE];
+    let mut timeout_set = false;
+    let mut pauses = 0;
+    loop {
+        // While an ambiguous upload header waits for the client to pause,
+        // reads time out after a short silence.
+        let settling = inbound.settling();
+        if settling != timeout_set
+            && socket
+                .set_read_timeout(settling.then_some(SETTLE_PAUSE))
+                .is_ok()
+        {
+            timeout_set = settling;
+        }
+        match reader.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(count) => {
+                pauses = 0;
+                inbound.feed(&buffer[..count], &mut emit);
+            }
+            Err(e) if is_timeout(&e) => {
+                pauses += 1;
+                inbound.settle(pauses >= SETTLE_PAUSES, &mut emit);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+        if !hub_alive.get() {
+            break;
+        }
     }
+    // Whatever was held after an ambiguous header is all the client sent.
+    inbound.settle(true, &mut emit);
     if let Some(note) = inbound.abandon() {
         eprintln!("! {peer}: {note}");
     }
