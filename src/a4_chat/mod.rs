@@ -26,17 +26,28 @@
 //! 5. **Server stop.** Ctrl-C prints `exit` and closes every connection;
 //!    clients print `server closed`.
 //!
-//! ## What socklab fixes
+//! ## What socklab fixes and adds
 //!
 //! The seed's server is one `select()` loop that crashes when an upload
 //! header and file bytes arrive in one read, writes wherever `../` or `/`
 //! in a file name point, dies when a send hits a reset peer, stalls
 //! everybody behind one client that stops reading, and never closes
-//! sockets. Here every client has a reader and a writer thread, a single
-//! [hub](hub) thread fans messages out through bounded per-client queues,
-//! uploads are parsed out of the byte stream wherever they start
-//! ([`inbound`]), and file names must be plain names
-//! ([`protocol::plain_file_name`]).
+//! sockets. Here:
+//!
+//! - every client has a reader and a writer thread ([`server`]); a single
+//!   hub thread (`hub.rs`) owns the client list and fans messages out through
+//!   bounded per-client queues, so a reset or a client that stops reading
+//!   (disconnected after `--stall-timeout`) affects nobody else;
+//! - uploads are found in the byte stream wherever they start, alone or
+//!   joined with chat and file bytes (`inbound.rs`); names must be plain
+//!   file names ([`protocol::plain_file_name`]), sizes are capped by
+//!   `--max-upload`, and a file appears under its name only when complete;
+//! - our client ends the upload header with a newline, which the seed's
+//!   server ignores and which makes the size unambiguous; for the seed's
+//!   client, whose header has none, the server tells the size's digits
+//!   from a file's leading digits by waiting for the client's pause
+//!   ([`protocol::split_size_digits`]);
+//! - `--max-clients` turns extra connections away with a message.
 
 mod hub;
 mod inbound;

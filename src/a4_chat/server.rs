@@ -1,5 +1,5 @@
 //! The chat server: an accept loop, a reader and a writer thread per
-//! client, and the [hub](super::hub) between them.
+//! client, and the hub (`hub.rs`) between them.
 //!
 //! ```text
 //!  client ──► reader thread ──┐ events              ┌─► outbox ──► writer thread ──► client
@@ -8,7 +8,7 @@
 //! ```
 //!
 //! A reader reads 4096 bytes at a time, saves uploads itself (see
-//! [`Inbound`]) and reports joins, chat, finished uploads and leaves to the
+//! `inbound.rs`) and reports joins, chat, finished uploads and leaves to the
 //! hub. A writer only copies its outbox into its socket; when a write fails
 //! (reset, broken pipe) it closes the socket, the reader sees the end of the
 //! connection and the hub removes that one client.
