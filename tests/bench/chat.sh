@@ -19,7 +19,7 @@ source "$(dirname "$0")/lib.sh"
 need_tool ncat ncat
 need_tool python3 python3
 
-ROUNDS=${ROUNDS:-5}
+ROUNDS=${ROUNDS:-9}
 RECEIVERS=${RECEIVERS:-50}
 MESSAGES=${MESSAGES:-2000}
 CLIENTS=${CLIENTS:-1000}
