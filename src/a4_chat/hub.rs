@@ -7,7 +7,7 @@
 //! client's own bounded outbox, drained by the client's writer thread.
 //!
 //! The hub never blocks on a client. When an outbox is full the message
-//! waits in a short overflow list of that client; the hub moves it on as
+//! waits in an overflow list of that client; the hub moves it on as
 //! the writer catches up. A client whose outbox makes no progress for the
 //! stall timeout, or whose overflow reaches [`MAX_OVERFLOW`], has stopped
 //! reading: it is disconnected with a log line, and everyone else carries

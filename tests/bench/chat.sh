@@ -25,7 +25,8 @@ MESSAGES=${MESSAGES:-2000}
 CLIENTS=${CLIENTS:-1000}
 
 # 1000 clients need 1000 descriptors in the load generator and the server.
-ulimit -n "$(( $(ulimit -Hn) < 8192 ? $(ulimit -Hn) : 8192 ))"
+hard=$(ulimit -Hn)
+if [ "$hard" = unlimited ] || [ "$hard" -ge 8192 ]; then ulimit -n 8192; else ulimit -n "$hard"; fi
 
 work=$(mktemp -d)
 pids=()
