@@ -101,7 +101,7 @@ fn every_reply_from_a_raw_socket() {
         (b"no separator", "400"),
         (&[0xff, 0xfe, b';', b':'], "400"),
         (&oversized, "400"),
-        (b"to:1.2.3.4;content:x", "401"),
+        (b"to:127.0.0.9;content:x", "401"),
         (b"to:a/1;content:x:y", "401"),
         (b"from:a/1;content:x", "402"),
         (b"to:a/one;content:x", "403"),

@@ -165,6 +165,6 @@ mod tests {
             "('::1', 50312, 0, 0)"
         );
         assert_eq!(family_name("[::1]:1".parse().unwrap()), "IPv6 (AF_INET6)");
-        assert_eq!(family_name("10.0.0.1:1".parse().unwrap()), "IPv4 (AF_INET)");
+        assert_eq!(family_name("192.0.2.1:1".parse().unwrap()), "IPv4 (AF_INET)");
     }
 }

@@ -363,7 +363,7 @@ mod tests {
     fn checks_run_in_the_seed_order() {
         assert_eq!(parse_request("hello"), Err(ErrorCode::NoSeparator));
         assert_eq!(
-            parse_request("to:1.2.3.4;content:x"),
+            parse_request("to:127.0.0.9;content:x"),
             Err(ErrorCode::BadFormat)
         );
         assert_eq!(

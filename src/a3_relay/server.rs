@@ -315,7 +315,7 @@ mod tests {
     #[test]
     fn hello_registers_and_answers_the_tuple() {
         let mut relay = relay(false, false);
-        let alice = addr("10.0.0.1:5000");
+        let alice = addr("192.0.2.1:5000");
         let bob = addr("127.0.0.1:6000");
         assert_eq!(
             relay.handle(b"to:127.0.0.1/6000;content:hi", alice),
@@ -326,7 +326,7 @@ mod tests {
             relay.handle(b"to: 127.0.0.1 /6000;content: hi ", alice),
             Action::Forward {
                 target: bob,
-                text: "10.0.0.1/5000 ; content : hi".into()
+                text: "192.0.2.1/5000 ; content : hi".into()
             }
         );
     }
@@ -377,19 +377,19 @@ mod tests {
     #[test]
     fn open_relay_forwards_anywhere_but_itself() {
         let mut relay = relay(true, false);
-        let sender = addr("10.0.0.1:5000");
+        let sender = addr("192.0.2.1:5000");
         assert_eq!(
             relay.handle(b"to:192.0.2.7/53;content:x", sender),
             Action::Forward {
                 target: addr("192.0.2.7:53"),
-                text: "10.0.0.1/5000 ; content : x".into()
+                text: "192.0.2.1/5000 ; content : x".into()
             }
         );
         assert_eq!(
             relay.handle(b"to:/53;content:x", sender),
             Action::Forward {
                 target: addr("0.0.0.0:53"),
-                text: "10.0.0.1/5000 ; content : x".into()
+                text: "192.0.2.1/5000 ; content : x".into()
             }
         );
         assert_eq!(
@@ -402,7 +402,7 @@ mod tests {
     fn exit_only_from_loopback_unless_allowed() {
         let mut closed = relay(false, false);
         assert_eq!(
-            closed.handle(b"exit server", addr("10.0.0.1:1")),
+            closed.handle(b"exit server", addr("192.0.2.1:1")),
             reply("400")
         );
         assert_eq!(
@@ -416,7 +416,7 @@ mod tests {
         );
         let mut remote = relay(false, true);
         assert_eq!(
-            remote.handle(b"exit server", addr("10.0.0.1:1")),
+            remote.handle(b"exit server", addr("192.0.2.1:1")),
             Action::Stop
         );
     }
