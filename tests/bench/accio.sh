@@ -48,6 +48,7 @@ mib() { awk -v k="$1" 'BEGIN {printf "%.1f MiB", k / 1024}'; }
 # start_server DIR LOG TIMELOG: starts a socklab server under /usr/bin/time
 # on a free port; sets server_time_pid, server_pid and server_port.
 start_server() {
+    rm -f "$2" # a fresh log: wait_line must not see the previous server's line
     /usr/bin/time -v -o "$3" "$SERVER" --bind 127.0.0.1 0 "$1" >"$2" 2>&1 &
     server_time_pid=$!
     started_pids+=("$server_time_pid")

@@ -153,6 +153,7 @@ wait_port() {
 # $work (uploads would go to $work/server); sets $server_pid, $server_port.
 socklab_server() {
     local log=$1
+    rm -f "$log" # a fresh log: wait_line must not see the previous server's line
     (cd "$work" && exec "$BIN/a4-chat-server" 127.0.0.1 0 >"$log" 2>&1) &
     server_pid=$!
     pids+=("$server_pid")

@@ -53,7 +53,8 @@ check_copy() {
 }
 
 socklab_run() {
-    rm -f "$WORK/received"
+    # Fresh logs too: wait_line must not see the previous server's line.
+    rm -f "$WORK/received" "$WORK/server.log"
     /usr/bin/time -v -o "$WORK/socklab-server.time" \
         "$BIN/a3-file-server" 0 "$WORK/source" --bind 127.0.0.1 --once >"$WORK/server.log" 2>&1 &
     local server=$!
@@ -73,7 +74,7 @@ socklab_run() {
 }
 
 ncat_run() {
-    rm -f "$WORK/received"
+    rm -f "$WORK/received" "$WORK/ncat.log"
     local port
     port=$(free_port)
     /usr/bin/time -v -o "$WORK/ncat-receiver.time" \

@@ -11,11 +11,23 @@ need_tool iperf3 iperf3
 need_tool python3 python3
 RUNS=${RUNS:-5}
 tmp=$(mktemp -d)
-trap 'pkill -P $$ 2>/dev/null || true; rm -rf "$tmp"' EXIT
+# Stop whatever is still running (servers run under /usr/bin/time, so their
+# grandchildren too) and remove the scratch files.
+cleanup() {
+    local job
+    for job in $(jobs -p); do
+        pkill -P "$job" 2>/dev/null || true
+        kill "$job" 2>/dev/null || true
+    done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
 
 # start_server LOG: starts a1-iperf-server (one test) on a free port and
 # sets $port to the port it bound.
 start_server() {
+    # A fresh log: wait_line must not find the previous server's line.
+    rm -f "$1" "$1.time"
     /usr/bin/time -v -o "$1.time" "$BIN/a1-iperf-server" --port 0 >"$1" 2>&1 &
     wait_line "$1" '^Listening on'
     port=$(sed -n 's/^Listening on .*:\([0-9]*\) (udp)$/\1/p' "$1")
@@ -48,7 +60,8 @@ done
 s_rate=$(median "${socklab_rates[@]}") s_loss=$(median "${socklab_losses[@]}")
 i_rate=$(median "${iperf_rates[@]}") i_loss=$(median "${iperf_losses[@]}")
 echo
-echo "median goodput: socklab $s_rate MB/s (loss $s_loss %), iperf3 $i_rate MB/s (loss $i_loss %)"
+printf 'median goodput: socklab %.1f MB/s (loss %.3f %%), iperf3 %.1f MB/s (loss %.3f %%)\n' \
+    "$s_rate" "$s_loss" "$i_rate" "$i_loss"
 echo "ratio socklab/iperf3 goodput: $(python3 -c "print(f'{$s_rate/$i_rate:.2f}')")x  (target >= 1.1x, loss <= 0.5 %)"
 
 # Peak memory at the largest size.
