@@ -55,6 +55,7 @@ check_copy() {
 socklab_run() {
     # Fresh logs too: wait_line must not see the previous server's line.
     rm -f "$WORK/received" "$WORK/server.log"
+    settle
     /usr/bin/time -v -o "$WORK/socklab-server.time" \
         "$BIN/a3-file-server" 0 "$WORK/source" --bind 127.0.0.1 --once >"$WORK/server.log" 2>&1 &
     local server=$!
@@ -75,6 +76,7 @@ socklab_run() {
 
 ncat_run() {
     rm -f "$WORK/received" "$WORK/ncat.log"
+    settle
     local port
     port=$(free_port)
     /usr/bin/time -v -o "$WORK/ncat-receiver.time" \
@@ -93,11 +95,15 @@ ncat_run() {
     ncat_receiver_rss+=("$(peak_rss_kib "$WORK/ncat-receiver.time")")
 }
 
+# One untimed round first: the first gigabyte written after a quiet spell
+# is much slower (fresh memory for the page cache), whichever tool writes it.
+socklab_run
+ncat_run
 socklab_rates=() socklab_server_rss=() socklab_client_rss=()
 ncat_rates=() ncat_sender_rss=() ncat_receiver_rss=()
 for ((run = 1; run <= RUNS; run++)); do
-    socklab_run
-    ncat_run
+    # Alternate who goes first, so neither always follows the other's writeback.
+    if ((run % 2)); then socklab_run; ncat_run; else ncat_run; socklab_run; fi
     echo "run $run: socklab ${socklab_rates[-1]} MB/s, ncat ${ncat_rates[-1]} MB/s (both copies identical)"
 done
 

@@ -28,6 +28,13 @@ peak_rss_kib() {
     awk -F': ' '/Maximum resident set size/ {print $2}' "$1"
 }
 
+# settle: flushes dirty pages before a timed run, so the previous run's
+# gigabyte of writeback does not throttle this one (same start for every tool).
+settle() {
+    sync
+    sleep 0.2
+}
+
 # wait_line FILE PATTERN [SECONDS]: waits until FILE has a line matching PATTERN.
 wait_line() {
     local file=$1 pattern=$2 limit=${3:-10} i
