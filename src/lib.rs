@@ -14,7 +14,8 @@
 //! - [`net`] — resolving, binding with buffer sizes, shutdown-aware accept/recv;
 //! - [`stats`] — min/mean/max/mdev/percentiles;
 //! - [`output`] — readiness line, human units, progress, JSON;
-//! - [`cli`] — seed-style flags and exit statuses.
+//! - [`cli`] — seed-style flags and exit statuses;
+//! - [`python`] — values printed the way the Python seeds print them.
 //!
 //! Assignments:
 //! - [`a1_iperf`] — UDP iPerf;
@@ -30,6 +31,7 @@ pub mod cli;
 pub mod net;
 pub mod output;
 pub mod pacing;
+pub mod python;
 pub mod shutdown;
 pub mod stats;
 

@@ -2,7 +2,8 @@
 //! the seed's `print(reply)` does (`b'GET / HTT'`).
 
 use super::framing::read_message;
-use super::protocol::{python_bytes_repr, CLIENT_READ_SIZE, REQUEST};
+use super::protocol::{CLIENT_READ_SIZE, REQUEST};
+use crate::python;
 use crate::shutdown::Shutdown;
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -48,7 +49,7 @@ pub fn run(config: &ClientConfig) -> io::Result<Vec<u8>> {
         &Shutdown::new(),
     )
     .map_err(|e| io::Error::new(e.kind(), format!("no reply from {peer}: {e}")))?;
-    println!("{}", python_bytes_repr(&reply));
+    println!("{}", python::bytes_repr(&reply));
     Ok(reply)
 }
 

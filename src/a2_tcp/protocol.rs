@@ -1,7 +1,6 @@
 //! The a2 wire contract in one place: the request, the read sizes, how the
 //! server halves the text, and how the client prints the reply.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 /// The port the seed server binds.
@@ -56,42 +55,6 @@ pub fn half_echo(request: &[u8]) -> &[u8] {
     }
 }
 
-/// Formats bytes the way Python 3 prints a `bytes` object, which is how the
-/// seed client shows the reply: `b'GET / HTT'`.
-///
-/// Like CPython, it uses single quotes unless the bytes contain a single
-/// quote and no double quote; escapes `\t`, `\n`, `\r`, the backslash and
-/// the quote; and writes every other byte outside printable ASCII as
-/// `\xNN` in lowercase hex.
-pub fn python_bytes_repr(bytes: &[u8]) -> String {
-    let quote = if bytes.contains(&b'\'') && !bytes.contains(&b'"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(bytes.len() + 3);
-    out.push('b');
-    out.push(quote);
-    for &byte in bytes {
-        match byte {
-            b'\t' => out.push_str("\\t"),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'\\' => out.push_str("\\\\"),
-            _ if char::from(byte) == quote => {
-                out.push('\\');
-                out.push(quote);
-            }
-            0x20..=0x7e => out.push(char::from(byte)),
-            _ => {
-                let _ = write!(out, "\\x{byte:02x}");
-            }
-        }
-    }
-    out.push(quote);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,23 +94,5 @@ mod tests {
         assert!(!request_complete(b"GET / HTTP/1.1\r\n"));
         assert!(!request_complete(b"hello"));
         assert!(request_complete(&[b'x'; SERVER_READ_SIZE]));
-    }
-
-    #[test]
-    fn reply_prints_like_python_bytes() {
-        assert_eq!(python_bytes_repr(b"GET / HTT"), "b'GET / HTT'");
-        assert_eq!(python_bytes_repr(b""), "b''");
-        assert_eq!(
-            python_bytes_repr(b"HTTP/1.1 400\r\n\t\\"),
-            r"b'HTTP/1.1 400\r\n\t\\'"
-        );
-        assert_eq!(python_bytes_repr(&[0x00, 0x7f, 0xff]), r"b'\x00\x7f\xff'");
-    }
-
-    #[test]
-    fn quotes_follow_pythons_choice() {
-        assert_eq!(python_bytes_repr(b"it's"), r#"b"it's""#);
-        assert_eq!(python_bytes_repr(br#"say "hi""#), r#"b'say "hi"'"#);
-        assert_eq!(python_bytes_repr(br#"it's "x""#), r#"b'it\'s "x"'"#);
     }
 }

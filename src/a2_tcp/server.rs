@@ -3,9 +3,10 @@
 //! thread per connection.
 
 use super::framing::read_message;
-use super::protocol::{half_echo, python_bytes_repr, request_complete, SERVER_READ_SIZE};
+use super::protocol::{half_echo, request_complete, SERVER_READ_SIZE};
 use crate::net::{accept_until_shutdown, bind_tcp, is_timeout, SocketOptions};
 use crate::output::announce_listening;
+use crate::python;
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown as Direction, SocketAddr, TcpStream};
@@ -91,7 +92,7 @@ fn serve_connection(
             "Replied to {peer} with {} of {} bytes: {}",
             half_echo(&request).len(),
             request.len(),
-            python_bytes_repr(half_echo(&request))
+            python::bytes_repr(half_echo(&request))
         ),
         Err(e) => eprintln!("{peer}: {e}; connection closed"),
     }

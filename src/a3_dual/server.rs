@@ -2,9 +2,7 @@
 //! printing what it receives and answering every message with
 //! `Acknowledgement` until `exit` or end of stream.
 
-use super::protocol::{
-    classify, family_name, printable, python_address, Incoming, ACKNOWLEDGEMENT, READ_SIZE,
-};
+use super::protocol::{classify, family_name, printable, Incoming, ACKNOWLEDGEMENT, READ_SIZE};
 use crate::net::{accept_until_shutdown, bind_tcp, is_timeout, resolve, SocketOptions};
 use crate::output::announce_listening;
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
@@ -115,7 +113,7 @@ impl Connection {
         let tag = &self.tag;
         say(format!(
             "{tag} Got a connection from the address :  {}\n",
-            python_address(self.peer)
+            crate::python::address_tuple(self.peer)
         ));
         match self.converse(&mut stream) {
             Ok(End::Exit | End::PeerClosed) => say(format!("{tag} Closing Connection\n")),

@@ -1,9 +1,10 @@
 //! The file client: send the key, read the reply, and store every byte
 //! after `AUTH_SUCCESS` until the server closes the connection.
 
-use super::protocol::{classify_reply, python_bytes_repr, Reply, AUTH_SUCCESS, CHUNK};
+use super::protocol::{classify_reply, Reply, AUTH_SUCCESS, CHUNK};
 use crate::net::is_timeout;
 use crate::output::Progress;
+use crate::python;
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -84,7 +85,7 @@ fn read_reply(reader: &mut Receiver<'_>, buffer: &mut [u8]) -> io::Result<Option
                     io::ErrorKind::InvalidData,
                     format!(
                         "unexpected reply from the server: {}",
-                        python_bytes_repr(&buffer[..filled.min(32)])
+                        python::bytes_repr(&buffer[..filled.min(32)])
                     ),
                 ))
             }
@@ -126,7 +127,7 @@ fn receive_file(
                 started = Instant::now();
             }
             if config.verbose {
-                println!("Received Data :  {}", python_bytes_repr(chunk));
+                println!("Received Data :  {}", python::bytes_repr(chunk));
             }
             partial.write(chunk)?;
             bytes += chunk.len() as u64;
@@ -137,7 +138,7 @@ fn receive_file(
             .map_err(|e| broken_off(e, bytes, &config.output))?;
         if read == 0 {
             if config.verbose {
-                println!("Received Data :  {}", python_bytes_repr(b""));
+                println!("Received Data :  {}", python::bytes_repr(b""));
             }
             break;
         }

@@ -2,7 +2,6 @@
 //! the two replies, how a client reads the reply, the constant-time key
 //! check, and Python's `repr()` of bytes for the seed's `--verbose` dump.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 /// The key the seed client sends, and both programs' default `--key`.
@@ -93,38 +92,6 @@ pub fn keys_match(received: &[u8], expected: &[u8]) -> bool {
     std::hint::black_box(difference) == 0
 }
 
-/// Python's `repr()` of a `bytes` value, such as `b'AUTH\n\x00'`, for the
-/// seed's `Received Data :  …` lines.
-pub fn python_bytes_repr(bytes: &[u8]) -> String {
-    // Python picks double quotes only when the bytes hold ' and no ".
-    let quote = if bytes.contains(&b'\'') && !bytes.contains(&b'"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut text = String::with_capacity(bytes.len() + 3);
-    text.push('b');
-    text.push(quote);
-    for &byte in bytes {
-        match byte {
-            b'\\' => text.push_str("\\\\"),
-            b'\t' => text.push_str("\\t"),
-            b'\n' => text.push_str("\\n"),
-            b'\r' => text.push_str("\\r"),
-            _ if char::from(byte) == quote => {
-                text.push('\\');
-                text.push(quote);
-            }
-            0x20..=0x7e => text.push(char::from(byte)),
-            _ => {
-                let _ = write!(text, "\\x{byte:02x}");
-            }
-        }
-    }
-    text.push(quote);
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,17 +129,5 @@ mod tests {
         assert!(!keys_match(b"SECRET_KEY\0", b"SECRET_KEY"));
         // Lengths that differ by a multiple of 256 must not look equal.
         assert!(!keys_match(&[b'a'; 256], b""));
-    }
-
-    #[test]
-    fn bytes_repr_matches_python() {
-        assert_eq!(python_bytes_repr(b""), "b''");
-        assert_eq!(python_bytes_repr(b"SECRET_KEY"), "b'SECRET_KEY'");
-        assert_eq!(
-            python_bytes_repr(b"a\tb\nc\rd\\e\x00\x7f\xff"),
-            r"b'a\tb\nc\rd\\e\x00\x7f\xff'"
-        );
-        assert_eq!(python_bytes_repr(b"it's"), r#"b"it's""#);
-        assert_eq!(python_bytes_repr(b"'\""), r#"b'\'"'"#);
     }
 }

@@ -11,10 +11,11 @@
 //! sender's schedule error and drift, `--json` one JSON object with all
 //! figures. Ctrl-C skips to the summary.
 
-use super::protocol::{self, python_float};
+use super::protocol;
 use super::session::{self, LateAck, Observer, Outcome, Plan, Probe, Report, Target};
 use super::{say, warn};
 use crate::output::{JsonObject, JsonValue};
+use crate::python;
 use crate::shutdown::Shutdown;
 use crate::stats::Summary;
 use std::io::{self, Write};
@@ -86,9 +87,9 @@ impl Observer for PingPrinter {
                 "Sending message of {} bytes: {}\nMessage from Server {}\nRTT for packet {}: {}\n",
                 self.size,
                 probe.seq,
-                protocol::python_bytes(reply),
+                python::bytes_repr(reply),
                 probe.seq,
-                python_float(probe.rtt().unwrap_or_default().as_secs_f64())
+                python::float_repr(probe.rtt().unwrap_or_default().as_secs_f64())
             ),
             Outcome::Lost | Outcome::SendFailed(_) => writeln!(
                 out,
@@ -113,12 +114,12 @@ pub fn late_line(late: &LateAck) -> String {
     match (late.seq, late.after) {
         (Some(seq), Some(after)) => format!(
             "LATE ACK for packet {seq} after {} s (after its timeout; not counted): {}",
-            python_float(after.as_secs_f64()),
-            protocol::python_bytes(&late.reply)
+            python::float_repr(after.as_secs_f64()),
+            python::bytes_repr(&late.reply)
         ),
         _ => format!(
             "LATE ACK with no sequence number (not counted): {}",
-            protocol::python_bytes(&late.reply)
+            python::bytes_repr(&late.reply)
         ),
     }
 }
@@ -130,7 +131,7 @@ fn print_seed_totals(out: &mut impl Write, report: &Report) -> io::Result<()> {
             Some(reply) => writeln!(
                 out,
                 "Final Message from the Server {}",
-                protocol::python_bytes(reply)
+                python::bytes_repr(reply)
             )?,
             None => warn(format_args!(
                 "no reply to exit; the server may still be running"
@@ -139,13 +140,13 @@ fn print_seed_totals(out: &mut impl Write, report: &Report) -> io::Result<()> {
     }
     let rtts = report.rtts();
     match Summary::of(&rtts) {
-        Some(summary) => writeln!(out, "Average RTT: {}\n", python_float(summary.mean))?,
+        Some(summary) => writeln!(out, "Average RTT: {}\n", python::float_repr(summary.mean))?,
         None => writeln!(out, "Average RTT: n/a (no packet was acknowledged)\n")?,
     }
     writeln!(
         out,
         "Loss Percentage: {}%\n",
-        python_float(loss_percent(report))
+        python::float_repr(loss_percent(report))
     )
 }
 

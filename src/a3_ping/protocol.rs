@@ -169,79 +169,6 @@ pub fn parse_reply(datagram: &[u8]) -> Reply {
     }
 }
 
-/// Python's `repr()` of a byte string, as the seed prints replies:
-/// `b'Packet Acknowledged'`.
-pub fn python_bytes(bytes: &[u8]) -> String {
-    let quote = if bytes.contains(&b'\'') && !bytes.contains(&b'"') {
-        b'"'
-    } else {
-        b'\''
-    };
-    let mut out = String::with_capacity(bytes.len() + 3);
-    out.push('b');
-    out.push(quote as char);
-    for &byte in bytes {
-        match byte {
-            b'\\' => out.push_str("\\\\"),
-            b'\t' => out.push_str("\\t"),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b if b == quote => {
-                out.push('\\');
-                out.push(b as char);
-            }
-            0x20..=0x7e => out.push(byte as char),
-            _ => out.push_str(&format!("\\x{byte:02x}")),
-        }
-    }
-    out.push(quote as char);
-    out
-}
-
-/// Python's `repr()` of a socket address tuple, as the seed server prints
-/// its peers: `('127.0.0.1', 5000)`, or `('::1', 5000, 0, 0)` for IPv6.
-pub fn python_address(addr: std::net::SocketAddr) -> String {
-    match addr {
-        std::net::SocketAddr::V4(v4) => format!("('{}', {})", v4.ip(), v4.port()),
-        std::net::SocketAddr::V6(v6) => format!(
-            "('{}', {}, {}, {})",
-            v6.ip(),
-            v6.port(),
-            v6.flowinfo(),
-            v6.scope_id()
-        ),
-    }
-}
-
-/// Python's `repr()` of a float, as the seed prints RTTs and intervals:
-/// shortest round-trip digits, `.0` on whole numbers, and `1e-05`-style
-/// exponents below 1e-4 or from 1e16.
-pub fn python_float(value: f64) -> String {
-    if !value.is_finite() {
-        return if value.is_nan() {
-            "nan".into()
-        } else if value > 0.0 {
-            "inf".into()
-        } else {
-            "-inf".into()
-        };
-    }
-    let magnitude = value.abs();
-    if magnitude != 0.0 && !(1e-4..1e16).contains(&magnitude) {
-        let text = format!("{value:e}");
-        let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
-        let exponent: i32 = exponent.parse().unwrap_or(0);
-        let sign = if exponent < 0 { '-' } else { '+' };
-        return format!("{mantissa}e{sign}{:02}", exponent.abs());
-    }
-    let text = format!("{value}");
-    if text.contains('.') {
-        text
-    } else {
-        format!("{text}.0")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -333,31 +260,5 @@ mod tests {
         );
         assert_eq!(parse_reply(b"Stopping the Server."), Reply::Stopping);
         assert_eq!(parse_reply(b"\xff"), Reply::Unknown);
-    }
-
-    #[test]
-    fn python_reprs_match_the_seed_output() {
-        assert_eq!(
-            python_bytes(b"Packet Acknowledged"),
-            "b'Packet Acknowledged'"
-        );
-        assert_eq!(python_bytes(b"it's"), "b\"it's\"");
-        assert_eq!(python_bytes(b"a\n\xff\\"), "b'a\\n\\xff\\\\'");
-        assert_eq!(
-            python_address("127.0.0.1:5000".parse().unwrap()),
-            "('127.0.0.1', 5000)"
-        );
-        assert_eq!(
-            python_address("[::1]:80".parse().unwrap()),
-            "('::1', 80, 0, 0)"
-        );
-        assert_eq!(python_float(10.0), "10.0");
-        assert_eq!(python_float(0.0), "0.0");
-        assert_eq!(python_float(0.95 * 0.95), "0.9025");
-        assert_eq!(python_float(0.95 * 0.95 * 0.95), "0.8573749999999999");
-        assert_eq!(python_float(0.000123), "0.000123");
-        assert_eq!(python_float(1.5e-5), "1.5e-05");
-        assert_eq!(python_float(1e16), "1e+16");
-        assert_eq!(python_float(33.333333333333336), "33.333333333333336");
     }
 }

@@ -10,10 +10,11 @@
 //! writes the same two panels as an SVG file, and the table as CSV if asked.
 
 use super::client::late_line;
-use super::protocol::{self, python_float};
+use super::protocol;
 use super::session::{self, LateAck, Observer, Outcome, Plan, Probe, Report, Target};
 use super::svg::{self, Panel};
 use super::{say, warn};
+use crate::python;
 use crate::shutdown::Shutdown;
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -164,8 +165,8 @@ impl Observer for RampPrinter {
                 out,
                 "{header}\nAcknowledgement:  {}\n\nInterval: {}\nRTT: {}\n",
                 String::from_utf8_lossy(reply),
-                python_float(probe.interval),
-                python_float(probe.rtt().unwrap_or_default().as_secs_f64())
+                python::float_repr(probe.interval),
+                python::float_repr(probe.rtt().unwrap_or_default().as_secs_f64())
             ),
             Outcome::Lost | Outcome::SendFailed(_) => {
                 writeln!(out, "{header}\nTimeout, Packet Loss.\n")
@@ -191,7 +192,7 @@ fn print_report(out: &mut impl Write, report: &Report, seconds: &[Second]) -> io
     }
     if report.exit_sent {
         match &report.exit_reply {
-            Some(reply) => writeln!(out, "Message from Server {}", protocol::python_bytes(reply))?,
+            Some(reply) => writeln!(out, "Message from Server {}", python::bytes_repr(reply))?,
             None => warn(format_args!(
                 "no reply to exit; the server may still be running"
             )),
@@ -200,18 +201,18 @@ fn print_report(out: &mut impl Write, report: &Report, seconds: &[Second]) -> io
     for probe in &report.probes {
         let acked = probe
             .rtt()
-            .map(|rtt| python_float(offset(report, probe) + rtt.as_secs_f64()));
+            .map(|rtt| python::float_repr(offset(report, probe) + rtt.as_secs_f64()));
         writeln!(
             out,
             "Message {}\nInterval: {}\nTimestamp1: {}\nTimestamp2: {}\n",
             probe.seq,
-            python_float(probe.interval),
-            python_float(offset(report, probe)),
+            python::float_repr(probe.interval),
+            python::float_repr(offset(report, probe)),
             acked.as_deref().unwrap_or("-1")
         )?;
     }
     for second in seconds {
-        let delay = second.average_delay.map_or("0".into(), python_float);
+        let delay = second.average_delay.map_or("0".into(), python::float_repr);
         writeln!(
             out,
             "Average Throughput for second {t}: {}\nAverage Delay for second {t}: {delay}\n",
@@ -315,6 +316,6 @@ mod tests {
         interval *= SHRINK;
         interval *= SHRINK;
         interval *= SHRINK;
-        assert_eq!(python_float(interval), "0.8573749999999999");
+        assert_eq!(python::float_repr(interval), "0.8573749999999999");
     }
 }

@@ -205,11 +205,11 @@ fn receive_loop(
         if config.verbose {
             say(format_args!(
                 "Message from Client:{}",
-                protocol::python_bytes(datagram)
+                crate::python::bytes_repr(datagram)
             ));
             say(format_args!(
                 "Client Address:{}\n",
-                protocol::python_address(peer)
+                crate::python::address_tuple(peer)
             ));
         }
         match protocol::parse_request(datagram) {

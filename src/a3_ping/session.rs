@@ -590,7 +590,7 @@ impl<O: Observer> Collector<'_, O> {
             Outcome::Acked { .. } | Outcome::SendFailed(_) => {
                 warn(format_args!(
                     "ignored a duplicate ack for packet {seq}: {}",
-                    protocol::python_bytes(&bytes)
+                    crate::python::bytes_repr(&bytes)
                 ));
                 return;
             }
@@ -609,7 +609,7 @@ impl<O: Observer> Collector<'_, O> {
         warn(format_args!(
             "ignored an unexpected {}-byte datagram from {from}: {}",
             bytes.len(),
-            protocol::python_bytes(&shown)
+            crate::python::bytes_repr(&shown)
         ));
     }
 

@@ -4,7 +4,7 @@
 //! The seed server is Python, so a few details follow Python exactly:
 //! whitespace is what `str.strip()` removes ([`python_strip`]), a port is
 //! whatever `int()` accepts ([`parse_python_int`]), and the answer to `hii`
-//! is the client's address as Python prints a tuple ([`python_address_tuple`]).
+//! is the client's address as Python prints a tuple ([`crate::python::address_tuple`]).
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -180,21 +180,6 @@ pub fn forwarded_message(source: SocketAddr, message: &str) -> String {
         source.ip(),
         source.port()
     )
-}
-
-/// An address as Python's `str()` prints a socket address tuple:
-/// `('127.0.0.1', 52480)`, or `('::1', 52480, 0, 0)` for IPv6.
-pub fn python_address_tuple(addr: SocketAddr) -> String {
-    match addr {
-        SocketAddr::V4(v4) => format!("('{}', {})", v4.ip(), v4.port()),
-        SocketAddr::V6(v6) => format!(
-            "('{}', {}, {}, {})",
-            v6.ip(),
-            v6.port(),
-            v6.flowinfo(),
-            v6.scope_id()
-        ),
-    }
 }
 
 /// Reads the server's answer to `hii` the way the seed client does: the IP
@@ -435,11 +420,6 @@ mod tests {
             forwarded_message(addr("127.0.0.1:52480"), "hello"),
             "127.0.0.1/52480 ; content : hello"
         );
-        assert_eq!(
-            python_address_tuple(addr("127.0.0.1:52480")),
-            "('127.0.0.1', 52480)"
-        );
-        assert_eq!(python_address_tuple(addr("[::1]:7")), "('::1', 7, 0, 0)");
     }
 
     #[test]

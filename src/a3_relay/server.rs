@@ -118,7 +118,7 @@ impl Relay {
         match protocol::parse_request(text) {
             Ok(Request::Hello) => {
                 self.registry.register(from);
-                Action::Reply(protocol::python_address_tuple(from))
+                Action::Reply(crate::python::address_tuple(from))
             }
             Ok(Request::ExitServer) if self.config.remote_exit || is_loopback(from.ip()) => {
                 Action::Stop
