@@ -7,6 +7,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::ops::ControlFlow;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// Resolves `host` and `port` to the first address the system returns; the
@@ -122,6 +123,46 @@ pub fn accept_until_shutdown(
         }
     }
     Ok(())
+}
+
+/// The threads of a thread-per-connection server: one named thread per
+/// accepted connection; finished ones are forgotten as new ones start, and
+/// the rest are joined when the server stops.
+#[derive(Default)]
+pub struct ConnectionThreads {
+    running: Vec<JoinHandle<()>>,
+}
+
+impl ConnectionThreads {
+    /// No threads yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs `serve` on a new thread called `name`. If the system cannot
+    /// start a thread, says so on stderr and drops the connection (with
+    /// `serve`), so the server keeps accepting.
+    pub fn spawn(&mut self, name: String, peer: SocketAddr, serve: impl FnOnce() + Send + 'static) {
+        self.running.retain(|thread| !thread.is_finished());
+        match std::thread::Builder::new().name(name).spawn(serve) {
+            Ok(thread) => self.running.push(thread),
+            Err(e) => eprintln!("{peer}: cannot start a thread, connection dropped: {e}"),
+        }
+    }
+
+    /// How many connection threads are still running.
+    pub fn running(&mut self) -> usize {
+        self.running.retain(|thread| !thread.is_finished());
+        self.running.len()
+    }
+
+    /// Waits for every connection thread to finish.
+    pub fn join_all(self) {
+        for thread in self.running {
+            // A panicking connection thread has already reported itself.
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Receives one datagram, waking every [`POLL_INTERVAL`] to look at the

@@ -4,14 +4,13 @@
 
 use super::framing::read_message;
 use super::protocol::{half_echo, request_complete, SERVER_READ_SIZE};
-use crate::net::{accept_until_shutdown, bind_tcp, is_timeout, SocketOptions};
+use crate::net::{accept_until_shutdown, bind_tcp, is_timeout, ConnectionThreads, SocketOptions};
 use crate::output::announce_listening;
 use crate::python;
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown as Direction, SocketAddr, TcpStream};
 use std::ops::ControlFlow;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// `println!` that never panics: a server must not stop because nobody
@@ -50,7 +49,7 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
     say!("server socket listening");
 
     let mut accepted = 0u64;
-    let mut workers: Vec<JoinHandle<()>> = Vec::new();
+    let mut threads = ConnectionThreads::new();
     accept_until_shutdown(&listener, shutdown, |stream, peer| {
         accepted += 1;
         say!("Connected with {peer}");
@@ -58,21 +57,14 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
             serve_connection(stream, peer, config.request_timeout, shutdown);
             return ControlFlow::Break(());
         }
-        workers.retain(|worker| !worker.is_finished());
         let timeout = config.request_timeout;
         let worker_shutdown = shutdown.clone();
-        let spawned = std::thread::Builder::new()
-            .name(format!("a2-conn-{accepted}"))
-            .spawn(move || serve_connection(stream, peer, timeout, &worker_shutdown));
-        match spawned {
-            Ok(worker) => workers.push(worker),
-            Err(e) => eprintln!("{peer}: cannot start a thread, connection dropped: {e}"),
-        }
+        threads.spawn(format!("a2-conn-{accepted}"), peer, move || {
+            serve_connection(stream, peer, timeout, &worker_shutdown)
+        });
         ControlFlow::Continue(())
     })?;
-    for worker in workers {
-        let _ = worker.join();
-    }
+    threads.join_all();
     say!("Server stopped after {accepted} connection(s)");
     Ok(())
 }

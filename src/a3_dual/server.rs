@@ -3,7 +3,9 @@
 //! `Acknowledgement` until `exit` or end of stream.
 
 use super::protocol::{classify, family_name, printable, Incoming, ACKNOWLEDGEMENT, READ_SIZE};
-use crate::net::{accept_until_shutdown, bind_tcp, is_timeout, resolve, SocketOptions};
+use crate::net::{
+    accept_until_shutdown, bind_tcp, is_timeout, resolve, ConnectionThreads, SocketOptions,
+};
 use crate::output::announce_listening;
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
 use std::io::{self, Read, Write};
@@ -11,7 +13,6 @@ use std::net::{SocketAddr, TcpStream};
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// How long a write may make no progress (the client stopped reading its
@@ -58,28 +59,21 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
 
     let acknowledged = Arc::new(AtomicU64::new(0));
     let mut accepted = 0u64;
-    let mut workers: Vec<JoinHandle<()>> = Vec::new();
+    let mut threads = ConnectionThreads::new();
     accept_until_shutdown(&listener, shutdown, |stream, peer| {
         accepted += 1;
-        workers.retain(|worker| !worker.is_finished());
         let connection = Connection {
             tag: format!("[#{accepted}]"),
             peer,
             shutdown: shutdown.clone(),
             acknowledged: Arc::clone(&acknowledged),
         };
-        let spawned = std::thread::Builder::new()
-            .name(format!("a3-dual-conn-{accepted}"))
-            .spawn(move || connection.serve(stream));
-        match spawned {
-            Ok(worker) => workers.push(worker),
-            Err(e) => eprintln!("{peer}: cannot start a thread, connection dropped: {e}"),
-        }
+        threads.spawn(format!("a3-dual-conn-{accepted}"), peer, move || {
+            connection.serve(stream)
+        });
         ControlFlow::Continue(())
     })?;
-    for worker in workers {
-        let _ = worker.join();
-    }
+    threads.join_all();
     say(format!(
         "Server stopped: {accepted} connection(s), {} message(s) acknowledged\n",
         acknowledged.load(Ordering::Relaxed)

@@ -15,7 +15,6 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Everything the server needs to know.
@@ -114,7 +113,7 @@ pub fn serve(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<Arc<Serve
 
     let config = Arc::new(config.clone());
     let totals = Arc::new(ServerTotals::default());
-    let mut workers: Vec<JoinHandle<()>> = Vec::new();
+    let mut threads = net::ConnectionThreads::new();
     let mut once_outcome = None;
     net::accept_until_shutdown(&listener, shutdown, |stream, peer| {
         println!("Got a new connection from {peer}");
@@ -122,30 +121,19 @@ pub fn serve(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<Arc<Serve
             once_outcome = Some(handle_connection(stream, peer, &config, &totals, shutdown));
             return ControlFlow::Break(());
         }
-        workers.retain(|worker| !worker.is_finished());
-        if workers.len() >= config.max_clients {
-            eprintln!(
-                "{peer}: already serving {} clients; connection closed",
-                workers.len()
-            );
+        let running = threads.running();
+        if running >= config.max_clients {
+            eprintln!("{peer}: already serving {running} clients; connection closed");
             totals.dropped.fetch_add(1, Ordering::Relaxed);
             return ControlFlow::Continue(());
         }
         let (config, totals, shutdown) = (config.clone(), totals.clone(), shutdown.clone());
-        let spawned = std::thread::Builder::new()
-            .name(format!("a3-file {peer}"))
-            .spawn(move || {
-                handle_connection(stream, peer, &config, &totals, &shutdown);
-            });
-        match spawned {
-            Ok(worker) => workers.push(worker),
-            Err(e) => eprintln!("{peer}: cannot start a thread ({e}); connection closed"),
-        }
+        threads.spawn(format!("a3-file {peer}"), peer, move || {
+            handle_connection(stream, peer, &config, &totals, &shutdown);
+        });
         ControlFlow::Continue(())
     })?;
-    for worker in workers {
-        let _ = worker.join();
-    }
+    threads.join_all();
     println!("{}", totals.summary());
     let failure = match once_outcome {
         Some(Outcome::Sent) | None => return Ok(totals),
