@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// a5 accio server: saves every upload as FILE_DIR/<n>.file (n = 1, 2, … in
+/// a5 accio server: saves every upload as `FILE_DIR/<n>.file` (n = 1, 2, … in
 /// accept order). A failed upload leaves a file holding exactly `ERROR`.
 /// SIGTERM, SIGQUIT or Ctrl-C stop it: transfers in flight get a grace period.
 #[derive(Parser)]

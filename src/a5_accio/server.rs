@@ -11,7 +11,7 @@
 //! A transfer fails when the client sends nothing for the idle timeout, when
 //! the connection breaks, when the disk refuses a write, or when the server
 //! is stopping and the grace period is over. Its file then holds exactly
-//! [`ERROR_CONTENT`](super::protocol::ERROR_CONTENT).
+//! [`ERROR_CONTENT`].
 //!
 //! Stopping (SIGTERM, SIGQUIT, Ctrl-C): the accept loop ends and the
 //! listener closes at once; transfers in flight keep going until they end or
