@@ -4,7 +4,7 @@
 
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
 use socket2::{Domain, Protocol, Socket, Type};
-use std::io;
+use std::io::{self, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::ops::ControlFlow;
 use std::thread::JoinHandle;
@@ -120,6 +120,41 @@ pub fn accept_until_shutdown(
                 eprintln!("accept failed: {e}; retrying");
                 shutdown.sleep(POLL_INTERVAL);
             }
+        }
+    }
+    Ok(())
+}
+
+/// `write_all` that notices shutdown: the stream's write timeout (set it to
+/// [`POLL_INTERVAL`]) wakes it to look at the flag, and a peer that accepts
+/// nothing for `stall_limit` is given up on. Every byte is written, or it
+/// fails with `Interrupted` (shutdown) or `TimedOut` (stalled peer).
+pub fn write_all_until_shutdown(
+    stream: &mut TcpStream,
+    mut bytes: &[u8],
+    stall_limit: Duration,
+    shutdown: &Shutdown,
+) -> io::Result<()> {
+    let mut last_progress = std::time::Instant::now();
+    while !bytes.is_empty() {
+        match stream.write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(written) => {
+                bytes = &bytes[written..];
+                last_progress = std::time::Instant::now();
+            }
+            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
+                if shutdown.is_triggered() {
+                    return Err(io::Error::new(io::ErrorKind::Interrupted, "shutting down"));
+                }
+                if last_progress.elapsed() >= stall_limit {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("the peer read nothing for {} s", stall_limit.as_secs_f64()),
+                    ));
+                }
+            }
+            Err(e) => return Err(e),
         }
     }
     Ok(())

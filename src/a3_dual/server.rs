@@ -4,7 +4,8 @@
 
 use super::protocol::{classify, family_name, printable, Incoming, ACKNOWLEDGEMENT, READ_SIZE};
 use crate::net::{
-    accept_until_shutdown, bind_tcp, is_timeout, resolve, ConnectionThreads, SocketOptions,
+    accept_until_shutdown, bind_tcp, is_timeout, resolve, write_all_until_shutdown,
+    ConnectionThreads, SocketOptions,
 };
 use crate::output::announce_listening;
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
@@ -13,7 +14,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a write may make no progress (the client stopped reading its
 /// acknowledgements) before the connection is dropped.
@@ -145,42 +146,16 @@ impl Connection {
                         "{tag} Received Message: {}\n{tag} Sending Acknowledgement\n",
                         printable(&text)
                     ));
-                    self.write_all(stream, ACKNOWLEDGEMENT.as_bytes())?;
+                    write_all_until_shutdown(
+                        stream,
+                        ACKNOWLEDGEMENT.as_bytes(),
+                        STALL_LIMIT,
+                        &self.shutdown,
+                    )?;
                     self.acknowledged.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
-    }
-
-    /// Writes all of `bytes`, giving up on shutdown or when the client has
-    /// not read anything for [`STALL_LIMIT`]. Needs a short write timeout.
-    fn write_all(&self, stream: &mut TcpStream, mut bytes: &[u8]) -> io::Result<()> {
-        let mut last_progress = Instant::now();
-        while !bytes.is_empty() {
-            match stream.write(bytes) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    bytes = &bytes[n..];
-                    last_progress = Instant::now();
-                }
-                Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
-                    if self.shutdown.is_triggered() {
-                        return Err(io::Error::new(
-                            io::ErrorKind::Interrupted,
-                            "server shutting down",
-                        ));
-                    }
-                    if last_progress.elapsed() >= STALL_LIMIT {
-                        return Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            "the client stopped reading its acknowledgements",
-                        ));
-                    }
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
     }
 }
 

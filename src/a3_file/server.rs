@@ -9,7 +9,7 @@ use crate::output::{announce_listening, human_bytes, human_rate, rate};
 use crate::pacing::{period_for_rate, Pacer};
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -212,7 +212,7 @@ fn serve_client(
         return Ok(Outcome::Dropped);
     };
     if !keys_match(&received, &config.key) {
-        write_all_until_shutdown(stream, AUTH_ERROR, config.idle_timeout, shutdown)?;
+        net::write_all_until_shutdown(stream, AUTH_ERROR, config.idle_timeout, shutdown)?;
         return Ok(Outcome::Refused);
     }
     let mut file = File::open(&config.path).map_err(|e| {
@@ -226,7 +226,7 @@ fn serve_client(
     // cleanly, so the client can tell a cut-off file from a complete one:
     // with a plain close both look like the EOF that ends the file.
     reset_on_close(stream, true)?;
-    write_all_until_shutdown(stream, AUTH_SUCCESS, config.idle_timeout, shutdown)?;
+    net::write_all_until_shutdown(stream, AUTH_SUCCESS, config.idle_timeout, shutdown)?;
     if shutdown.sleep(config.auth_pause) {
         return Err(interrupted());
     }
@@ -307,43 +307,9 @@ fn stream_file(
         if let Some(pacer) = pacer.as_mut() {
             pacer.wait(shutdown).ok_or_else(interrupted)?;
         }
-        write_all_until_shutdown(stream, &buffer[..read], config.idle_timeout, shutdown)?;
+        net::write_all_until_shutdown(stream, &buffer[..read], config.idle_timeout, shutdown)?;
         *sent += read as u64;
     }
-}
-
-/// `write_all` that notices shutdown: the socket's write timeout
-/// ([`POLL_INTERVAL`]) wakes it to check, and a client that accepts nothing
-/// for `idle_timeout` is given up on. Every byte is written or it fails.
-fn write_all_until_shutdown(
-    stream: &mut TcpStream,
-    mut bytes: &[u8],
-    idle_timeout: Duration,
-    shutdown: &Shutdown,
-) -> io::Result<()> {
-    let mut last_progress = Instant::now();
-    while !bytes.is_empty() {
-        match stream.write(bytes) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(written) => {
-                bytes = &bytes[written..];
-                last_progress = Instant::now();
-            }
-            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
-                if shutdown.is_triggered() {
-                    return Err(interrupted());
-                }
-                if last_progress.elapsed() >= idle_timeout {
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!("the client read nothing for {} s", idle_timeout.as_secs()),
-                    ));
-                }
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 fn interrupted() -> io::Error {
