@@ -125,6 +125,15 @@ pub fn accept_until_shutdown(
     Ok(())
 }
 
+/// With `reset` set, closing `stream` resets the connection (SO_LINGER with
+/// a zero timeout) instead of ending it with a clean FIN. The file protocols
+/// have no length prefix, so a clean close means "complete": a sender holds
+/// this on while a file is in flight, so that dying mid-transfer can never
+/// look like success. std cannot set this option, hence `socket2`.
+pub fn reset_on_close(stream: &TcpStream, reset: bool) -> io::Result<()> {
+    socket2::SockRef::from(stream).set_linger(reset.then_some(Duration::ZERO))
+}
+
 /// `write_all` that notices shutdown: the stream's write timeout (set it to
 /// [`POLL_INTERVAL`]) wakes it to look at the flag, and a peer that accepts
 /// nothing for `stall_limit` is given up on. Every byte is written, or it

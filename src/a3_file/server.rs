@@ -225,22 +225,15 @@ fn serve_client(
     // shutdown, an error) resets the connection instead of ending it
     // cleanly, so the client can tell a cut-off file from a complete one:
     // with a plain close both look like the EOF that ends the file.
-    reset_on_close(stream, true)?;
+    net::reset_on_close(stream, true)?;
     net::write_all_until_shutdown(stream, AUTH_SUCCESS, config.idle_timeout, shutdown)?;
     if shutdown.sleep(config.auth_pause) {
         return Err(interrupted());
     }
     transfer.started = Instant::now();
     stream_file(&mut file, stream, config, shutdown, &mut transfer.sent)?;
-    reset_on_close(stream, false)?;
+    net::reset_on_close(stream, false)?;
     Ok(Outcome::Sent)
-}
-
-/// Whether closing `stream` resets the connection (SO_LINGER with a zero
-/// timeout) instead of ending it with a clean FIN after the queued bytes.
-fn reset_on_close(stream: &TcpStream, reset: bool) -> io::Result<()> {
-    let linger = reset.then_some(Duration::ZERO);
-    socket2::SockRef::from(stream).set_linger(linger)
 }
 
 /// Reads the client's key: up to the key's length, or what arrived before

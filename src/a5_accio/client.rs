@@ -84,7 +84,7 @@ pub fn send_file(config: &ClientConfig, shutdown: &Shutdown) -> io::Result<Uploa
     // Until the last byte is out, closing the socket for any reason (an
     // error, Ctrl-C, even `kill -9`) must reset the connection: a plain
     // close would send the FIN that tells the server the file is complete.
-    set_reset_on_close(&stream, true)?;
+    crate::net::reset_on_close(&stream, true)?;
     let started = Instant::now();
 
     let label = format!("{path} → {server}");
@@ -96,7 +96,7 @@ pub fn send_file(config: &ClientConfig, shutdown: &Shutdown) -> io::Result<Uploa
         shutdown,
     )?;
 
-    set_reset_on_close(&stream, false)?;
+    crate::net::reset_on_close(&stream, false)?;
     stream
         .shutdown(Direction::Write)
         .map_err(|e| send_error(e, sent, config.timeout))?;
@@ -156,13 +156,6 @@ fn send_contents(
         }
         progress.update(sent);
     }
-}
-
-/// With `reset` set, closing the socket resets the connection (SO_LINGER
-/// with a zero timeout) instead of ending it cleanly. std cannot set this
-/// option, hence `socket2`.
-fn set_reset_on_close(stream: &TcpStream, reset: bool) -> io::Result<()> {
-    socket2::SockRef::from(stream).set_linger(reset.then_some(Duration::ZERO))
 }
 
 /// Connects to the first address of `host` that answers within `timeout`.
