@@ -16,6 +16,7 @@
 //! - [`output`] — readiness line, human units, progress, JSON;
 //! - [`cli`] — seed-style flags and exit statuses;
 //! - [`python`] — values printed the way the Python seeds print them.
+//! - [`ratelimit`] — per-source token buckets that keep UDP replies from being a reflector;
 //!
 //! Assignments:
 //! - [`a1_iperf`] — UDP iPerf;
@@ -32,6 +33,7 @@ pub mod net;
 pub mod output;
 pub mod pacing;
 pub mod python;
+pub mod ratelimit;
 pub mod shutdown;
 pub mod stats;
 
