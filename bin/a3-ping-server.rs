@@ -3,7 +3,8 @@
 //! Seed form: `a3-ping-server -p PORT` (default 8080).
 
 use clap::Parser;
-use socklab::a3_ping::server::{self, Impairment, ServerConfig};
+use socklab::a3_ping::server::{self, Impairment, ServerConfig, DEFAULT_PROBE_CREDIT};
+use socklab::ratelimit::ReplyLimits;
 use socklab::shutdown::Shutdown;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
@@ -39,6 +40,22 @@ struct Args {
     /// Print every datagram as the seed does (`Message from Client:b'…'`).
     #[arg(short, long)]
     verbose: bool,
+    /// Honour `exit` from any address (default: only from 127.0.0.1 or ::1).
+    #[arg(long)]
+    remote_exit: bool,
+    #[command(flatten)]
+    reply_limits: ReplyLimits,
+    /// Reply bytes each probe earns its source, per byte of probe (on top
+    /// of --reply-rate), so real clients are answered at any speed.
+    #[arg(long, value_name = "RATIO", default_value_t = DEFAULT_PROBE_CREDIT, value_parser = parse_credit)]
+    probe_credit: f64,
+}
+
+fn parse_credit(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(ratio) if ratio.is_finite() && (0.0..=1000.0).contains(&ratio) => Ok(ratio),
+        _ => Err(format!("{text:?} is not a number from 0 to 1000")),
+    }
 }
 
 fn parse_seconds(text: &str) -> Result<f64, String> {
@@ -65,6 +82,9 @@ fn run(args: &Args) -> std::io::Result<()> {
         },
         seed: args.seed,
         verbose: args.verbose,
+        remote_exit: args.remote_exit,
+        reply_limits: args.reply_limits,
+        probe_credit: args.probe_credit,
     };
     config
         .impairment

@@ -3,6 +3,7 @@
 
 use clap::Parser;
 use socklab::a3_relay::server::{self, ServerConfig, DEFAULT_MAX_CLIENTS};
+use socklab::ratelimit::ReplyLimits;
 use socklab::shutdown::Shutdown;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
@@ -21,7 +22,8 @@ struct Args {
     /// that said `hii`)
     #[arg(long)]
     open_relay: bool,
-    /// Honour `exit server` from any address (default: loopback only)
+    /// Honour `exit server` from any address (default: only from 127.0.0.1
+    /// or ::1)
     #[arg(long)]
     remote_exit: bool,
     /// Do not print a line per datagram
@@ -30,6 +32,8 @@ struct Args {
     /// How many registered clients to remember (the oldest is forgotten first)
     #[arg(long, default_value_t = DEFAULT_MAX_CLIENTS)]
     max_clients: usize,
+    #[command(flatten)]
+    reply_limits: ReplyLimits,
 }
 
 fn main() -> ExitCode {
@@ -45,11 +49,9 @@ fn run(args: Args) -> std::io::Result<()> {
         remote_exit: args.remote_exit,
         quiet: args.quiet,
         max_clients: args.max_clients,
+        reply_limits: args.reply_limits,
     };
     let summary = server::run(config, &shutdown)?;
-    println!(
-        "Relay stopped: {} datagrams, {} forwarded, {} refused",
-        summary.datagrams, summary.forwarded, summary.refused
-    );
+    socklab::output::say(format_args!("{summary}"));
     Ok(())
 }

@@ -259,11 +259,41 @@ pub fn is_timeout(error: &io::Error) -> bool {
     )
 }
 
+/// Whether `ip` is the address a client on this very host sends from when it
+/// talks to the server over loopback: `127.0.0.1` or `::1` (also as
+/// `::ffff:127.0.0.1`). UDP servers honour their remote-control requests
+/// (a3 ping `exit`, a3 relay `exit server`) only from these unless told
+/// otherwise. The rest of 127/8 does not count: nothing sends from there
+/// unless asked to, and the attack tests play remote hosts from it.
+pub fn is_local_operator(ip: std::net::IpAddr) -> bool {
+    match ip.to_canonical() {
+        std::net::IpAddr::V4(v4) => v4 == Ipv4Addr::LOCALHOST,
+        std::net::IpAddr::V6(v6) => v6 == Ipv6Addr::LOCALHOST,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
+
+    #[test]
+    fn local_operator_is_only_the_hosts_own_loopback_address() {
+        for local in ["127.0.0.1", "::1", "::ffff:127.0.0.1"] {
+            assert!(is_local_operator(local.parse().unwrap()), "{local}");
+        }
+        for remote in [
+            "127.0.0.2",
+            "127.1.2.3",
+            "0.0.0.0",
+            "192.0.2.1",
+            "::ffff:127.0.0.2",
+            "::",
+        ] {
+            assert!(!is_local_operator(remote.parse().unwrap()), "{remote}");
+        }
+    }
 
     #[test]
     fn accept_loop_stops_on_shutdown() {

@@ -12,6 +12,13 @@
 //! refilled completely (sources that went quiet) are forgotten, and sources
 //! beyond the bound share one overflow bucket, so a spoofed flood from many
 //! addresses cannot grow memory either.
+//!
+//! A server can also [`credit`](PerSourceLimiter::credit) a source for the
+//! bytes it sent: a client whose requests are larger than the replies then
+//! never runs dry however fast it sends (the a3 ramp), while a flood of tiny
+//! requests still gets no more than the burst, the rate, and its credit.
+//! [`ReplyLimits`] holds the two settings as command-line flags, shared by
+//! every UDP server that uses them.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -53,6 +60,12 @@ impl TokenBucket {
         } else {
             false
         }
+    }
+
+    /// Adds `amount` tokens at `now`, never beyond the capacity.
+    pub fn add(&mut self, amount: f64, now: Instant) {
+        self.refill(now);
+        self.tokens = (self.tokens + amount).min(self.capacity);
     }
 
     /// Whether the bucket has refilled completely by `now`.
@@ -97,18 +110,10 @@ impl PerSourceLimiter {
 
     /// [`allow`](Self::allow) at a given time (for tests).
     pub fn allow_at(&mut self, source: IpAddr, bytes: usize, now: Instant) -> bool {
-        if !self.buckets.contains_key(&source) && self.buckets.len() >= MAX_TRACKED_SOURCES {
-            self.buckets.retain(|_, bucket| !bucket.is_full(now));
-        }
-        let (burst, rate) = (self.burst_bytes, self.bytes_per_second);
-        let bucket = if self.buckets.len() < MAX_TRACKED_SOURCES {
-            self.buckets
-                .entry(source)
-                .or_insert_with(|| TokenBucket::new(burst, rate, now))
-        } else {
-            self.buckets.get_mut(&source).unwrap_or(&mut self.overflow)
+        let allowed = match self.bucket(source, now) {
+            Some(bucket) => bucket.try_take(bytes as f64, now),
+            None => self.overflow.try_take(bytes as f64, now),
         };
-        let allowed = bucket.try_take(bytes as f64, now);
         if !allowed {
             self.dropped += 1;
         }
@@ -118,6 +123,84 @@ impl PerSourceLimiter {
     /// How many replies were refused so far.
     pub fn dropped(&self) -> u64 {
         self.dropped
+    }
+
+    /// Credits `source` with `bytes` more reply bytes (never beyond the
+    /// burst), for a request it sent that deserves an answer. A source
+    /// without a bucket of its own (the table is full) gets no credit, so
+    /// one source cannot fill the shared overflow bucket for the others.
+    pub fn credit(&mut self, source: IpAddr, bytes: f64) {
+        self.credit_at(source, bytes, Instant::now());
+    }
+
+    /// [`credit`](Self::credit) at a given time (for tests).
+    pub fn credit_at(&mut self, source: IpAddr, bytes: f64, now: Instant) {
+        if let Some(bucket) = self.bucket(source, now) {
+            bucket.add(bytes, now);
+        }
+    }
+
+    /// The bucket of `source`, created full if there is room (after
+    /// forgetting sources that went quiet); `None` if the table is full.
+    fn bucket(&mut self, source: IpAddr, now: Instant) -> Option<&mut TokenBucket> {
+        if !self.buckets.contains_key(&source) && self.buckets.len() >= MAX_TRACKED_SOURCES {
+            self.buckets.retain(|_, bucket| !bucket.is_full(now));
+        }
+        let (burst, rate) = (self.burst_bytes, self.bytes_per_second);
+        if self.buckets.len() < MAX_TRACKED_SOURCES {
+            Some(
+                self.buckets
+                    .entry(source)
+                    .or_insert_with(|| TokenBucket::new(burst, rate, now)),
+            )
+        } else {
+            self.buckets.get_mut(&source)
+        }
+    }
+}
+
+/// Default [`ReplyLimits::burst_bytes`]: 64 KiB.
+pub const DEFAULT_REPLY_BURST: u64 = 64 * 1024;
+/// Default [`ReplyLimits::bytes_per_second`]: 16 KiB/s.
+pub const DEFAULT_REPLY_RATE: u64 = 16 * 1024;
+
+/// The per-source reply limits a UDP server takes on its command line
+/// (`--reply-burst`, `--reply-rate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
+pub struct ReplyLimits {
+    /// Bytes of replies one source address may receive at once before the
+    /// rate applies.
+    #[arg(
+        long = "reply-burst",
+        value_name = "BYTES",
+        default_value_t = DEFAULT_REPLY_BURST,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub burst_bytes: u64,
+    /// Bytes of replies per second one source address may receive after
+    /// its burst (replies beyond it are dropped and counted).
+    #[arg(
+        long = "reply-rate",
+        value_name = "BYTES_PER_SEC",
+        default_value_t = DEFAULT_REPLY_RATE,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub bytes_per_second: u64,
+}
+
+impl Default for ReplyLimits {
+    fn default() -> Self {
+        ReplyLimits {
+            burst_bytes: DEFAULT_REPLY_BURST,
+            bytes_per_second: DEFAULT_REPLY_RATE,
+        }
+    }
+}
+
+impl ReplyLimits {
+    /// A limiter with these settings.
+    pub fn limiter(&self) -> PerSourceLimiter {
+        PerSourceLimiter::new(self.burst_bytes, self.bytes_per_second)
     }
 }
 
@@ -154,6 +237,24 @@ mod tests {
     }
 
     #[test]
+    fn credit_tops_up_a_source_but_never_past_the_burst() {
+        let now = Instant::now();
+        let mut limiter = PerSourceLimiter::new(100, 1);
+        let a: IpAddr = "127.0.0.2".parse().unwrap();
+        let b: IpAddr = "127.0.0.3".parse().unwrap();
+        assert!(limiter.allow_at(a, 100, now));
+        assert!(!limiter.allow_at(a, 30, now));
+        limiter.credit_at(a, 40.0, now);
+        assert!(limiter.allow_at(a, 30, now));
+        assert!(!limiter.allow_at(a, 30, now));
+        // A full bucket cannot be credited beyond its burst.
+        limiter.credit_at(b, 1000.0, now);
+        assert!(limiter.allow_at(b, 100, now));
+        assert!(!limiter.allow_at(b, 1, now));
+        assert_eq!(limiter.dropped(), 3);
+    }
+
+    #[test]
     fn table_stays_bounded_and_forgets_quiet_sources() {
         let start = Instant::now();
         let mut limiter = PerSourceLimiter::new(10, 10);
@@ -165,6 +266,9 @@ mod tests {
         // Still empty buckets: the newcomer shares the overflow bucket.
         let newcomer: IpAddr = "10.0.0.1".parse().unwrap();
         assert!(limiter.allow_at(newcomer, 10, start));
+        assert!(!limiter.allow_at(newcomer, 10, start));
+        // ... and earns no credit there.
+        limiter.credit_at(newcomer, 10.0, start);
         assert!(!limiter.allow_at(newcomer, 10, start));
         assert_eq!(limiter.buckets.len(), MAX_TRACKED_SOURCES);
         // Once the old sources have refilled they are forgotten.

@@ -49,6 +49,10 @@ pub enum Rejected {
     NotText,
     /// `C` followed by something that is not a size in `1..=MAX_DATAGRAM`.
     BadCalibration(String),
+    /// One of the server's own replies (`Packet Acknowledged…`, the
+    /// calibration or the exit reply). No client sends these; answering them
+    /// would let a forged source make two servers ack each other forever.
+    ServerReply,
 }
 
 impl std::fmt::Display for Rejected {
@@ -59,6 +63,7 @@ impl std::fmt::Display for Rejected {
             Rejected::BadCalibration(text) => {
                 write!(f, "calibration {text:?} needs a size in 1..={MAX_DATAGRAM}")
             }
+            Rejected::ServerReply => write!(f, "a ping server's reply is not a request"),
         }
     }
 }
@@ -67,10 +72,14 @@ impl std::fmt::Display for Rejected {
 ///
 /// A calibration is `C` alone or `C` followed by whitespace (the seed
 /// treated *any* text starting with `C` as one); other text starting with
-/// `C` is a probe like any other.
+/// `C` is a probe like any other. A datagram that is one of the server's
+/// own replies is no request at all ([`Rejected::ServerReply`]).
 pub fn parse_request(datagram: &[u8]) -> Result<Request, Rejected> {
     if datagram.is_empty() {
         return Err(Rejected::Empty);
+    }
+    if parse_reply(datagram) != Reply::Unknown {
+        return Err(Rejected::ServerReply);
     }
     let text = std::str::from_utf8(datagram).map_err(|_| Rejected::NotText)?;
     if let Some(rest) = text.strip_prefix(CALIBRATION_PREFIX) {
@@ -236,6 +245,27 @@ mod tests {
             );
         }
         assert_eq!(parse_request(b"C 65507"), Ok(Request::Calibrate(65_507)));
+    }
+
+    #[test]
+    fn the_servers_own_replies_are_not_requests() {
+        for reply in [
+            ack(None),
+            ack(Some(7)),
+            CALIBRATION_REPLY.to_vec(),
+            EXIT_REPLY.to_vec(),
+        ] {
+            assert_eq!(
+                parse_request(&reply),
+                Err(Rejected::ServerReply),
+                "{reply:?}"
+            );
+        }
+        // Only the exact forms: other text is still a probe.
+        assert_eq!(
+            parse_request(b"Packet Acknowledged x"),
+            Ok(Request::Probe(None))
+        );
     }
 
     #[test]

@@ -8,10 +8,20 @@
 //! to the *timer thread*, which keeps a queue ordered by due time and sends
 //! each ack when it falls due — so a probe delayed by 500 ms never holds up
 //! the probes behind it (the seed slept inside its receive loop).
+//!
+//! The server answers only whom it should: `exit` is honoured only from this
+//! host's own loopback address unless `--remote-exit` ([`crate::net::is_local_operator`]);
+//! its own replies are never taken for probes, so a forged source cannot set
+//! two servers acking each other; and every reply passes a per-source
+//! [`PerSourceLimiter`] — a token bucket of reply bytes, topped up by
+//! [`DEFAULT_PROBE_CREDIT`] × the size of each probe — so a real client
+//! is answered however fast it sends, while a flood of tiny requests in a
+//! victim's name gets no more than the burst and the rate.
 
 use super::protocol::{self, Rejected, Request, MAX_DATAGRAM};
 use super::{say, warn};
 use crate::net;
+use crate::ratelimit::{PerSourceLimiter, ReplyLimits};
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use rand::rngs::StdRng;
@@ -30,6 +40,17 @@ pub const MAX_PENDING_ACKS: usize = 65_536;
 /// Capacity of the channel to the timer thread, which drains it at once
 /// into its queue (the queue is what [`MAX_PENDING_ACKS`] bounds).
 const TIMER_CHANNEL: usize = 1024;
+
+/// How many reply bytes each probe earns its source, per byte of probe.
+///
+/// The largest reply for the smallest probe a client sends: the seed's
+/// `Packet Acknowledged` (19 bytes) for `Hello Server` (12 bytes) is 1.58×;
+/// socklab's `Packet Acknowledged <seq>` for `Hello Server <seq>` is
+/// (20 + d) / (13 + d) ≤ 1.5× for a d-digit number (the ramp's probe is one
+/// byte longer). So with 2, every ping and ramp client earns more than it
+/// is sent, at any rate and any size, and never meets the limit; a 1-byte
+/// probe earns 2 bytes for a 19-byte ack and soon does.
+pub const DEFAULT_PROBE_CREDIT: f64 = 2.0;
 
 /// The artificial network the server simulates.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -80,6 +101,14 @@ pub struct ServerConfig {
     pub seed: Option<u64>,
     /// Print the seed's two lines for every datagram.
     pub verbose: bool,
+    /// Honour `exit` from any address, not only from this host's loopback
+    /// address.
+    pub remote_exit: bool,
+    /// Per-source limits on reply bytes.
+    pub reply_limits: ReplyLimits,
+    /// Reply bytes each probe earns its source, per probe byte
+    /// ([`DEFAULT_PROBE_CREDIT`]).
+    pub probe_credit: f64,
 }
 
 /// What the server did, printed as its one-line summary.
@@ -95,14 +124,18 @@ pub struct ServerStats {
     pub ignored: u64,
     /// Delayed acks still waiting when the server stopped.
     pub abandoned: u64,
+    /// Replies not sent because their source had used up its reply bytes.
+    pub limited: u64,
+    /// `exit` requests ignored because they came from another host.
+    pub exits_refused: u64,
 }
 
 impl std::fmt::Display for ServerStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "Summary: {} probes, {} acked, {} dropped, {} ignored",
-            self.probes, self.acked, self.dropped, self.ignored
+            "Summary: {} probes, {} acked, {} dropped, {} ignored, {} rate-limited, {} remote exits refused",
+            self.probes, self.acked, self.dropped, self.ignored, self.limited, self.exits_refused
         )?;
         if self.abandoned > 0 {
             write!(f, ", {} pending acks abandoned", self.abandoned)?;
@@ -153,6 +186,12 @@ pub fn serve(
     shutdown: &Shutdown,
 ) -> io::Result<(StopReason, ServerStats)> {
     config.impairment.validate().map_err(io::Error::other)?;
+    if !(config.probe_credit.is_finite() && config.probe_credit >= 0.0) {
+        return Err(io::Error::other(format!(
+            "the probe credit must be a number of at least 0, not {}",
+            config.probe_credit
+        )));
+    }
     let mut rng = match config.seed {
         Some(seed) => StdRng::seed_from_u64(seed),
         None => StdRng::from_os_rng(),
@@ -167,8 +206,12 @@ pub fn serve(
         .spawn(move || run_timer(&timer_socket, &delayed_rx, &timer_counters, &timer_shutdown))?;
 
     let mut stats = ServerStats::default();
-    let result = receive_loop(
+    let mut replies = Replies {
         socket,
+        limiter: config.reply_limits.limiter(),
+    };
+    let result = receive_loop(
+        &mut replies,
         config,
         shutdown,
         &mut rng,
@@ -183,12 +226,33 @@ pub fn serve(
     let reason = result?;
     stats.acked = counters.acked.load(Ordering::SeqCst);
     stats.abandoned = counters.abandoned.load(Ordering::SeqCst);
+    stats.limited = replies.limiter.dropped();
     say(format_args!("{stats}"));
     Ok((reason, stats))
 }
 
+/// The receive loop's way out: every reply it sends or queues passes the
+/// per-source limiter first.
+struct Replies<'a> {
+    socket: &'a UdpSocket,
+    limiter: PerSourceLimiter,
+}
+
+impl Replies<'_> {
+    /// Whether `peer` may be sent `bytes` more reply bytes now; if so, they
+    /// are counted against its source address.
+    fn allow(&mut self, peer: SocketAddr, bytes: usize) -> bool {
+        self.limiter.allow(peer.ip(), bytes)
+    }
+
+    /// Sends `reply` to `peer` now if the limiter allows it.
+    fn send(&mut self, reply: &[u8], peer: SocketAddr) -> bool {
+        self.allow(peer, reply.len()) && send_reply(self.socket, reply, peer)
+    }
+}
+
 fn receive_loop(
-    socket: &UdpSocket,
+    replies: &mut Replies<'_>,
     config: &ServerConfig,
     shutdown: &Shutdown,
     rng: &mut StdRng,
@@ -200,6 +264,7 @@ fn receive_loop(
     // never used to cut datagrams (and so `exit`) short as in the seed.
     let mut buffer = vec![0u8; MAX_DATAGRAM + 1];
     let mut order = 0u64;
+    let socket = replies.socket;
     while let Some((len, peer)) = net::recv_from_until_shutdown(socket, &mut buffer, shutdown)? {
         let datagram = &buffer[..len];
         if config.verbose {
@@ -218,18 +283,27 @@ fn receive_loop(
                 log_rejected(&rejected, len, peer);
             }
             Ok(Request::Calibrate(size)) => {
-                send_reply(socket, protocol::CALIBRATION_REPLY, peer);
+                replies.send(protocol::CALIBRATION_REPLY, peer);
                 say(format_args!(
                     "Buffer size calibrated at {size} bytes for {peer}"
                 ));
             }
+            Ok(Request::Exit) if !config.remote_exit && !net::is_local_operator(peer.ip()) => {
+                stats.exits_refused += 1;
+                warn(format_args!(
+                    "ignored exit from {peer}: only this host's loopback address may stop the server (see --remote-exit)"
+                ));
+            }
             Ok(Request::Exit) => {
-                send_reply(socket, protocol::EXIT_REPLY, peer);
+                replies.send(protocol::EXIT_REPLY, peer);
                 say(format_args!("Exiting"));
                 return Ok(StopReason::ExitRequested);
             }
             Ok(Request::Probe(seq)) => {
                 stats.probes += 1;
+                replies
+                    .limiter
+                    .credit(peer.ip(), config.probe_credit * len as f64);
                 // The seed draws the delay first, then the loss.
                 let delay = draw_delay(rng, &config.impairment);
                 if rng.random_bool(config.impairment.loss) {
@@ -238,7 +312,7 @@ fn receive_loop(
                 }
                 let reply = protocol::ack(seq);
                 if delay.is_zero() {
-                    if send_reply(socket, &reply, peer) {
+                    if replies.send(&reply, peer) {
                         counters.acked.fetch_add(1, Ordering::SeqCst);
                     }
                     continue;
@@ -248,6 +322,9 @@ fn receive_loop(
                     warn(format_args!(
                         "{MAX_PENDING_ACKS} delayed acks already waiting; dropping the ack for {peer}"
                     ));
+                    continue;
+                }
+                if !replies.allow(peer, reply.len()) {
                     continue;
                 }
                 order += 1;

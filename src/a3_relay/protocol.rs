@@ -250,6 +250,21 @@ pub fn classify(text: &str) -> Incoming {
     Incoming::Other(text.to_string())
 }
 
+/// Whether `text` is something a relay *sends* rather than a request: a
+/// status reply (`200…`, `400`…`409…`), the answer to `hii` (`('…`) or a
+/// forwarded message (`<ip>/<port> ; content : …`). No client sends these,
+/// and a relay never answers them, so two relays — one tricked by a forged
+/// source address into writing to the other — cannot keep replying to each
+/// other.
+pub fn is_relay_output(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let error_status = bytes.len() >= 3 && bytes.starts_with(b"40") && bytes[2].is_ascii_digit();
+    text.starts_with("200")
+        || error_status
+        || text.starts_with("('")
+        || matches!(classify(text), Incoming::Forwarded { .. })
+}
+
 /// A status reply is three digits, alone or followed by `,`.
 fn is_status(text: &str) -> bool {
     let bytes = text.as_bytes();
@@ -434,6 +449,32 @@ mod tests {
         );
         assert_eq!(parse_address_tuple("(127.0.0.1, 1)"), None);
         assert_eq!(parse_address_tuple("('a', x)"), None);
+    }
+
+    #[test]
+    fn relay_output_is_recognised_and_requests_are_not() {
+        let mut outputs = vec![
+            SUCCESS.to_string(),
+            "('127.0.0.1', 52480)".to_string(),
+            "('::1', 7, 0, 0)".to_string(),
+            forwarded_message(addr("127.0.0.1:5000"), "hi"),
+        ];
+        outputs.extend(ErrorCode::ALL.iter().map(|e| e.reply().to_string()));
+        for output in &outputs {
+            assert!(is_relay_output(output), "{output:?}");
+        }
+        for request in [
+            "hii",
+            "HII",
+            "exit server",
+            "to:127.0.0.1/5000;content:200, hi",
+            "hello",
+            "4",
+            "40",
+            "",
+        ] {
+            assert!(!is_relay_output(request), "{request:?}");
+        }
     }
 
     #[test]

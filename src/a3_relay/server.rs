@@ -1,9 +1,24 @@
 //! The relay server: one UDP socket, one loop. Each datagram is decided by
 //! [`Relay::handle`] (pure apart from the registry it keeps), then the loop
 //! sends what was decided.
+//!
+//! It answers only whom it should: a datagram that is itself relay output
+//! (a status, an address tuple, a forwarded message) is never answered, so
+//! a forged source address cannot start two relays replying to each other
+//! forever; `exit server` is honoured only from this host's loopback address
+//! ([`crate::net::is_local_operator`]) unless `--remote-exit`; and every
+//! datagram it sends — replies to the sender, forwards to the target —
+//! passes a per-destination [`PerSourceLimiter`] (`--reply-burst`,
+//! `--reply-rate`), so no address can be flooded through the relay.
+//!
+//! What it cannot stop: a forged `hii` registers the forged address, which
+//! registered clients may then send messages to (within the limits). The
+//! seed's clients prove nothing about their address, so no check at the
+//! relay can tell a forged `hii` from a real one without breaking them.
 
 use super::protocol::{self, ErrorCode, Request, TargetPort, MAX_REQUEST};
 use crate::net::{self, SocketOptions};
+use crate::ratelimit::{PerSourceLimiter, ReplyLimits};
 use crate::shutdown::Shutdown;
 use std::collections::{HashSet, VecDeque};
 use std::io::{self, Write};
@@ -30,6 +45,8 @@ pub struct ServerConfig {
     pub quiet: bool,
     /// How many registered clients to remember.
     pub max_clients: usize,
+    /// Limits on the bytes the relay sends to any one address.
+    pub reply_limits: ReplyLimits,
 }
 
 /// What the server does with one datagram.
@@ -46,7 +63,8 @@ pub enum Action {
     },
     /// Stop the server (an honoured `exit server`).
     Stop,
-    /// Do nothing (a datagram from the server's own address).
+    /// Do nothing: a datagram from the server's own address, or relay
+    /// output (a reply or a forwarded message) that must not be answered.
     Ignore,
 }
 
@@ -115,12 +133,19 @@ impl Relay {
         let Ok(text) = std::str::from_utf8(datagram) else {
             return reply_error(ErrorCode::NoSeparator);
         };
+        if protocol::is_relay_output(text) {
+            // Another relay's reply (perhaps to a request forged in our
+            // name): answering would start a loop.
+            return Action::Ignore;
+        }
         match protocol::parse_request(text) {
             Ok(Request::Hello) => {
                 self.registry.register(from);
                 Action::Reply(crate::python::address_tuple(from))
             }
-            Ok(Request::ExitServer) if self.config.remote_exit || is_loopback(from.ip()) => {
+            Ok(Request::ExitServer)
+                if self.config.remote_exit || net::is_local_operator(from.ip()) =>
+            {
                 Action::Stop
             }
             // Not honoured: it is then a request without ';'.
@@ -218,6 +243,21 @@ pub struct ServerSummary {
     pub forwarded: u64,
     /// Requests refused with `400`…`405`.
     pub refused: u64,
+    /// Datagrams not answered: relay output, or from the relay itself.
+    pub ignored: u64,
+    /// Replies and forwards not sent because their destination had used up
+    /// its bytes (`--reply-burst`, `--reply-rate`).
+    pub limited: u64,
+}
+
+impl std::fmt::Display for ServerSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Relay stopped: {} datagrams, {} forwarded, {} refused, {} ignored, {} rate-limited",
+            self.datagrams, self.forwarded, self.refused, self.ignored, self.limited
+        )
+    }
 }
 
 /// Binds, prints the readiness line and relays until `exit server` or
@@ -227,6 +267,7 @@ pub fn run(config: ServerConfig, shutdown: &Shutdown) -> io::Result<ServerSummar
     let local = socket.local_addr()?;
     crate::output::announce_listening(local, "udp");
     let quiet = config.quiet;
+    let mut limiter = config.reply_limits.limiter();
     let mut relay = Relay::new(config, local);
     let mut summary = ServerSummary::default();
     let mut buffer = vec![0u8; RECEIVE_BUFFER];
@@ -239,25 +280,28 @@ pub fn run(config: ServerConfig, shutdown: &Shutdown) -> io::Result<ServerSummar
                 if reply.starts_with('4') {
                     summary.refused += 1;
                 }
-                send(&socket, reply, from);
-                reply.clone()
+                send_limited(&socket, &mut limiter, reply, from)
             }
             Action::Forward { target, text } => {
-                let reply = match socket.send_to(text.as_bytes(), target) {
-                    Ok(_) => {
-                        summary.forwarded += 1;
-                        protocol::SUCCESS
-                    }
-                    Err(_) => {
-                        summary.refused += 1;
-                        ErrorCode::Unreachable.reply()
-                    }
+                let sent = limiter.allow(target.ip(), text.len())
+                    && socket.send_to(text.as_bytes(), target).is_ok();
+                let reply = if sent {
+                    summary.forwarded += 1;
+                    protocol::SUCCESS
+                } else {
+                    summary.refused += 1;
+                    ErrorCode::Unreachable.reply()
                 };
-                send(&socket, reply, from);
-                format!("{reply} (to {target})")
+                format!(
+                    "{} (to {target})",
+                    send_limited(&socket, &mut limiter, reply, from)
+                )
             }
             Action::Stop => "exit".to_string(),
-            Action::Ignore => "ignored".to_string(),
+            Action::Ignore => {
+                summary.ignored += 1;
+                "ignored".to_string()
+            }
         };
         if !quiet {
             log(from, datagram, &outcome);
@@ -266,7 +310,23 @@ pub fn run(config: ServerConfig, shutdown: &Shutdown) -> io::Result<ServerSummar
             break;
         }
     }
+    summary.limited = limiter.dropped();
     Ok(summary)
+}
+
+/// Sends `reply` to `to` if the limiter allows it; returns what to log.
+fn send_limited(
+    socket: &UdpSocket,
+    limiter: &mut PerSourceLimiter,
+    reply: &str,
+    to: SocketAddr,
+) -> String {
+    if limiter.allow(to.ip(), reply.len()) {
+        send(socket, reply, to);
+        reply.to_string()
+    } else {
+        format!("{reply} (not sent: rate limit)")
+    }
 }
 
 /// Sends a reply; a failure concerns only that client, so it is logged.
@@ -300,6 +360,7 @@ mod tests {
             remote_exit,
             quiet: true,
             max_clients: 2,
+            reply_limits: ReplyLimits::default(),
         };
         Relay::new(config, LOCAL.parse().unwrap())
     }
@@ -414,6 +475,11 @@ mod tests {
             closed.handle(b"exit server", addr("[::ffff:127.0.0.1]:1")),
             Action::Stop
         );
+        // Other 127/8 addresses are not this host's operator.
+        assert_eq!(
+            closed.handle(b"exit server", addr("127.0.0.2:1")),
+            reply("400")
+        );
         let mut remote = relay(false, true);
         assert_eq!(
             remote.handle(b"exit server", addr("192.0.2.1:1")),
@@ -430,5 +496,27 @@ mod tests {
         assert_eq!(relay.handle(&[b';'; MAX_REQUEST], sender), reply("401"));
         assert_eq!(relay.handle(b"", sender), reply("400"));
         assert_eq!(relay.handle(b"400", addr("127.0.0.1:9000")), Action::Ignore);
+    }
+
+    #[test]
+    fn relay_output_is_never_answered() {
+        let mut relay = relay(false, false);
+        let other_relay = addr("127.0.0.3:9001");
+        for output in [
+            "400",
+            "401",
+            "405, Could not send the message to the requested address",
+            protocol::SUCCESS,
+            "('127.0.0.3', 9001)",
+            "127.0.0.2/5000 ; content : hi",
+        ] {
+            assert_eq!(
+                relay.handle(output.as_bytes(), other_relay),
+                Action::Ignore,
+                "{output}"
+            );
+        }
+        // Requests are still answered.
+        assert_eq!(relay.handle(b"hello", other_relay), reply("400"));
     }
 }
