@@ -19,6 +19,7 @@ mod common;
 
 use common::{Proc, DEADLINE};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -247,7 +248,12 @@ fn raw_sender(test: &str) -> Option<Socket> {
             Some(socket)
         }
         Err(e) => {
-            eprintln!("skipped {test}: raw-socket spoofing needs root or CAP_NET_RAW ({e})");
+            // Straight to stderr, past the test harness's capture, so a
+            // skipped attack is seen in every run.
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped {test}: raw-socket spoofing needs root or CAP_NET_RAW ({e})"
+            );
             None
         }
     }
