@@ -33,7 +33,13 @@ pub fn create_exclusive(path: &Path) -> io::Result<File> {
 pub fn publish(temp: &Path, target: &Path) -> io::Result<()> {
     match fs::hard_link(temp, target) {
         Ok(()) => fs::remove_file(temp),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+        Err(e) if matches!(
+            e.kind(),
+            io::ErrorKind::AlreadyExists | io::ErrorKind::NotFound
+        ) =>
+        {
+            Err(e)
+        }
         // No hard links here (some FUSE or FAT mounts): claim, then replace the claim.
         Err(_) => {
             drop(create_exclusive(target)?);

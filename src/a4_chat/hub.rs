@@ -44,8 +44,10 @@ pub(crate) const OUTBOX_CAPACITY: usize = 128;
 pub(crate) const MESSAGE_OVERHEAD: usize = 64;
 
 /// The default cap on one client's backlog, in bytes (`--max-backlog`):
-/// 256 full-size chat messages.
-pub const DEFAULT_MAX_BACKLOG: usize = 1 << 20;
+/// about 4000 full-size chat messages, room for a reading client to fall
+/// behind a sender that floods at full speed, while all backlogs together
+/// stay within a few tens of MiB.
+pub const DEFAULT_MAX_BACKLOG: usize = 16 << 20;
 
 /// How many bytes of log lines may wait for stdout before lines are dropped.
 const LOG_BUDGET: usize = 1 << 20;
