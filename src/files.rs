@@ -33,10 +33,11 @@ pub fn create_exclusive(path: &Path) -> io::Result<File> {
 pub fn publish(temp: &Path, target: &Path) -> io::Result<()> {
     match fs::hard_link(temp, target) {
         Ok(()) => fs::remove_file(temp),
-        Err(e) if matches!(
-            e.kind(),
-            io::ErrorKind::AlreadyExists | io::ErrorKind::NotFound
-        ) =>
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::AlreadyExists | io::ErrorKind::NotFound
+            ) =>
         {
             Err(e)
         }

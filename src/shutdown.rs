@@ -235,7 +235,11 @@ mod tests {
             counter.fetch_add(1, Ordering::SeqCst);
         });
         shutdown.trigger();
-        assert_eq!(ran.load(Ordering::SeqCst), 0, "a graceful stop is not forced");
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            0,
+            "a graceful stop is not forced"
+        );
         shutdown.run_last_words();
         shutdown.run_last_words();
         assert_eq!(ran.load(Ordering::SeqCst), 1);

@@ -20,8 +20,7 @@ const SERVER: &str = env!("CARGO_BIN_EXE_a4-chat-server");
 
 /// Connects to `addr` from the loopback address 127.0.0.`host`.
 fn connect_from(host: u8, addr: SocketAddr) -> TcpStream {
-    let socket =
-        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, host)), 0);
     socket.bind(&local.into()).unwrap();
     socket.connect(&addr.into()).unwrap();
@@ -137,7 +136,10 @@ fn a_refused_size_does_not_swallow_later_messages() {
     thread::sleep(Duration::from_millis(1500));
     talker.send(b"still here?");
     assert!(
-        watcher.heard(&format!("[{}] still here?", talker.label()), Duration::from_secs(5)),
+        watcher.heard(
+            &format!("[{}] still here?", talker.label()),
+            Duration::from_secs(5)
+        ),
         "a later message was swallowed: {:?}",
         watcher.text()
     );
@@ -159,7 +161,11 @@ fn names_with_bidirectional_overrides_are_refused() {
         talker.text()
     );
     talker.send(b"#upload 'bell\x07.txt' 1\nx");
-    assert!(talker.heard("control characters", DEADLINE), "{:?}", talker.text());
+    assert!(
+        talker.heard("control characters", DEADLINE),
+        "{:?}",
+        talker.text()
+    );
     assert!(dir_entries(&dir.path().join("server")).is_empty());
     thread::sleep(Duration::from_millis(200));
     assert!(!watcher.text().contains("MZ!"), "file bytes became chat");
@@ -193,12 +199,17 @@ impl FileLoggedServer {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        // Owned at once, so that a failed wait below still kills it.
+        let mut server = FileLoggedServer {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
         let until = Instant::now() + DEADLINE;
         loop {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             if let Some(rest) = text.split("Listening on ").nth(1) {
-                let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
-                return FileLoggedServer { child, addr };
+                server.addr = rest.split_whitespace().next().unwrap().parse().unwrap();
+                return server;
             }
             assert!(Instant::now() < until, "the server never got ready");
             thread::sleep(Duration::from_millis(10));

@@ -22,8 +22,7 @@ const A4_SERVER: &str = env!("CARGO_BIN_EXE_a4-chat-server");
 
 /// Connects to `addr` from the loopback address 127.0.0.`host`.
 fn connect_from(host: u8, addr: SocketAddr) -> TcpStream {
-    let socket =
-        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, host)), 0);
     socket.bind(&local.into()).unwrap();
     socket.connect(&addr.into()).unwrap();
@@ -74,7 +73,10 @@ fn a5_restart_on_the_same_directory_never_overwrites() {
     a5_upload(3, addr, &second);
     stop(&mut server);
     assert_eq!(dir_entries(dir.path()), ["1.file", "2.file"]);
-    assert!(read(dir.path(), "1.file") == first, "the first upload changed");
+    assert!(
+        read(dir.path(), "1.file") == first,
+        "the first upload changed"
+    );
     assert!(read(dir.path(), "2.file") == second);
 }
 
@@ -102,7 +104,10 @@ fn a5_two_servers_on_one_directory_keep_every_upload() {
     let mut saved: Vec<Vec<u8>> = names.iter().map(|name| read(dir.path(), name)).collect();
     sent.sort();
     saved.sort();
-    assert!(saved == sent, "an upload was lost or overwritten: {names:?}");
+    assert!(
+        saved == sent,
+        "an upload was lost or overwritten: {names:?}"
+    );
 }
 
 /// Opens an upload that sends `bytes` now and then nothing more, from 127.0.0.`host`.
@@ -171,7 +176,11 @@ fn a5_a_killed_server_leaves_error_files_after_its_restart() {
     server.signal("KILL");
     server.expect_exit();
     let (mut server, addr) = start_a5(dir.path(), &[]);
-    assert_eq!(dir_entries(dir.path()), ["1.file"], "the .part was not recovered");
+    assert_eq!(
+        dir_entries(dir.path()),
+        ["1.file"],
+        "the .part was not recovered"
+    );
     assert_eq!(read(dir.path(), "1.file"), b"ERROR");
     let next = pseudo_random_bytes(5_000, 3);
     a5_upload(3, addr, &next);
@@ -196,7 +205,11 @@ fn a5_a_symlink_planted_at_the_temporary_name_is_never_followed() {
     let upload = pseudo_random_bytes(30_000, 4);
     a5_upload(2, addr, &upload);
     stop(&mut server);
-    assert_eq!(std::fs::read(&outside).unwrap(), b"keep me", "written through the link");
+    assert_eq!(
+        std::fs::read(&outside).unwrap(),
+        b"keep me",
+        "written through the link"
+    );
     let saved: Vec<String> = dir_entries(&dir)
         .into_iter()
         .filter(|name| name.ends_with(".file"))
@@ -251,7 +264,10 @@ fn a5_refuses_to_start_on_a_directory_it_cannot_write() {
     }
     // A probe: the directory must really refuse a new file, root or not.
     let probe = std::fs::File::create_new(dir.join("probe"));
-    let mut server = Proc::spawn(A5_SERVER, &["--bind", "127.0.0.1", "0", dir.to_str().unwrap()]);
+    let mut server = Proc::spawn(
+        A5_SERVER,
+        &["--bind", "127.0.0.1", "0", dir.to_str().unwrap()],
+    );
     let status = server.expect_exit();
     make_writable(&dir);
     assert!(probe.is_err(), "the directory was still writable");
@@ -269,7 +285,9 @@ fn a5_refuses_to_start_on_a_directory_it_cannot_write() {
 /// returns what the server told this client.
 fn a4_upload(host: u8, addr: SocketAddr, name: &str, content: &[u8]) -> String {
     let mut stream = connect_from(host, addr);
-    stream.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     let mut message = format!("#upload '{name}' {}\n", content.len()).into_bytes();
     message.extend_from_slice(content);
     stream.write_all(&message).unwrap();
@@ -312,6 +330,9 @@ fn a4_two_clients_uploading_the_same_name_both_keep_their_file() {
         "{heard_second}"
     );
     assert_eq!(dir_entries(&upload_dir), ["report (1).pdf", "report.pdf"]);
-    assert!(read(&upload_dir, "report.pdf") == first, "the first upload was replaced");
+    assert!(
+        read(&upload_dir, "report.pdf") == first,
+        "the first upload was replaced"
+    );
     assert!(read(&upload_dir, "report (1).pdf") == second);
 }

@@ -464,6 +464,9 @@ mod tests {
         for _ in 0..1000 {
             chat(&mut hub, 2, "");
         }
-        assert!(!hub.members.contains_key(&1), "1000 tiny messages exceed 64 KiB");
+        assert!(
+            !hub.members.contains_key(&1),
+            "1000 tiny messages exceed 64 KiB"
+        );
     }
 }

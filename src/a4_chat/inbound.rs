@@ -129,7 +129,8 @@ impl Inbound {
     pub(crate) fn feed(&mut self, mut bytes: &[u8], emit: &mut impl FnMut(Outcome<'_>)) {
         while !bytes.is_empty() {
             if let Some(Upload::Undecided { hold, held, .. }) = &mut self.upload {
-                let room = usize::try_from(SETTLE_LIMIT.saturating_sub(*held)).unwrap_or(usize::MAX);
+                let room =
+                    usize::try_from(SETTLE_LIMIT.saturating_sub(*held)).unwrap_or(usize::MAX);
                 let used = bytes.len().min(room);
                 let written = hold.file.write_all(&bytes[..used]);
                 *held += used as u64;
@@ -265,7 +266,10 @@ impl Inbound {
         self.start_upload(&name, protocol::parse_size(&digits[..size_digits]), emit);
         self.feed(&digits[size_digits..], emit);
         if let Err(e) = self.replay(hold, emit) {
-            self.fail(&format!("the server cannot read back what it held: {e}"), emit);
+            self.fail(
+                &format!("the server cannot read back what it held: {e}"),
+                emit,
+            );
         }
     }
 

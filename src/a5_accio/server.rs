@@ -103,7 +103,10 @@ impl fmt::Display for ServerSummary {
 pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<ServerSummary> {
     prepare_dir(&config.file_dir)?;
     check_writable(&config.file_dir)?;
-    let highest = recover_leftovers(&config.file_dir)?;
+    let recovered = recover_leftovers(&config.file_dir)?;
+    for note in &recovered.notes {
+        warn(format_args!("{note}"));
+    }
     let listener = net::bind_tcp(
         SocketAddr::new(config.bind, config.port),
         &SocketOptions::default(),
@@ -124,7 +127,7 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<ServerSumma
         stopping_since: OnceLock::new(),
         slots: Arc::new(Slots::new(max_connections)),
         summary: Mutex::new(ServerSummary::default()),
-        numbering: Mutex::new(Numbering::new(&config.file_dir, highest)),
+        numbering: Mutex::new(Numbering::new(&config.file_dir, recovered.highest)),
     });
     let on_stop = shared.clone();
     shutdown.on_trigger(move || {
@@ -133,7 +136,11 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<ServerSumma
     let on_forced_exit = shared.clone();
     shutdown.on_forced_exit(move || {
         let mut numbering = on_forced_exit.numbering_lock();
-        numbering.abandon_all();
+        let count = numbering.abandon_all();
+        warn(format_args!(
+            "{}stopped at once by a second signal: {count} unfinished transfer(s) saved as ERROR",
+            protocol::ERROR_PREFIX
+        ));
         // Keep the lock until the process exits: no transfer may publish now.
         std::mem::forget(numbering);
     });
@@ -192,16 +199,24 @@ pub fn check_writable(dir: &Path) -> io::Result<()> {
         })
 }
 
+/// What [`recover_leftovers`] found in `FILE_DIR`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// The highest file number in use (0 if none); numbering continues past it.
+    pub highest: u64,
+    /// One line for each leftover turned into `ERROR` or removed.
+    pub notes: Vec<String>,
+}
+
 /// Turns the `.n.file.part` files an earlier run left behind into `n.file`
 /// holding `ERROR` (unless `n.file` exists), removes anything at a
 /// temporary name that is not a regular file (a planted symlink), leaves
-/// alone a `.part` another live server holds locked, and returns the
-/// highest file number in `dir` (0 if none), which numbering continues past.
-pub fn recover_leftovers(dir: &Path) -> io::Result<u64> {
-    let context = |e: io::Error| {
-        io::Error::new(e.kind(), format!("cannot read {}: {e}", dir.display()))
-    };
-    let mut highest = 0;
+/// alone a `.part` another live server holds locked, and finds the highest
+/// file number in `dir`.
+pub fn recover_leftovers(dir: &Path) -> io::Result<Recovered> {
+    let context =
+        |e: io::Error| io::Error::new(e.kind(), format!("cannot read {}: {e}", dir.display()));
+    let mut recovered = Recovered::default();
     for entry in fs::read_dir(dir).map_err(context)? {
         let entry = entry.map_err(context)?;
         let name = entry.file_name();
@@ -209,46 +224,39 @@ pub fn recover_leftovers(dir: &Path) -> io::Result<u64> {
             continue;
         };
         if let Some(number) = protocol::file_number(name) {
-            highest = highest.max(number);
+            recovered.highest = recovered.highest.max(number);
         } else if let Some(number) = protocol::temp_file_number(name) {
-            highest = highest.max(number);
-            recover_temp(dir, number);
+            recovered.highest = recovered.highest.max(number);
+            recovered.notes.extend(recover_temp(dir, number));
         }
     }
-    Ok(highest)
+    Ok(recovered)
 }
 
-/// Recovers one leftover `.n.file.part` (see [`recover_leftovers`]).
-fn recover_temp(dir: &Path, number: u64) {
+/// Recovers one leftover `.n.file.part` (see [`recover_leftovers`]);
+/// returns what it did, if anything.
+fn recover_temp(dir: &Path, number: u64) -> Option<String> {
     let temp = dir.join(protocol::temp_file_name(number));
     let name = protocol::file_name(number);
     let regular = fs::symlink_metadata(&temp).is_ok_and(|meta| meta.file_type().is_file());
     if !regular {
-        if fs::remove_file(&temp).is_ok() {
-            warn(format_args!(
-                "Note: removed {}: not a regular file",
-                temp.display()
-            ));
-        }
-        return;
+        return fs::remove_file(&temp)
+            .ok()
+            .map(|()| format!("Note: removed {}: not a regular file", temp.display()));
     }
-    let Ok(file) = File::open(&temp) else {
-        return;
-    };
+    let file = File::open(&temp).ok()?;
     if matches!(file.try_lock(), Err(TryLockError::WouldBlock)) {
         // Another server on this directory is receiving it.
-        return;
+        return None;
     }
     let recorded = match write_error_file(&dir.join(&name)) {
         Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
         _ => fs::remove_file(&temp),
     };
-    match recorded {
-        Ok(()) => warn(format_args!(
-            "Note: {name}: ERROR (an unfinished upload left by an earlier run)"
-        )),
-        Err(e) => warn(format_args!("{name}: cannot record ERROR: {e}")),
-    }
+    Some(match recorded {
+        Ok(()) => format!("Note: {name}: ERROR (an unfinished upload left by an earlier run)"),
+        Err(e) => format!("{name}: cannot record ERROR: {e}"),
+    })
 }
 
 /// Creates `path` holding exactly `ERROR`; fails if the name is taken.
@@ -357,9 +365,10 @@ impl Numbering {
         // it for every connection, and so do we.
         prepare_dir(&self.dir)?;
         for _ in 0..MAX_CLAIM_ATTEMPTS {
-            self.last = self.last.checked_add(1).ok_or_else(|| {
-                io::Error::other("every file number is used")
-            })?;
+            self.last = self
+                .last
+                .checked_add(1)
+                .ok_or_else(|| io::Error::other("every file number is used"))?;
             let number = self.last;
             let temp_path = self.dir.join(protocol::temp_file_name(number));
             let file = match files::create_exclusive(&temp_path) {
@@ -417,17 +426,15 @@ impl Numbering {
     }
 
     /// A second signal: records every transfer in flight as `ERROR` and
-    /// removes its temporary file, right before the process exits.
-    fn abandon_all(&mut self) {
+    /// removes its temporary file, right before the process exits; returns
+    /// how many there were.
+    fn abandon_all(&mut self) -> usize {
         let count = self.in_flight.len();
         for (number, temp_path) in std::mem::take(&mut self.in_flight) {
             let _ = write_error_file(&self.dir.join(protocol::file_name(number)));
             let _ = fs::remove_file(temp_path);
         }
-        warn(format_args!(
-            "{}stopped at once by a second signal: {count} unfinished transfer(s) saved as ERROR",
-            protocol::ERROR_PREFIX
-        ));
+        count
     }
 }
 
@@ -503,9 +510,7 @@ fn receive(claim: Claim, mut stream: TcpStream, peer: SocketAddr, shared: &Share
     drop(file);
     match copied {
         Ok(bytes) => {
-            let published = shared
-                .numbering_lock()
-                .finish(number, &temp_path, true);
+            let published = shared.numbering_lock().finish(number, &temp_path, true);
             match published {
                 Ok(()) => {
                     let elapsed = started.elapsed();
@@ -723,5 +728,98 @@ mod tests {
         if cfg!(target_os = "linux") {
             assert!(open_file_limit().is_some_and(|limit| limit > 0));
         }
+    }
+
+    /// A fresh directory for one test.
+    fn scratch(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("socklab-a5-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn leftovers_become_error_files_and_numbering_continues_past_them() {
+        let dir = scratch("recover");
+        fs::write(dir.join("2.file"), b"kept").unwrap();
+        fs::write(dir.join(".5.file.part"), b"half").unwrap();
+        fs::write(dir.join("notes.txt"), b"other").unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", dir.join(".3.file.part")).unwrap();
+        let recovered = recover_leftovers(&dir).unwrap();
+        assert_eq!(recovered.highest, 5);
+        assert_eq!(recovered.notes.len(), 2, "{:?}", recovered.notes);
+        assert!(recovered
+            .notes
+            .contains(&"Note: 5.file: ERROR (an unfinished upload left by an earlier run)".into()));
+        assert_eq!(names(&dir), ["2.file", "5.file", "notes.txt"]);
+        assert_eq!(fs::read(dir.join("5.file")).unwrap(), ERROR_CONTENT);
+        assert_eq!(fs::read(dir.join("2.file")).unwrap(), b"kept");
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_locked_part_belongs_to_a_live_server_and_is_left_alone() {
+        let dir = scratch("locked");
+        let part = dir.join(".1.file.part");
+        let file = files::create_exclusive(&part).unwrap();
+        file.lock().unwrap();
+        assert_eq!(recover_leftovers(&dir).unwrap().highest, 1);
+        assert_eq!(names(&dir), [".1.file.part"]);
+        drop(file);
+        recover_leftovers(&dir).unwrap();
+        assert_eq!(names(&dir), ["1.file"]);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn claims_skip_taken_numbers_and_finishing_never_overwrites() {
+        let dir = scratch("claim");
+        let mut numbering = Numbering::new(&dir, 0);
+        fs::write(dir.join("2.file"), b"someone else's").unwrap();
+        fs::write(dir.join(".3.file.part"), b"someone else's").unwrap();
+        let first = numbering.claim().unwrap();
+        let second = numbering.claim().unwrap();
+        assert_eq!((first.number, second.number), (1, 4));
+        (&first.file).write_all(b"one").unwrap();
+        drop(first.file);
+        numbering.finish(1, &first.temp_path, true).unwrap();
+        drop(second.file);
+        numbering.finish(4, &second.temp_path, false).unwrap();
+        assert!(numbering.in_flight.is_empty());
+        assert_eq!(names(&dir), [".3.file.part", "1.file", "2.file", "4.file"]);
+        assert_eq!(fs::read(dir.join("1.file")).unwrap(), b"one");
+        assert_eq!(fs::read(dir.join("4.file")).unwrap(), ERROR_CONTENT);
+
+        // A file that appears at the final name while a transfer runs stays.
+        let third = numbering.claim().unwrap();
+        fs::write(dir.join("5.file"), b"planted").unwrap();
+        drop(third.file);
+        assert!(numbering.finish(5, &third.temp_path, true).is_err());
+        assert_eq!(fs::read(dir.join("5.file")).unwrap(), b"planted");
+        assert!(!third.temp_path.exists());
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_forced_exit_records_every_transfer_in_flight() {
+        let dir = scratch("forced");
+        let mut numbering = Numbering::new(&dir, 0);
+        let claims: Vec<Claim> = (0..3).map(|_| numbering.claim().unwrap()).collect();
+        assert_eq!(numbering.abandon_all(), 3);
+        assert_eq!(names(&dir), ["1.file", "2.file", "3.file"]);
+        for name in names(&dir) {
+            assert_eq!(fs::read(dir.join(name)).unwrap(), ERROR_CONTENT);
+        }
+        drop(claims);
+        fs::remove_dir_all(dir).unwrap();
     }
 }
