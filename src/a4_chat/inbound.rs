@@ -25,8 +25,8 @@
 //!
 //! A refused upload (bad name, too large, disk error) drops its announced
 //! bytes so they do not turn into chat — but only until the client pauses
-//! for [`DISCARD_PAUSES`] read timeouts: a huge announced size cannot
-//! swallow what the user types afterwards.
+//! for [`DISCARD_SILENCE`]: a huge announced size cannot swallow what the
+//! user types afterwards.
 
 use super::protocol;
 use crate::files;
@@ -39,17 +39,17 @@ use std::time::Duration;
 /// client to pause; beyond this the header's digits are all taken as the size.
 pub(crate) const SETTLE_LIMIT: u64 = 1 << 20;
 
-/// The silence after which a read times out while [`Inbound::awaits_pause`]:
-/// one "pause" in [`Inbound::paused`].
+/// The silence after which a read times out while [`Inbound::awaits_pause`],
+/// and [`Inbound::paused`] is called: the client has paused.
 pub(crate) const PAUSE: Duration = Duration::from_millis(100);
 
-/// After this many pauses with no size fitting, an ambiguous header's
+/// After this much silence with no size fitting, an ambiguous header's
 /// digits are all taken as the size.
-const SETTLE_PAUSES: u32 = 5;
+const SETTLE_SILENCE: Duration = Duration::from_millis(500);
 
-/// After this many pauses (one second) a refused upload stops dropping
-/// bytes: what comes next is a new message.
-pub(crate) const DISCARD_PAUSES: u32 = 10;
+/// After this much silence a refused upload stops dropping bytes: what
+/// comes next is a new message.
+pub(crate) const DISCARD_SILENCE: Duration = Duration::from_secs(1);
 
 /// How many numbered names (`name (1).ext` …) are tried for a taken name.
 const MAX_COPIES: u32 = 9999;
@@ -179,14 +179,14 @@ impl Inbound {
         )
     }
 
-    /// The client has sent nothing for `pauses` read timeouts of [`PAUSE`]
-    /// in a row: decides an ambiguous header's size if the held bytes fit
-    /// one (after [`SETTLE_PAUSES`], taking all its digits), or ends a
-    /// refused upload's dropping after [`DISCARD_PAUSES`].
-    pub(crate) fn paused(&mut self, pauses: u32, emit: &mut impl FnMut(Outcome<'_>)) {
+    /// The client has sent nothing for `silence` (at least [`PAUSE`]):
+    /// decides an ambiguous header's size if the held bytes fit one (after
+    /// [`SETTLE_SILENCE`], taking all its digits), or ends a refused
+    /// upload's dropping after [`DISCARD_SILENCE`].
+    pub(crate) fn paused(&mut self, silence: Duration, emit: &mut impl FnMut(Outcome<'_>)) {
         match self.upload {
-            Some(Upload::Undecided { .. }) => self.decide(pauses >= SETTLE_PAUSES, emit),
-            Some(Upload::Discarding { .. }) if pauses >= DISCARD_PAUSES => self.upload = None,
+            Some(Upload::Undecided { .. }) => self.decide(silence >= SETTLE_SILENCE, emit),
+            Some(Upload::Discarding { .. }) if silence >= DISCARD_SILENCE => self.upload = None,
             _ => {}
         }
     }
@@ -559,7 +559,7 @@ mod tests {
         assert!(feed_all(&mut inbound, &[&read, &file[1000..]]).is_empty());
         assert!(inbound.awaits_pause());
         let mut seen = Vec::new();
-        inbound.paused(1, &mut |outcome| seen.push(describe(outcome)));
+        inbound.paused(PAUSE, &mut |outcome| seen.push(describe(outcome)));
         assert_eq!(seen, ["uploaded n.txt"]);
         assert_eq!(fs::read(dir.join("n.txt")).unwrap(), file);
         assert_eq!(feed_all(&mut inbound, &[b"later"]), ["chat later"]);
@@ -572,9 +572,9 @@ mod tests {
         let mut inbound = Inbound::new(&dir, 100, "1");
         assert!(feed_all(&mut inbound, &[b"#upload 'b' 10abc"]).is_empty());
         let mut seen = Vec::new();
-        inbound.paused(1, &mut |outcome| seen.push(describe(outcome)));
+        inbound.paused(PAUSE, &mut |outcome| seen.push(describe(outcome)));
         assert!(seen.is_empty() && inbound.awaits_pause());
-        inbound.paused(SETTLE_PAUSES, &mut |outcome| seen.push(describe(outcome)));
+        inbound.paused(SETTLE_SILENCE, &mut |outcome| seen.push(describe(outcome)));
         assert!(!inbound.awaits_pause());
         assert_eq!(
             feed_all(&mut inbound, &[b"defghijok"]),
@@ -617,9 +617,9 @@ mod tests {
         assert!(seen[0].contains("over the limit"), "{seen:?}");
         assert!(feed_all(&mut inbound, &[b"more file bytes"]).is_empty());
         assert!(inbound.awaits_pause());
-        inbound.paused(DISCARD_PAUSES - 1, &mut |_| {});
+        inbound.paused(DISCARD_SILENCE - PAUSE, &mut |_| {});
         assert!(feed_all(&mut inbound, &[b"still dropped"]).is_empty());
-        inbound.paused(DISCARD_PAUSES, &mut |_| {});
+        inbound.paused(DISCARD_SILENCE, &mut |_| {});
         assert!(!inbound.awaits_pause());
         assert_eq!(feed_all(&mut inbound, &[b"hello"]), ["chat hello"]);
         fs::remove_dir_all(dir).unwrap();

@@ -36,7 +36,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Stack size of the per-client threads: they need little, and 1000
 /// clients mean 2000 threads.
@@ -303,7 +303,7 @@ fn read_from_client(guard: ConnectionGuard, id: u64, peer: &str, socket: &TcpStr
     let mut reader = socket;
     let mut buffer = [0u8; protocol::READ_SIZE];
     let mut timeout_set = false;
-    let mut pauses = 0;
+    let mut last_data = Instant::now();
     loop {
         // While an ambiguous upload header waits for the client to pause, or
         // a refused upload's bytes are dropped until it does, reads time out
@@ -319,13 +319,10 @@ fn read_from_client(guard: ConnectionGuard, id: u64, peer: &str, socket: &TcpStr
         match reader.read(&mut buffer) {
             Ok(0) => break,
             Ok(count) => {
-                pauses = 0;
+                last_data = Instant::now();
                 inbound.feed(&buffer[..count], &mut emit);
             }
-            Err(e) if is_timeout(&e) => {
-                pauses += 1;
-                inbound.paused(pauses, &mut emit);
-            }
+            Err(e) if is_timeout(&e) => inbound.paused(last_data.elapsed(), &mut emit),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => break,
         }

@@ -401,28 +401,58 @@ impl Numbering {
     }
 
     /// Ends transfer `number`, whose file (closed by now) is at
-    /// `temp_path`: publishes it as `n.file` if `complete`, or records
-    /// `ERROR` there, and removes the temporary file. Runs under the
-    /// numbering lock, so a forced exit either sees the transfer in flight
-    /// or finds it finished. An error says the complete file could not be
-    /// published (then `ERROR` was recorded) or `ERROR` could not be.
-    fn finish(&mut self, number: u64, temp_path: &Path, complete: bool) -> io::Result<()> {
+    /// `temp_path`: publishes it if `complete`, or records `ERROR` at
+    /// `n.file`, and removes the temporary file. Returns the number the file
+    /// was saved under: `number`, or — if `n.file` appeared meanwhile (put
+    /// there by someone else) — the next free one, so the upload is still
+    /// not lost. Runs under the numbering lock, so a forced exit either sees
+    /// the transfer in flight or finds it finished. An error says the
+    /// complete file could not be published (then `ERROR` was recorded) or
+    /// `ERROR` could not be.
+    fn finish(&mut self, number: u64, temp_path: &Path, complete: bool) -> io::Result<u64> {
         self.in_flight.remove(&number);
         let target = self.dir.join(protocol::file_name(number));
         let published = if complete {
-            files::publish(temp_path, &target)
+            match files::publish(temp_path, &target) {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    self.publish_elsewhere(temp_path)
+                }
+                other => other.map(|()| number),
+            }
         } else {
             Err(io::Error::other("not complete"))
         };
         if published.is_ok() {
-            return Ok(());
+            return published;
         }
         let recorded = write_error_file(&target);
         let _ = fs::remove_file(temp_path);
         match (published, recorded) {
             (Err(e), Ok(())) if complete => Err(e),
-            (_, recorded) => recorded,
+            (_, recorded) => recorded.map(|()| number),
         }
+    }
+
+    /// Publishes a finished file under the next number nobody has claimed.
+    fn publish_elsewhere(&mut self, temp_path: &Path) -> io::Result<u64> {
+        for _ in 0..MAX_CLAIM_ATTEMPTS {
+            self.last = self
+                .last
+                .checked_add(1)
+                .ok_or_else(|| io::Error::other("every file number is used"))?;
+            let claimed = self.dir.join(protocol::temp_file_name(self.last));
+            if fs::symlink_metadata(claimed).is_ok() {
+                continue;
+            }
+            match files::publish(temp_path, &self.dir.join(protocol::file_name(self.last))) {
+                Ok(()) => return Ok(self.last),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::other(format!(
+            "{MAX_CLAIM_ATTEMPTS} file numbers in a row are taken"
+        )))
     }
 
     /// A second signal: records every transfer in flight as `ERROR` and
@@ -512,8 +542,13 @@ fn receive(claim: Claim, mut stream: TcpStream, peer: SocketAddr, shared: &Share
         Ok(bytes) => {
             let published = shared.numbering_lock().finish(number, &temp_path, true);
             match published {
-                Ok(()) => {
+                Ok(saved) => {
                     let elapsed = started.elapsed();
+                    let name = if saved == number {
+                        name
+                    } else {
+                        format!("{} (as {name} was taken)", protocol::file_name(saved))
+                    };
                     say(format_args!(
                         "{name}: {} from {peer} in {:.3} s ({})",
                         human_bytes(bytes),
@@ -791,20 +826,24 @@ mod tests {
         assert_eq!((first.number, second.number), (1, 4));
         (&first.file).write_all(b"one").unwrap();
         drop(first.file);
-        numbering.finish(1, &first.temp_path, true).unwrap();
+        assert_eq!(numbering.finish(1, &first.temp_path, true).unwrap(), 1);
         drop(second.file);
-        numbering.finish(4, &second.temp_path, false).unwrap();
+        assert_eq!(numbering.finish(4, &second.temp_path, false).unwrap(), 4);
         assert!(numbering.in_flight.is_empty());
         assert_eq!(names(&dir), [".3.file.part", "1.file", "2.file", "4.file"]);
         assert_eq!(fs::read(dir.join("1.file")).unwrap(), b"one");
         assert_eq!(fs::read(dir.join("4.file")).unwrap(), ERROR_CONTENT);
 
-        // A file that appears at the final name while a transfer runs stays.
+        // A file that appears at the final name while a transfer runs stays,
+        // and the upload takes the next free number.
         let third = numbering.claim().unwrap();
+        (&third.file).write_all(b"three").unwrap();
         fs::write(dir.join("5.file"), b"planted").unwrap();
+        fs::write(dir.join(".6.file.part"), b"in flight elsewhere").unwrap();
         drop(third.file);
-        assert!(numbering.finish(5, &third.temp_path, true).is_err());
+        assert_eq!(numbering.finish(5, &third.temp_path, true).unwrap(), 7);
         assert_eq!(fs::read(dir.join("5.file")).unwrap(), b"planted");
+        assert_eq!(fs::read(dir.join("7.file")).unwrap(), b"three");
         assert!(!third.temp_path.exists());
         fs::remove_dir_all(dir).unwrap();
     }
