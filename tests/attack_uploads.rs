@@ -182,6 +182,13 @@ fn a5_a_killed_server_leaves_error_files_after_its_restart() {
         "the .part was not recovered"
     );
     assert_eq!(read(dir.path(), "1.file"), b"ERROR");
+    assert!(
+        server
+            .wait_stderr(|line| line.contains("1.file: ERROR"), DEADLINE)
+            .is_some(),
+        "no note about the recovered upload; {}",
+        server.dump()
+    );
     let next = pseudo_random_bytes(5_000, 3);
     a5_upload(3, addr, &next);
     stop(&mut server);
@@ -246,11 +253,16 @@ extern "C" {
     fn geteuid() -> u32;
 }
 
-/// Undoes [`make_unwritable`] so the directory can be removed.
-fn make_writable(dir: &Path) {
-    let _ = Command::new("chattr").arg("-i").arg(dir).status();
-    use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
+/// Undoes [`make_unwritable`] when dropped (also when the test fails), so
+/// the directory can be removed.
+struct Unwritable<'a>(&'a Path);
+
+impl Drop for Unwritable<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(self.0).status();
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(self.0, std::fs::Permissions::from_mode(0o755));
+    }
 }
 
 #[test]
@@ -258,7 +270,9 @@ fn a5_refuses_to_start_on_a_directory_it_cannot_write() {
     let scratch = TempDir::new("attack-a5-readonly");
     let dir = scratch.path().join("files");
     std::fs::create_dir(&dir).unwrap();
-    if !make_unwritable(&dir) {
+    let made = make_unwritable(&dir);
+    let _restore = Unwritable(&dir);
+    if !made {
         eprintln!("skipped: cannot make a directory unwritable here (no chattr +i)");
         return;
     }
@@ -269,7 +283,6 @@ fn a5_refuses_to_start_on_a_directory_it_cannot_write() {
         &["--bind", "127.0.0.1", "0", dir.to_str().unwrap()],
     );
     let status = server.expect_exit();
-    make_writable(&dir);
     assert!(probe.is_err(), "the directory was still writable");
     assert_eq!(status.code(), Some(1), "{}", server.dump());
     let errors = server.stderr_lines();
