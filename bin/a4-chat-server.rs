@@ -29,6 +29,11 @@ struct Args {
     /// before it is disconnected.
     #[arg(long, default_value_t = 5.0, value_parser = parse_seconds)]
     stall_timeout: f64,
+    /// Bytes of messages that may wait for a client that reads slowly; one
+    /// more and it is disconnected (bounds the server's memory).
+    #[arg(long, value_name = "BYTES", default_value_t = server::DEFAULT_MAX_BACKLOG as u64,
+          value_parser = clap::value_parser!(u64).range(8192..))]
+    max_backlog: u64,
 }
 
 fn parse_seconds(text: &str) -> Result<f64, String> {
@@ -51,6 +56,7 @@ fn run(args: &Args) -> std::io::Result<()> {
         max_clients: usize::try_from(args.max_clients).unwrap_or(usize::MAX),
         max_upload: args.max_upload,
         stall_timeout: Duration::from_secs_f64(args.stall_timeout),
+        max_backlog: usize::try_from(args.max_backlog).unwrap_or(usize::MAX),
     };
     server::run(&config, &shutdown)
 }

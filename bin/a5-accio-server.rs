@@ -9,7 +9,9 @@ use std::process::ExitCode;
 
 /// a5 accio server: saves every upload as `FILE_DIR/<n>.file` (n = 1, 2, … in
 /// accept order). A failed upload leaves a file holding exactly `ERROR`.
-/// SIGTERM, SIGQUIT or Ctrl-C stop it: transfers in flight get a grace period.
+/// SIGTERM, SIGQUIT or Ctrl-C stop it: transfers in flight get a grace period
+/// (exit 0); a second signal stops it at once (exit 130), unfinished uploads
+/// saved as `ERROR`. Numbering continues past the files already in FILE_DIR.
 #[derive(Parser)]
 #[command(name = "a5-accio-server", version)]
 struct Args {

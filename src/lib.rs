@@ -17,6 +17,7 @@
 //! - [`cli`] — seed-style flags and exit statuses;
 //! - [`python`] — values printed the way the Python seeds print them.
 //! - [`ratelimit`] — per-source token buckets that keep UDP replies from being a reflector;
+//! - [`files`] — exclusive temporary files and publishing that never overwrites;
 //!
 //! Assignments:
 //! - [`a1_iperf`] — UDP iPerf;
@@ -29,6 +30,7 @@
 //! - [`a5_accio`] — threaded file receiver.
 
 pub mod cli;
+pub mod files;
 pub mod net;
 pub mod output;
 pub mod pacing;

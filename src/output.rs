@@ -209,6 +209,150 @@ fn push_json_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// A log printed by a thread of its own and bounded in bytes, for servers
+/// whose log must never hold them up nor grow without limit: when stdout is
+/// slower than the lines come (a terminal, a pipe nobody reads, a full
+/// disk), lines beyond `budget` bytes of waiting text are dropped and
+/// counted, and a line `! N log lines dropped: the log output is too slow`
+/// takes their place once the printer catches up. [`BoundedLog::finish`]
+/// prints what waits and returns how many lines were dropped in all.
+pub struct BoundedLog {
+    queue: std::sync::Arc<LogQueue>,
+    printer: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The lines waiting for the printer thread of a [`BoundedLog`].
+struct LogQueue {
+    state: std::sync::Mutex<LogState>,
+    ready: std::sync::Condvar,
+    budget: usize,
+}
+
+#[derive(Default)]
+struct LogState {
+    lines: std::collections::VecDeque<String>,
+    bytes: usize,
+    /// Dropped since the printer last reported it.
+    dropped_unreported: u64,
+    dropped_total: u64,
+    closed: bool,
+}
+
+impl BoundedLog {
+    /// Starts a log on stdout holding at most `budget` bytes of waiting lines.
+    pub fn start(thread_name: &str, budget: usize) -> std::io::Result<BoundedLog> {
+        Self::to_writer(thread_name, budget, std::io::stdout())
+    }
+
+    /// Like [`BoundedLog::start`], printing to `out`.
+    pub fn to_writer(
+        thread_name: &str,
+        budget: usize,
+        out: impl Write + Send + 'static,
+    ) -> std::io::Result<BoundedLog> {
+        let queue = std::sync::Arc::new(LogQueue {
+            state: std::sync::Mutex::new(LogState::default()),
+            ready: std::sync::Condvar::new(),
+            budget,
+        });
+        let printing = queue.clone();
+        let printer = std::thread::Builder::new()
+            .name(thread_name.to_string())
+            .spawn(move || printing.print_until_closed(out))?;
+        Ok(BoundedLog {
+            queue,
+            printer: Some(printer),
+        })
+    }
+
+    /// Queues one line (without its newline), or drops and counts it when
+    /// `budget` bytes are already waiting.
+    pub fn line(&self, line: impl Into<String>) {
+        let line = line.into();
+        let mut state = self.queue.lock();
+        if state.bytes + line.len() > self.queue.budget {
+            state.dropped_unreported += 1;
+            state.dropped_total += 1;
+            return;
+        }
+        state.bytes += line.len();
+        state.lines.push_back(line);
+        drop(state);
+        self.queue.ready.notify_one();
+    }
+
+    /// How many lines were dropped so far.
+    pub fn dropped(&self) -> u64 {
+        self.queue.lock().dropped_total
+    }
+
+    /// Prints every waiting line, stops the printer and returns how many
+    /// lines were dropped in all.
+    pub fn finish(mut self) -> u64 {
+        self.close();
+        self.dropped()
+    }
+
+    fn close(&mut self) {
+        self.queue.lock().closed = true;
+        self.queue.ready.notify_one();
+        if let Some(printer) = self.printer.take() {
+            let _ = printer.join();
+        }
+    }
+}
+
+impl Drop for BoundedLog {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl LogQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LogState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The printer thread: takes everything waiting at once and writes it
+    /// with one flush, so a burst costs few system calls. Output errors (a
+    /// closed stdout) are ignored: the server must keep serving.
+    fn print_until_closed(&self, out: impl Write) {
+        let mut out = std::io::BufWriter::new(out);
+        let mut batch = std::collections::VecDeque::new();
+        loop {
+            let mut state = self.lock();
+            while state.lines.is_empty() && state.dropped_unreported == 0 && !state.closed {
+                state = self
+                    .ready
+                    .wait(state)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            }
+            if state.lines.is_empty() && state.dropped_unreported == 0 {
+                return;
+            }
+            std::mem::swap(&mut batch, &mut state.lines);
+            let dropped = std::mem::take(&mut state.dropped_unreported);
+            drop(state);
+            for line in batch.drain(..) {
+                let _ = writeln!(out, "{line}");
+                self.lock().bytes -= line.len();
+            }
+            if dropped > 0 {
+                let _ = writeln!(
+                    out,
+                    "! {dropped} log lines dropped: the log output is too slow"
+                );
+            }
+            let _ = out.flush();
+            if batch.capacity() > 1024 {
+                batch = std::collections::VecDeque::new();
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,5 +386,54 @@ mod tests {
             r#"{"name":"a \"b\"\n","bytes":42,"loss":0.5,"nan":null,"ok":true}"#
         );
         assert_eq!(JsonObject::new().finish(), "{}");
+    }
+
+    /// A writer that blocks until the test lets it go, then keeps what it got.
+    struct Gate {
+        open: std::sync::mpsc::Receiver<()>,
+        got: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+        waited: bool,
+    }
+
+    impl Write for Gate {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            if !self.waited {
+                let _ = self.open.recv();
+                self.waited = true;
+            }
+            self.got.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_slow_log_drops_lines_beyond_its_budget_and_says_so() {
+        let (release, open) = std::sync::mpsc::channel();
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let gate = Gate {
+            open,
+            got: got.clone(),
+            waited: false,
+        };
+        let log = BoundedLog::to_writer("test-log", 100, gate).unwrap();
+        for n in 0..1000 {
+            log.line(format!("line {n:04} ..."));
+        }
+        let dropped = log.dropped();
+        assert!((900..1000).contains(&dropped), "{dropped} dropped");
+        release.send(()).unwrap();
+        assert_eq!(log.finish(), dropped);
+        let text = String::from_utf8(got.lock().unwrap().clone()).unwrap();
+        assert!(text.starts_with("line 0000 ...\n"), "{text}");
+        let (notes, lines): (Vec<&str>, Vec<&str>) = text.lines().partition(|l| l.starts_with('!'));
+        let reported: u64 = notes
+            .iter()
+            .map(|note| note[2..].split(' ').next().unwrap().parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(reported, dropped, "{text}");
+        assert_eq!(lines.len() as u64, 1000 - dropped);
     }
 }

@@ -31,6 +31,9 @@ struct Inner {
     /// Dropped on trigger, which disconnects every clone of `receiver`.
     sender: Mutex<Option<Sender<()>>>,
     wakers: Mutex<Vec<Waker>>,
+    /// Run by a second signal just before the process exits (see
+    /// [`Shutdown::on_forced_exit`]).
+    last_words: Mutex<Vec<Waker>>,
 }
 
 /// A cloneable shutdown token shared by every thread of a program.
@@ -55,6 +58,7 @@ impl Shutdown {
                 triggered: AtomicBool::new(false),
                 sender: Mutex::new(Some(sender)),
                 wakers: Mutex::new(Vec::new()),
+                last_words: Mutex::new(Vec::new()),
             }),
             receiver,
         }
@@ -62,7 +66,8 @@ impl Shutdown {
 
     /// A token triggered by Ctrl-C (SIGINT), SIGTERM and SIGHUP.
     ///
-    /// The first signal triggers a graceful shutdown; a second one exits the
+    /// The first signal triggers a graceful shutdown; a second one runs the
+    /// actions registered with [`Shutdown::on_forced_exit`] and exits the
     /// process at once with status 130, for when a graceful stop hangs.
     pub fn install() -> io::Result<Self> {
         let shutdown = Shutdown::new();
@@ -72,6 +77,7 @@ impl Shutdown {
             if signals.fetch_add(1, Ordering::SeqCst) == 0 {
                 handle.trigger();
             } else {
+                handle.run_last_words();
                 std::process::exit(130);
             }
         })
@@ -134,6 +140,22 @@ impl Shutdown {
             wake();
         } else {
             wakers.push(Box::new(wake));
+        }
+    }
+
+    /// Registers an action for a forced exit: a second signal runs it (on
+    /// the signal-handling thread, not in a signal handler, so it may write
+    /// files) right before the process exits with status 130. Servers use it
+    /// to leave what they were writing in a recognisable state.
+    pub fn on_forced_exit(&self, action: impl FnOnce() + Send + 'static) {
+        lock(&self.inner.last_words).push(Box::new(action));
+    }
+
+    /// Runs the actions registered with [`Shutdown::on_forced_exit`], once.
+    fn run_last_words(&self) {
+        let actions = std::mem::take(&mut *lock(&self.inner.last_words));
+        for action in actions {
+            action();
         }
     }
 
@@ -202,5 +224,24 @@ mod tests {
         let flag = ran.clone();
         shutdown.on_trigger(move || flag.store(true, Ordering::SeqCst));
         assert!(ran.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn last_words_run_once_and_only_when_forced() {
+        let shutdown = Shutdown::new();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let counter = ran.clone();
+        shutdown.on_forced_exit(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+        shutdown.trigger();
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            0,
+            "a graceful stop is not forced"
+        );
+        shutdown.run_last_words();
+        shutdown.run_last_words();
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
     }
 }

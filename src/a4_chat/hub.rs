@@ -8,19 +8,28 @@
 //!
 //! The hub never blocks on a client. When an outbox is full the message
 //! waits in an overflow list of that client; the hub moves it on as
-//! the writer catches up. A client whose outbox makes no progress for the
-//! stall timeout, or whose overflow reaches [`MAX_OVERFLOW`], has stopped
-//! reading: it is disconnected with a log line, and everyone else carries
-//! on without losing a message.
+//! the writer catches up. Every client's backlog — the bytes queued for it
+//! and not yet written, outbox and overflow together, each message charged
+//! [`MESSAGE_OVERHEAD`] bytes more for its bookkeeping — is capped at
+//! `max_backlog` bytes. A client whose backlog would pass the cap, or whose
+//! outbox makes no progress for the stall timeout, has stopped reading: it
+//! is disconnected with a log line, and everyone else carries on without
+//! losing a message. Messages are shared by all recipients and every
+//! client's backlog is the tail of the same stream, so all backlogs together
+//! hold little more than one cap's worth of messages.
+//!
+//! The log goes through [`BoundedLog`]: a slow stdout drops (and counts)
+//! log lines instead of queueing them without limit.
 
 use super::protocol;
+use crate::output::{warn, BoundedLog};
 use crate::shutdown::Shutdown;
 use crossbeam_channel::{select, Receiver, Sender, TrySendError};
 use std::collections::{BTreeMap, VecDeque};
-use std::io::{self, Write};
+use std::io;
 use std::net::{Shutdown as Direction, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 /// One message as it goes on the wire, shared by every recipient.
@@ -29,27 +38,38 @@ pub(crate) type Message = Arc<[u8]>;
 /// How many messages a client's outbox holds before the overflow list is used.
 pub(crate) const OUTBOX_CAPACITY: usize = 128;
 
-/// How many messages may wait in a client's overflow list; one more and the
-/// client is disconnected. A memory guard against floods: at most about
-/// 16 MB, as a chat message is at most one 4096-byte read plus its prefix,
-/// and messages are shared by all recipients. Normally the stall timeout
-/// acts first.
-pub(crate) const MAX_OVERFLOW: usize = 4096;
+/// What each queued message costs beyond its bytes (the shared pointer in
+/// the queue, the allocation's header), so that a flood of tiny messages is
+/// bounded too.
+pub(crate) const MESSAGE_OVERHEAD: usize = 64;
+
+/// The default cap on one client's backlog, in bytes (`--max-backlog`):
+/// about 4000 full-size chat messages, room for a reading client to fall
+/// behind a sender that floods at full speed, while all backlogs together
+/// stay within a few tens of MiB.
+pub const DEFAULT_MAX_BACKLOG: usize = 16 << 20;
+
+/// How many bytes of log lines may wait for stdout before lines are dropped.
+const LOG_BUDGET: usize = 1 << 20;
 
 /// How often the hub retries full outboxes.
 const RETRY_INTERVAL: Duration = Duration::from_millis(20);
 
-/// How many log lines may wait for stdout before lines are dropped.
-const LOG_QUEUE: usize = 16 * 1024;
+/// The bytes a message counts for in a client's backlog.
+pub(crate) fn charge(message: &[u8]) -> usize {
+    message.len() + MESSAGE_OVERHEAD
+}
 
 /// What reader threads tell the hub. `id` identifies the connection.
 pub(crate) enum Event {
-    /// A client connected; its writer thread drains `outbox`, and `socket`
-    /// lets the hub close the connection.
+    /// A client connected; its writer thread drains `outbox` and takes
+    /// what it wrote off `backlog`, and `socket` lets the hub close the
+    /// connection.
     Join {
         id: u64,
         peer: String,
         outbox: Sender<Message>,
+        backlog: Arc<AtomicUsize>,
         socket: Arc<TcpStream>,
     },
     /// A chat message, already prefixed with `[ip:port] `.
@@ -69,12 +89,20 @@ struct Member {
     overflow: VecDeque<Message>,
     /// When the outbox last accepted a message while the overflow was in use.
     stalled_since: Option<Instant>,
+    /// Bytes queued for this client and not yet written (see [`charge`]).
+    backlog: Arc<AtomicUsize>,
     socket: Arc<TcpStream>,
 }
 
 impl Member {
-    /// Queues `message`; `false` if the client is too far behind.
-    fn deliver(&mut self, message: Message) -> bool {
+    /// Queues `message`; `false` if the client is too far behind: its
+    /// backlog would pass `max_backlog` bytes.
+    fn deliver(&mut self, message: Message, max_backlog: usize) -> bool {
+        let cost = charge(&message);
+        if self.backlog.load(Ordering::SeqCst) + cost > max_backlog {
+            return false;
+        }
+        self.backlog.fetch_add(cost, Ordering::SeqCst);
         if self.overflow.is_empty() {
             match self.outbox.try_send(message) {
                 Ok(()) => return true,
@@ -88,7 +116,7 @@ impl Member {
             }
         }
         self.overflow.push_back(message);
-        self.overflow.len() <= MAX_OVERFLOW
+        true
     }
 
     /// Moves waiting messages into the outbox while it has room.
@@ -119,16 +147,19 @@ impl Member {
 pub(crate) struct Hub {
     members: BTreeMap<u64, Member>,
     stall_timeout: Duration,
-    log: Log,
+    max_backlog: usize,
+    log: BoundedLog,
 }
 
 impl Hub {
-    /// An empty hub that disconnects clients stalled for `stall_timeout`.
-    pub(crate) fn new(stall_timeout: Duration) -> io::Result<Hub> {
+    /// An empty hub that disconnects clients stalled for `stall_timeout` or
+    /// more than `max_backlog` bytes behind.
+    pub(crate) fn new(stall_timeout: Duration, max_backlog: usize) -> io::Result<Hub> {
         Ok(Hub {
             members: BTreeMap::new(),
             stall_timeout,
-            log: Log::start()?,
+            max_backlog,
+            log: BoundedLog::start("chat-log", LOG_BUDGET)?,
         })
     }
 
@@ -156,6 +187,12 @@ impl Hub {
         for member in self.members.values() {
             let _ = member.socket.shutdown(Direction::Both);
         }
+        let dropped = self.log.finish();
+        if dropped > 0 {
+            warn(format_args!(
+                "! {dropped} log lines were dropped in all: the log output was too slow"
+            ));
+        }
     }
 
     fn handle(&mut self, event: Event) {
@@ -164,40 +201,40 @@ impl Hub {
                 id,
                 peer,
                 outbox,
+                backlog,
                 socket,
             } => {
                 let online = self.members.len() + 1;
-                self.log.line(&protocol::new_user(&peer, online));
-                let _ = outbox.try_send(text(&protocol::connected(online)));
-                self.broadcast(id, text(&protocol::new_user(&peer, online)));
-                self.members.insert(
-                    id,
-                    Member {
-                        peer,
-                        outbox,
-                        overflow: VecDeque::new(),
-                        stalled_since: None,
-                        socket,
-                    },
-                );
+                self.log.line(protocol::new_user(&peer, online));
+                let mut member = Member {
+                    peer,
+                    outbox,
+                    overflow: VecDeque::new(),
+                    stalled_since: None,
+                    backlog,
+                    socket,
+                };
+                member.deliver(text(&protocol::connected(online)), self.max_backlog);
+                self.broadcast(id, text(&protocol::new_user(&member.peer, online)));
+                self.members.insert(id, member);
             }
             Event::Chat { id, message } => {
                 if self.members.contains_key(&id) {
-                    self.log.line(&String::from_utf8_lossy(&message));
+                    self.log.line(String::from_utf8_lossy(&message));
                     self.broadcast(id, message);
                 }
             }
             Event::Uploaded { id } => {
                 if let Some(member) = self.members.get(&id) {
                     let line = protocol::user_uploaded(&member.peer);
-                    self.log.line(&line);
+                    self.log.line(line.as_str());
                     self.broadcast(id, text(&line));
                 }
             }
             Event::Notice { id, line } => {
                 if let Some(member) = self.members.get_mut(&id) {
-                    self.log.line(&format!("! To {}: {line}", member.peer));
-                    if !member.deliver(text(&line)) {
+                    self.log.line(format!("! To {}: {line}", member.peer));
+                    if !member.deliver(text(&line), self.max_backlog) {
                         self.disconnect(id, "it stopped reading");
                     }
                 }
@@ -214,12 +251,13 @@ impl Hub {
     fn broadcast(&mut self, from: u64, message: Message) {
         let mut behind = Vec::new();
         for (&id, member) in self.members.iter_mut() {
-            if id != from && !member.deliver(message.clone()) {
+            if id != from && !member.deliver(message.clone(), self.max_backlog) {
                 behind.push(id);
             }
         }
         for id in behind {
-            self.disconnect(id, "it fell too far behind");
+            let reason = format!("it fell more than {} bytes behind", self.max_backlog);
+            self.disconnect(id, &reason);
         }
     }
 
@@ -255,7 +293,7 @@ impl Hub {
     fn disconnect(&mut self, id: u64, reason: &str) {
         if let Some(member) = self.members.remove(&id) {
             self.log
-                .line(&format!("! Disconnected {}: {reason}", member.peer));
+                .line(format!("! Disconnected {}: {reason}", member.peer));
             let _ = member.socket.shutdown(Direction::Both);
             self.announce_leave(id, &member.peer);
         }
@@ -263,7 +301,7 @@ impl Hub {
 
     fn announce_leave(&mut self, id: u64, peer: &str) {
         let line = protocol::user_left(peer, self.members.len());
-        self.log.line(&line);
+        self.log.line(line.as_str());
         self.broadcast(id, text(&line));
     }
 }
@@ -271,62 +309,6 @@ impl Hub {
 /// A line as a message (no terminator, as on the seed's wire).
 fn text(line: &str) -> Message {
     Arc::from(line.as_bytes())
-}
-
-/// The server's log on stdout, printed by its own thread so that a slow or
-/// stuck stdout never holds up the chat: when the queue is full, lines are
-/// dropped and counted, and the count is logged once there is room again.
-struct Log {
-    queue: Option<Sender<String>>,
-    printer: Option<thread::JoinHandle<()>>,
-    dropped: u64,
-}
-
-impl Log {
-    fn start() -> io::Result<Log> {
-        let (queue, lines) = crossbeam_channel::bounded::<String>(LOG_QUEUE);
-        let printer = thread::Builder::new()
-            .name("chat-log".into())
-            .spawn(move || {
-                for line in lines {
-                    // A closed stdout must not stop the server.
-                    let _ = writeln!(io::stdout().lock(), "{line}");
-                }
-            })?;
-        Ok(Log {
-            queue: Some(queue),
-            printer: Some(printer),
-            dropped: 0,
-        })
-    }
-
-    /// Queues one line, or counts it as dropped if stdout is far behind.
-    fn line(&mut self, line: &str) {
-        let Some(queue) = &self.queue else {
-            return;
-        };
-        if self.dropped > 0 {
-            let note = format!("! {} log lines dropped: stdout is too slow", self.dropped);
-            if queue.try_send(note).is_err() {
-                self.dropped += 1;
-                return;
-            }
-            self.dropped = 0;
-        }
-        if queue.try_send(line.to_string()).is_err() {
-            self.dropped += 1;
-        }
-    }
-}
-
-impl Drop for Log {
-    /// Prints what is queued before the hub (and the server) finishes.
-    fn drop(&mut self) {
-        drop(self.queue.take());
-        if let Some(printer) = self.printer.take() {
-            let _ = printer.join();
-        }
-    }
 }
 
 #[cfg(test)]
@@ -342,21 +324,34 @@ mod tests {
         client
     }
 
-    fn join(hub: &mut Hub, id: u64) -> Receiver<Message> {
+    /// A member's end of its outbox, as its writer thread holds it.
+    struct Client {
+        queue: Receiver<Message>,
+        backlog: Arc<AtomicUsize>,
+    }
+
+    fn join(hub: &mut Hub, id: u64) -> Client {
         let (outbox, queue) = crossbeam_channel::bounded(OUTBOX_CAPACITY);
+        let backlog = Arc::new(AtomicUsize::new(0));
         hub.handle(Event::Join {
             id,
             peer: format!("127.0.0.1:{id}"),
             outbox,
+            backlog: backlog.clone(),
             socket: Arc::new(socket()),
         });
-        queue
+        Client { queue, backlog }
     }
 
-    fn drain(queue: &Receiver<Message>) -> Vec<String> {
-        queue
+    /// Takes what the outbox holds, as the writer would.
+    fn drain(client: &Client) -> Vec<String> {
+        client
+            .queue
             .try_iter()
-            .map(|m| String::from_utf8_lossy(&m).into_owned())
+            .map(|m| {
+                client.backlog.fetch_sub(charge(&m), Ordering::SeqCst);
+                String::from_utf8_lossy(&m).into_owned()
+            })
             .collect()
     }
 
@@ -369,7 +364,7 @@ mod tests {
 
     #[test]
     fn joins_chat_and_leaves_reach_everyone_else() {
-        let mut hub = Hub::new(Duration::from_secs(5)).unwrap();
+        let mut hub = Hub::new(Duration::from_secs(5), DEFAULT_MAX_BACKLOG).unwrap();
         let first = join(&mut hub, 1);
         assert_eq!(
             drain(&first),
@@ -403,7 +398,7 @@ mod tests {
 
     #[test]
     fn a_slow_reader_loses_nothing_while_it_catches_up() {
-        let mut hub = Hub::new(Duration::from_secs(5)).unwrap();
+        let mut hub = Hub::new(Duration::from_secs(5), DEFAULT_MAX_BACKLOG).unwrap();
         let slow = join(&mut hub, 1);
         let _talker = join(&mut hub, 2);
         drain(&slow);
@@ -424,7 +419,7 @@ mod tests {
 
     #[test]
     fn a_client_that_stops_reading_is_disconnected_after_the_timeout() {
-        let mut hub = Hub::new(Duration::from_millis(50)).unwrap();
+        let mut hub = Hub::new(Duration::from_millis(50), DEFAULT_MAX_BACKLOG).unwrap();
         let _stuck = join(&mut hub, 1);
         let other = join(&mut hub, 2);
         for n in 0..=OUTBOX_CAPACITY {
@@ -432,7 +427,7 @@ mod tests {
         }
         hub.retry_stalled();
         assert!(hub.members.contains_key(&1), "disconnected too early");
-        thread::sleep(Duration::from_millis(80));
+        std::thread::sleep(Duration::from_millis(80));
         hub.retry_stalled();
         assert!(!hub.members.contains_key(&1));
         assert!(drain(&other).contains(&"< The user 127.0.0.1:1 left (1 user online)".to_string()));
@@ -440,13 +435,38 @@ mod tests {
 
     #[test]
     fn a_client_too_far_behind_is_disconnected_at_once() {
-        let mut hub = Hub::new(Duration::from_secs(60)).unwrap();
-        let _stuck = join(&mut hub, 1);
-        let _other = join(&mut hub, 2);
-        for n in 0..OUTBOX_CAPACITY + MAX_OVERFLOW + 1 {
-            chat(&mut hub, 2, &n.to_string());
+        let max_backlog = 100_000;
+        let mut hub = Hub::new(Duration::from_secs(60), max_backlog).unwrap();
+        let stuck = join(&mut hub, 1);
+        let other = join(&mut hub, 2);
+        drain(&other);
+        let message = "x".repeat(protocol::READ_SIZE);
+        let fits = max_backlog / charge(format!("[127.0.0.1:2] {message}").as_bytes());
+        for _ in 0..fits - 1 {
+            chat(&mut hub, 2, &message);
         }
+        assert!(hub.members.contains_key(&1), "dropped before its cap");
+        assert!(stuck.backlog.load(Ordering::SeqCst) <= max_backlog);
+        chat(&mut hub, 2, &message);
+        chat(&mut hub, 2, &message);
         assert!(!hub.members.contains_key(&1));
         assert!(hub.members.contains_key(&2));
+        assert!(drain(&other)
+            .iter()
+            .any(|line| line.starts_with("< The user 127.0.0.1:1 left")));
+    }
+
+    #[test]
+    fn a_flood_of_tiny_messages_is_bounded_too() {
+        let mut hub = Hub::new(Duration::from_secs(60), 64 * 1024).unwrap();
+        let _stuck = join(&mut hub, 1);
+        let _other = join(&mut hub, 2);
+        for _ in 0..1000 {
+            chat(&mut hub, 2, "");
+        }
+        assert!(
+            !hub.members.contains_key(&1),
+            "1000 tiny messages exceed 64 KiB"
+        );
     }
 }

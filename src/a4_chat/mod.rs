@@ -36,12 +36,18 @@
 //!
 //! - every client has a reader and a writer thread ([`server`]); a single
 //!   hub thread (`hub.rs`) owns the client list and fans messages out through
-//!   bounded per-client queues, so a reset or a client that stops reading
-//!   (disconnected after `--stall-timeout`) affects nobody else;
-//! - uploads are found in the byte stream wherever they start, alone or
-//!   joined with chat and file bytes (`inbound.rs`); names must be plain
-//!   file names ([`protocol::plain_file_name`]), sizes are capped by
-//!   `--max-upload`, and a file appears under its name only when complete;
+//!   per-client queues bounded in bytes, so a reset or a client that stops
+//!   reading (disconnected after `--stall-timeout`, or once more than
+//!   `--max-backlog` bytes wait for it) affects nobody else, and memory stays
+//!   bounded under a flood; the log drops lines rather than queue them;
+//! - an upload header counts only where a message starts, alone or joined
+//!   with the announcement, its file and what follows (`inbound.rs`); names
+//!   must be plain file names without control or bidirectional formatting
+//!   characters ([`protocol::plain_file_name`]), sizes are capped by
+//!   `--max-upload`, a file appears under its name only when complete, and
+//!   never over another: a taken name is saved as `name (1).ext`;
+//! - a refused upload drops its bytes only until the client pauses, so a
+//!   huge announced size cannot swallow the chat that follows;
 //! - our client ends the upload header with a newline, which the seed's
 //!   server ignores and which makes the size unambiguous; for the seed's
 //!   client, whose header has none, the server tells the size's digits

@@ -137,15 +137,17 @@ impl HeaderMatch<'_> {
     }
 }
 
-/// Finds the first upload header in `segment`, a run of bytes that is not
-/// file data.
+/// Finds an upload header at the start of `segment`, a message (one read,
+/// or what follows a file inside a read) that is not file data.
 ///
 /// Grammar: `#upload`, blanks, the name, blanks, decimal digits, and an
-/// optional `\n` that ends the header. At the very start of the segment
-/// (where the seed looks) the name may be bare (`#upload x.png 12`); later
-/// in the segment — when a read joined chat and header, as in
-/// `I will upload a file#upload 'x.png' 12` — it must be quoted, so chat
-/// that merely mentions `#upload` stays chat.
+/// optional `\n` that ends the header. A header is recognised only where a
+/// message starts — `#upload` in the middle of chat is chat — with one
+/// exception the protocol itself creates: the announcement
+/// [`ANNOUNCE_UPLOAD`] is its own message, and TCP may deliver it joined
+/// with the header in one read (`I will upload a file#upload 'x.png' 12`).
+/// At the very start the name may be bare (`#upload x.png 12`, as the seed
+/// allows); after the announcement it must be quoted.
 ///
 /// Without the newline the digits run until the first non-digit, so when a
 /// seed client's header arrives in the same read as its file, and the file
@@ -153,14 +155,14 @@ impl HeaderMatch<'_> {
 /// any such read). A header without the newline is therefore marked
 /// [`HeaderMatch::ambiguous`].
 pub fn find_upload_header(segment: &[u8]) -> Option<HeaderMatch<'_>> {
-    let command = UPLOAD_COMMAND.as_bytes();
-    let mut from = 0;
-    while let Some(offset) = find(&segment[from..], command) {
-        let start = from + offset;
-        if let Some(found) = parse_header_at(segment, start, start > 0) {
-            return Some(found);
-        }
-        from = start + 1;
+    if segment.starts_with(UPLOAD_COMMAND.as_bytes()) {
+        return parse_header_at(segment, 0, false);
+    }
+    let announced = ANNOUNCE_UPLOAD.len();
+    if segment.starts_with(ANNOUNCE_UPLOAD.as_bytes())
+        && segment[announced..].starts_with(UPLOAD_COMMAND.as_bytes())
+    {
+        return parse_header_at(segment, announced, true);
     }
     None
 }
@@ -235,20 +237,16 @@ fn skip_blanks(segment: &[u8], at: usize) -> Option<usize> {
     (blanks > 0).then_some(at + blanks)
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
-}
-
 /// The longest file name accepted (Linux `NAME_MAX`).
 pub const MAX_NAME_LEN: usize = 255;
 
 /// Checks an uploaded file's name: it must be a plain name inside the
-/// upload folder — not empty, no `/` or `\`, not starting with `.` (which
-/// also rules out `.` and `..`), no control characters, valid UTF-8.
-/// Surrounding blanks are trimmed. The error is the reason shown to the
-/// uploader.
+/// upload folder — not empty, no `/` or `\\`, not starting with `.` (which
+/// also rules out `.` and `..`), no control characters and no invisible or
+/// bidirectional formatting characters ([`is_hidden_format`]: U+202E would
+/// show `evil\u{202E}gnp.exe` as `evilexe.png`), valid UTF-8, at most
+/// [`MAX_NAME_LEN`] bytes. Surrounding blanks are trimmed. The error is the
+/// reason shown to the uploader.
 pub fn plain_file_name(raw: &[u8]) -> Result<&str, &'static str> {
     let name = std::str::from_utf8(raw)
         .map_err(|_| "the file name is not UTF-8")?
@@ -261,11 +259,47 @@ pub fn plain_file_name(raw: &[u8]) -> Result<&str, &'static str> {
         Err("a file name may not start with '.'")
     } else if name.chars().any(char::is_control) {
         Err("a file name may not contain control characters")
+    } else if name.chars().any(is_hidden_format) {
+        Err("a file name may not contain invisible or bidirectional formatting characters")
     } else if name.len() > MAX_NAME_LEN {
         Err("the file name is longer than 255 bytes")
     } else {
         Ok(name)
     }
+}
+
+/// Invisible characters that change how a name is shown: the bidirectional
+/// marks, embeddings, overrides and isolates (U+061C, U+200E–U+200F,
+/// U+202A–U+202E, U+2066–U+2069), zero-width characters (U+200B–U+200D,
+/// U+2060–U+2064, U+FEFF), the line and paragraph separators
+/// (U+2028–U+2029) and the soft hyphen (U+00AD).
+pub fn is_hidden_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
+}
+
+/// The name an upload is saved under when `name` is taken: `copy` = 1, 2, …
+/// gives `photo (1).png`, `photo (2).png` (the number goes before the last
+/// extension; a name without one gets it at the end: `notes (1)`).
+pub fn numbered_name(name: &str, copy: u32) -> String {
+    match name.rfind('.') {
+        Some(dot) if dot > 0 => format!("{} ({copy}){}", &name[..dot], &name[dot..]),
+        _ => format!("{name} ({copy})"),
+    }
+}
+
+/// S→uploader when its file was saved under another name because the name
+/// it gave was taken (extension: the seed replaces the earlier file).
+pub fn saved_as(name: &str, saved: &str) -> String {
+    format!("> '{name}' already exists on the server; your file was saved as '{saved}'")
 }
 
 #[cfg(test)]
@@ -385,6 +419,29 @@ mod tests {
     }
 
     #[test]
+    fn a_header_in_the_middle_of_chat_is_chat() {
+        for chat in [
+            &b"look: #upload 'x.png' 12\nabc"[..],
+            b"hi#upload 'x' 1",
+            b" #upload 'x' 1",
+            b"I will upload a file now #upload 'x' 1",
+            b"I will upload a file #upload 'x' 1",
+        ] {
+            assert_eq!(
+                find_upload_header(chat),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(chat)
+            );
+        }
+        // Right after the announcement the name must be quoted.
+        assert_eq!(
+            find_upload_header(b"I will upload a file#upload x.png 12"),
+            None
+        );
+    }
+
+    #[test]
     fn bare_name_only_at_the_start() {
         let found = find_upload_header(b"#upload x.png 12").unwrap();
         assert_eq!((found.name, found.size()), (&b"x.png"[..], 12));
@@ -448,7 +505,30 @@ mod tests {
         ] {
             assert!(plain_file_name(bad).is_err(), "{bad:?} accepted");
         }
+        for hidden in [
+            "evil\u{202E}gnp.exe",
+            "a\u{200F}b",
+            "a\u{2066}b",
+            "zero\u{200B}width",
+            "bom\u{FEFF}",
+            "tab\tname",
+            "del\u{7F}",
+        ] {
+            assert!(plain_file_name(hidden.as_bytes()).is_err(), "{hidden:?}");
+        }
+        assert_eq!(plain_file_name("café ü.txt".as_bytes()), Ok("café ü.txt"));
         assert!(plain_file_name(&[b'a'; 256]).is_err());
         assert!(plain_file_name(&[b'a'; 255]).is_ok());
+    }
+
+    #[test]
+    fn taken_names_get_a_number_before_the_extension() {
+        assert_eq!(numbered_name("photo.png", 1), "photo (1).png");
+        assert_eq!(numbered_name("a.tar.gz", 2), "a.tar (2).gz");
+        assert_eq!(numbered_name("notes", 3), "notes (3)");
+        assert_eq!(
+            saved_as("a.txt", "a (1).txt"),
+            "> 'a.txt' already exists on the server; your file was saved as 'a (1).txt'"
+        );
     }
 }

@@ -9,51 +9,57 @@
 //!
 //! A reader reads 4096 bytes at a time, saves uploads itself (see
 //! `inbound.rs`) and reports joins, chat, finished uploads and leaves to the
-//! hub. A writer only copies its outbox into its socket; when a write fails
-//! (reset, broken pipe) it closes the socket, the reader sees the end of the
-//! connection and the hub removes that one client.
+//! hub. A writer only copies its outbox into its socket — several waiting
+//! messages in one vectored write, without copying them — and takes what it
+//! wrote off the client's backlog; when a write fails (reset, broken pipe)
+//! it closes the socket, the reader sees the end of the connection and the
+//! hub removes that one client.
+//!
+//! Memory stays bounded whatever clients send: a message is at most one
+//! read, the event queue holds [`EVENT_QUEUE`] of them, each client's
+//! backlog is capped in bytes (`--max-backlog`, see `hub.rs`), bytes held
+//! after an ambiguous upload header wait on disk, and the log drops lines
+//! rather than queue them without limit.
 
-use super::hub::{Event, Hub, Message, OUTBOX_CAPACITY};
-use super::inbound::{Inbound, Outcome};
+use super::hub::{self, Event, Hub, Message, OUTBOX_CAPACITY};
+use super::inbound::{self, Inbound, Outcome};
 use super::protocol;
 use crate::net::{accept_until_shutdown, bind_tcp, is_timeout, SocketOptions};
 use crate::output::announce_listening;
 use crate::shutdown::Shutdown;
 use crossbeam_channel::{Receiver, Sender};
 use std::cell::Cell;
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown as Direction, SocketAddr, TcpStream};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Stack size of the per-client threads: they need little, and 1000
 /// clients mean 2000 threads.
 const CLIENT_THREAD_STACK: usize = 128 * 1024;
 
 /// How many events may wait for the hub before readers pause (and TCP
-/// slows their senders down).
-const EVENT_QUEUE: usize = 4096;
+/// slows their senders down): at most about 1 MiB of chat.
+const EVENT_QUEUE: usize = 256;
 
 /// How long the server waits for its connection threads after Ctrl-C.
 const DRAIN_TIME: Duration = Duration::from_secs(1);
 
-/// The silence that counts as a client's pause after an ambiguous upload
-/// header (see [`Inbound::settle`]).
-const SETTLE_PAUSE: Duration = Duration::from_millis(100);
-
-/// After this many pauses with no size fitting, an ambiguous header's
-/// digits are all taken as the size.
-const SETTLE_PAUSES: u32 = 5;
-
 /// About how many bytes of piled-up messages a writer sends in one write.
 const WRITE_BATCH: usize = 64 * 1024;
 
+/// At most this many messages go into one vectored write (Linux takes up
+/// to 1024 pieces).
+const WRITE_BATCH_MESSAGES: usize = 64;
+
 /// How long a refusal message may take to send to a client that is turned away.
 const REFUSAL_TIMEOUT: Duration = Duration::from_millis(500);
+
+pub use super::hub::DEFAULT_MAX_BACKLOG;
 
 /// Everything the server needs to run.
 #[derive(Debug, Clone)]
@@ -68,6 +74,8 @@ pub struct ServerConfig {
     pub max_upload: u64,
     /// A client whose outbox makes no progress for this long is disconnected.
     pub stall_timeout: Duration,
+    /// A client more than this many bytes behind is disconnected.
+    pub max_backlog: usize,
 }
 
 /// Shared by the accept loop and every connection.
@@ -111,7 +119,7 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
 
     let (events, hub_events) = crossbeam_channel::bounded(EVENT_QUEUE);
     let hub_shutdown = shutdown.clone();
-    let hub_state = Hub::new(config.stall_timeout)?;
+    let hub_state = Hub::new(config.stall_timeout, config.max_backlog)?;
     let hub = thread::Builder::new()
         .name("chat-hub".into())
         .spawn(move || hub_state.run(&hub_events, &hub_shutdown))?;
@@ -190,14 +198,17 @@ fn spawn_connection(
     let socket = Arc::new(stream);
     let writer_socket = Arc::clone(&socket);
     let (outbox, writer_queue) = crossbeam_channel::bounded(OUTBOX_CAPACITY);
+    let backlog = Arc::new(AtomicUsize::new(0));
+    let writer_backlog = Arc::clone(&backlog);
     thread::Builder::new()
         .name(format!("chat-write-{id}"))
         .stack_size(CLIENT_THREAD_STACK)
-        .spawn(move || write_to_client(&writer_socket, &writer_queue))?;
+        .spawn(move || write_to_client(&writer_socket, &writer_queue, &writer_backlog))?;
     let join = Event::Join {
         id,
         peer: peer.to_string(),
         outbox,
+        backlog,
         socket: Arc::clone(&socket),
     };
     let peer = peer.to_string();
@@ -214,29 +225,48 @@ fn spawn_connection(
 /// otherwise empty — the usual case in a chat — goes out in its own write,
 /// so a client that prints each read, like the seed's, shows it on its own
 /// line. Messages that have piled up (a burst) go out together, about
-/// [`WRITE_BATCH`] bytes per write, as TCP would likely have joined them
-/// anyway. Ends when the hub drops the outbox or a write fails.
-fn write_to_client(socket: &TcpStream, queue: &Receiver<Message>) {
-    let mut writer = socket;
+/// [`WRITE_BATCH`] bytes per vectored write, as TCP would likely have joined
+/// them anyway. What is written is taken off `backlog`. Ends when the hub
+/// drops the outbox or a write fails.
+fn write_to_client(socket: &TcpStream, queue: &Receiver<Message>, backlog: &AtomicUsize) {
+    let mut batch: Vec<Message> = Vec::with_capacity(WRITE_BATCH_MESSAGES);
     while let Ok(first) = queue.recv() {
-        let written = if queue.is_empty() {
-            writer.write_all(&first)
-        } else {
-            let mut batch = first.to_vec();
-            while batch.len() < WRITE_BATCH {
-                match queue.try_recv() {
-                    Ok(next) => batch.extend_from_slice(&next),
-                    Err(_) => break,
+        let mut bytes = first.len();
+        batch.push(first);
+        while bytes < WRITE_BATCH && batch.len() < WRITE_BATCH_MESSAGES {
+            match queue.try_recv() {
+                Ok(next) => {
+                    bytes += next.len();
+                    batch.push(next);
                 }
+                Err(_) => break,
             }
-            writer.write_all(&batch)
-        };
+        }
+        let written = write_all_vectored(socket, &batch);
+        let charged: usize = batch.iter().map(|message| hub::charge(message)).sum();
+        backlog.fetch_sub(charged, Ordering::SeqCst);
+        batch.clear();
         if written.is_err() {
             // Reset or broken pipe: closing makes the reader report the leave.
             let _ = socket.shutdown(Direction::Both);
             return;
         }
     }
+}
+
+/// Writes every message, in order, with as few system calls as the socket allows.
+fn write_all_vectored(mut socket: &TcpStream, messages: &[Message]) -> io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = messages.iter().map(|m| IoSlice::new(m)).collect();
+    let mut pending = &mut slices[..];
+    while !pending.is_empty() {
+        match socket.write_vectored(pending) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(count) => IoSlice::advance_slices(&mut pending, count),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Reads one client until its connection ends, turning its bytes into events.
@@ -255,7 +285,15 @@ fn read_from_client(guard: ConnectionGuard, id: u64, peer: &str, socket: &TcpStr
                 id,
                 message: [prefix.as_bytes(), bytes].concat().into(),
             },
-            Outcome::Uploaded(_) => Event::Uploaded { id },
+            Outcome::Uploaded { name, saved } => {
+                if name != saved {
+                    let line = protocol::saved_as(&name, &saved);
+                    if events.send(Event::Notice { id, line }).is_err() {
+                        hub_alive.set(false);
+                    }
+                }
+                Event::Uploaded { id }
+            }
             Outcome::Refused(line) => Event::Notice { id, line },
         };
         if events.send(event).is_err() {
@@ -265,28 +303,26 @@ fn read_from_client(guard: ConnectionGuard, id: u64, peer: &str, socket: &TcpStr
     let mut reader = socket;
     let mut buffer = [0u8; protocol::READ_SIZE];
     let mut timeout_set = false;
-    let mut pauses = 0;
+    let mut last_data = Instant::now();
     loop {
-        // While an ambiguous upload header waits for the client to pause,
-        // reads time out after a short silence.
-        let settling = inbound.settling();
-        if settling != timeout_set
+        // While an ambiguous upload header waits for the client to pause, or
+        // a refused upload's bytes are dropped until it does, reads time out
+        // after a short silence.
+        let awaiting = inbound.awaits_pause();
+        if awaiting != timeout_set
             && socket
-                .set_read_timeout(settling.then_some(SETTLE_PAUSE))
+                .set_read_timeout(awaiting.then_some(inbound::PAUSE))
                 .is_ok()
         {
-            timeout_set = settling;
+            timeout_set = awaiting;
         }
         match reader.read(&mut buffer) {
             Ok(0) => break,
             Ok(count) => {
-                pauses = 0;
+                last_data = Instant::now();
                 inbound.feed(&buffer[..count], &mut emit);
             }
-            Err(e) if is_timeout(&e) => {
-                pauses += 1;
-                inbound.settle(pauses >= SETTLE_PAUSES, &mut emit);
-            }
+            Err(e) if is_timeout(&e) => inbound.paused(last_data.elapsed(), &mut emit),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => break,
         }
@@ -294,8 +330,7 @@ fn read_from_client(guard: ConnectionGuard, id: u64, peer: &str, socket: &TcpStr
             break;
         }
     }
-    // Whatever was held after an ambiguous header is all the client sent.
-    inbound.settle(true, &mut emit);
+    inbound.end_of_stream(&mut emit);
     if let Some(note) = inbound.abandon() {
         eprintln!("! {peer}: {note}");
     }

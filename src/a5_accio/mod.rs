@@ -24,8 +24,15 @@
 //! `ERROR`, never a truncated file that looks complete.
 //!
 //! Files are numbered `1.file`, `2.file`, … in the order connections are
-//! accepted. Each transfer writes under a hidden temporary name and is
-//! renamed when it ends, so a file named `n.file` is always final.
+//! accepted, continuing past the highest number already in the directory,
+//! so a restart never overwrites a file. Each transfer writes under a
+//! hidden temporary name, `.n.file.part`, claimed with an exclusive create
+//! (two servers on one directory never take the same number; a symlink
+//! planted there is never followed), and is published as `n.file` when it
+//! ends, never over an existing file — so a file named `n.file` is always
+//! final. A `.part` left by a crash becomes an `ERROR` file at the next
+//! start-up, and a second signal during the grace period records every
+//! unfinished transfer as `ERROR` before exiting with status 130.
 //!
 //! Errors on the command line and in the client print one `ERROR: …` line on
 //! stderr and exit with status 1 (the course's spelling, in capitals).

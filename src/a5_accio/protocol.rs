@@ -53,6 +53,21 @@ pub fn temp_file_name(number: u64) -> String {
     format!(".{number}.file.part")
 }
 
+/// The number of a received file's name, `7.file` → 7 (digits only, no
+/// sign, no leading zeros); `None` for any other name.
+pub fn file_number(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".file")?;
+    let plain = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !(digits.starts_with('0'));
+    plain.then(|| digits.parse().ok()).flatten()
+}
+
+/// The number of a temporary name, `.7.file.part` → 7; `None` otherwise.
+pub fn temp_file_number(name: &str) -> Option<u64> {
+    file_number(name.strip_prefix('.')?.strip_suffix(".part")?)
+}
+
 /// A port argument that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PortError {
@@ -120,6 +135,32 @@ mod tests {
         assert_eq!(file_name(1), "1.file");
         assert_eq!(file_name(1024), "1024.file");
         assert_eq!(temp_file_name(7), ".7.file.part");
+    }
+
+    #[test]
+    fn file_numbers_are_read_back_from_names() {
+        assert_eq!(file_number("1.file"), Some(1));
+        assert_eq!(file_number("1024.file"), Some(1024));
+        assert_eq!(file_number(&file_name(u64::MAX)), Some(u64::MAX));
+        assert_eq!(temp_file_number(".7.file.part"), Some(7));
+        assert_eq!(temp_file_number(&temp_file_name(42)), Some(42));
+        for other in [
+            "file",
+            ".file",
+            "0.file",
+            "01.file",
+            "-1.file",
+            "+1.file",
+            "1.file.part",
+            "1.files",
+            "a.file",
+            "99999999999999999999999.file",
+            ".1.file",
+            "1.file.part.part",
+        ] {
+            assert_eq!(file_number(other), None, "{other}");
+            assert_eq!(temp_file_number(other), None, "{other}");
+        }
     }
 
     #[test]

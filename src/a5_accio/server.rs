@@ -4,9 +4,23 @@
 //! One accept loop hands out the numbers, so `1.file`, `2.file`, … follow
 //! the accept order with no race between threads. A receiving thread reads
 //! into a large buffer, writes it to `.n.file.part` whenever the buffer is
-//! full, and on a clean end of stream renames the file to `n.file` *before*
-//! closing the connection — a client that waits for the server's close
-//! therefore knows its file is saved.
+//! full, and on a clean end of stream publishes the file as `n.file`
+//! *before* closing the connection — a client that waits for the server's
+//! close therefore knows its file is saved.
+//!
+//! No file is ever overwritten or lost ([`Numbering`]):
+//! - at start-up the server checks that it can create files in `FILE_DIR`,
+//!   turns every `.n.file.part` an earlier run left behind (a crash, a
+//!   kill) into an `n.file` holding `ERROR`, and numbers past the highest
+//!   `n.file` already there, so a restart continues the numbering;
+//! - a number is claimed by creating its `.n.file.part` exclusively
+//!   (`create_new`, which also never follows a symlink planted at that
+//!   name) and locking it; a number whose temporary or final name exists is
+//!   skipped, so two servers on one directory take turns instead of
+//!   overwriting each other, and a live server's locked `.part` is left
+//!   alone by the other's start-up clean-up;
+//! - a finished file is published with [`files::publish`], which never
+//!   replaces an existing `n.file`.
 //!
 //! A transfer fails when the client sends nothing for the idle timeout, when
 //! the connection breaks, when the disk refuses a write, or when the server
@@ -15,16 +29,21 @@
 //!
 //! Stopping (SIGTERM, SIGQUIT, Ctrl-C): the accept loop ends and the
 //! listener closes at once; transfers in flight keep going until they end or
-//! the grace period runs out; then the server prints its summary.
+//! the grace period runs out; then the server prints its summary and exits
+//! 0. A second signal during the grace period stops it at once with status
+//! 130, after recording every unfinished transfer as an `ERROR` file and
+//! removing its `.part` ([`Shutdown::on_forced_exit`]).
 
 use super::protocol::{self, ERROR_CONTENT, RECEIVE_BUFFER};
+use crate::files;
 use crate::net::{self, SocketOptions};
 use crate::output::{announce_listening, human_bytes, human_rate, rate};
 use crate::output::{say, warn};
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
+use std::collections::BTreeMap;
 use std::fmt;
-use std::fs::{self, File};
-use std::io::{self, Read, Seek, Write};
+use std::fs::{self, File, TryLockError};
+use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -79,10 +98,15 @@ impl fmt::Display for ServerSummary {
 /// Runs the server until `shutdown` is triggered and every transfer has
 /// ended, then returns what it received.
 ///
-/// Errors only before serving starts: `FILE_DIR` cannot be created, or the
-/// port cannot be bound.
+/// Errors only before serving starts: `FILE_DIR` cannot be created or
+/// written, or the port cannot be bound.
 pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<ServerSummary> {
     prepare_dir(&config.file_dir)?;
+    check_writable(&config.file_dir)?;
+    let recovered = recover_leftovers(&config.file_dir)?;
+    for note in &recovered.notes {
+        warn(format_args!("{note}"));
+    }
     let listener = net::bind_tcp(
         SocketAddr::new(config.bind, config.port),
         &SocketOptions::default(),
@@ -98,23 +122,32 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<ServerSumma
     }
 
     let shared = Arc::new(Shared {
-        file_dir: config.file_dir.clone(),
         idle_timeout: config.idle_timeout,
         grace: config.grace,
         stopping_since: OnceLock::new(),
         slots: Arc::new(Slots::new(max_connections)),
         summary: Mutex::new(ServerSummary::default()),
+        numbering: Mutex::new(Numbering::new(&config.file_dir, recovered.highest)),
     });
     let on_stop = shared.clone();
     shutdown.on_trigger(move || {
         let _ = on_stop.stopping_since.set(Instant::now());
     });
+    let on_forced_exit = shared.clone();
+    shutdown.on_forced_exit(move || {
+        let mut numbering = on_forced_exit.numbering_lock();
+        let count = numbering.abandon_all();
+        warn(format_args!(
+            "{}stopped at once by a second signal: {count} unfinished transfer(s) saved as ERROR",
+            protocol::ERROR_PREFIX
+        ));
+        // Keep the lock until the process exits: no transfer may publish now.
+        std::mem::forget(numbering);
+    });
 
-    let mut accepted: u64 = 0;
     net::accept_until_shutdown(&listener, shutdown, |stream, peer| {
-        accepted += 1;
         let slot = shared.slots.acquire();
-        start_receiver(accepted, stream, peer, shared.clone(), slot);
+        start_receiver(stream, peer, shared.clone(), slot);
         ControlFlow::Continue(())
     })?;
     drop(listener);
@@ -145,6 +178,90 @@ pub fn prepare_dir(dir: &Path) -> io::Result<()> {
         )));
     }
     fs::create_dir_all(dir).map_err(context)
+}
+
+/// Checks that files can be created in `dir` (a read-only mount, an
+/// immutable directory or missing permissions would otherwise fail every
+/// upload): creates and removes a hidden probe file.
+pub fn check_writable(dir: &Path) -> io::Result<()> {
+    let probe = dir.join(format!(".accio-write-check-{}", std::process::id()));
+    let _ = fs::remove_file(&probe);
+    files::create_exclusive(&probe)
+        .and_then(|file| {
+            drop(file);
+            fs::remove_file(&probe)
+        })
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot write files in {}: {e}", dir.display()),
+            )
+        })
+}
+
+/// What [`recover_leftovers`] found in `FILE_DIR`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// The highest file number in use (0 if none); numbering continues past it.
+    pub highest: u64,
+    /// One line for each leftover turned into `ERROR` or removed.
+    pub notes: Vec<String>,
+}
+
+/// Turns the `.n.file.part` files an earlier run left behind into `n.file`
+/// holding `ERROR` (unless `n.file` exists), removes anything at a
+/// temporary name that is not a regular file (a planted symlink), leaves
+/// alone a `.part` another live server holds locked, and finds the highest
+/// file number in `dir`.
+pub fn recover_leftovers(dir: &Path) -> io::Result<Recovered> {
+    let context =
+        |e: io::Error| io::Error::new(e.kind(), format!("cannot read {}: {e}", dir.display()));
+    let mut recovered = Recovered::default();
+    for entry in fs::read_dir(dir).map_err(context)? {
+        let entry = entry.map_err(context)?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        if let Some(number) = protocol::file_number(name) {
+            recovered.highest = recovered.highest.max(number);
+        } else if let Some(number) = protocol::temp_file_number(name) {
+            recovered.highest = recovered.highest.max(number);
+            recovered.notes.extend(recover_temp(dir, number));
+        }
+    }
+    Ok(recovered)
+}
+
+/// Recovers one leftover `.n.file.part` (see [`recover_leftovers`]);
+/// returns what it did, if anything.
+fn recover_temp(dir: &Path, number: u64) -> Option<String> {
+    let temp = dir.join(protocol::temp_file_name(number));
+    let name = protocol::file_name(number);
+    let regular = fs::symlink_metadata(&temp).is_ok_and(|meta| meta.file_type().is_file());
+    if !regular {
+        return fs::remove_file(&temp)
+            .ok()
+            .map(|()| format!("Note: removed {}: not a regular file", temp.display()));
+    }
+    let file = File::open(&temp).ok()?;
+    if matches!(file.try_lock(), Err(TryLockError::WouldBlock)) {
+        // Another server on this directory is receiving it.
+        return None;
+    }
+    let recorded = match write_error_file(&dir.join(&name)) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
+        _ => fs::remove_file(&temp),
+    };
+    Some(match recorded {
+        Ok(()) => format!("Note: {name}: ERROR (an unfinished upload left by an earlier run)"),
+        Err(e) => format!("{name}: cannot record ERROR: {e}"),
+    })
+}
+
+/// Creates `path` holding exactly `ERROR`; fails if the name is taken.
+fn write_error_file(path: &Path) -> io::Result<()> {
+    files::create_exclusive(path)?.write_all(ERROR_CONTENT)
 }
 
 /// Open files a connection needs: its socket and the file it writes.
@@ -182,16 +299,20 @@ fn connections_within(wanted: usize, open_files: Option<usize>) -> usize {
 
 /// State every receiving thread shares.
 struct Shared {
-    file_dir: PathBuf,
     idle_timeout: Duration,
     grace: Duration,
     /// When shutdown was triggered; the grace period counts from here.
     stopping_since: OnceLock<Instant>,
     slots: Arc<Slots>,
     summary: Mutex<ServerSummary>,
+    numbering: Mutex<Numbering>,
 }
 
 impl Shared {
+    fn numbering_lock(&self) -> std::sync::MutexGuard<'_, Numbering> {
+        lock(&self.numbering)
+    }
+
     /// Why a transfer whose last data came at `last_data` must stop now, if
     /// it must.
     fn abort_reason(&self, last_data: Instant) -> Option<Failure> {
@@ -202,6 +323,148 @@ impl Shared {
             Some(since) if since.elapsed() >= self.grace => Some(Failure::Stopped(self.grace)),
             _ => None,
         }
+    }
+}
+
+/// The file numbers of one server: which comes next, and which transfers
+/// are in flight (so a forced exit can record them).
+struct Numbering {
+    dir: PathBuf,
+    /// The last number tried; the next claim starts above it.
+    last: u64,
+    /// Transfers in flight: number → their temporary file.
+    in_flight: BTreeMap<u64, PathBuf>,
+}
+
+/// A claimed number: its temporary file, created exclusively and locked.
+struct Claim {
+    number: u64,
+    temp_path: PathBuf,
+    file: File,
+}
+
+/// How many taken numbers a claim skips before it gives up.
+const MAX_CLAIM_ATTEMPTS: u32 = 100_000;
+
+impl Numbering {
+    /// Numbering for `dir` that continues past `highest`.
+    fn new(dir: &Path, highest: u64) -> Numbering {
+        Numbering {
+            dir: dir.to_path_buf(),
+            last: highest,
+            in_flight: BTreeMap::new(),
+        }
+    }
+
+    /// Claims the next free number: creates `.n.file.part` exclusively and
+    /// locks it, skipping numbers whose temporary or final name is taken
+    /// (by another server on this directory, a planted link, a file that
+    /// appeared since start-up).
+    fn claim(&mut self) -> io::Result<Claim> {
+        // FILE_DIR may have been removed since start-up; the seed recreates
+        // it for every connection, and so do we.
+        prepare_dir(&self.dir)?;
+        for _ in 0..MAX_CLAIM_ATTEMPTS {
+            self.last = self
+                .last
+                .checked_add(1)
+                .ok_or_else(|| io::Error::other("every file number is used"))?;
+            let number = self.last;
+            let temp_path = self.dir.join(protocol::temp_file_name(number));
+            let file = match files::create_exclusive(&temp_path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("cannot create {}: {e}", temp_path.display()),
+                    ))
+                }
+            };
+            // Locked: another server's start-up leaves this file alone.
+            let _ = file.try_lock();
+            if fs::symlink_metadata(self.dir.join(protocol::file_name(number))).is_ok() {
+                drop(file);
+                let _ = fs::remove_file(&temp_path);
+                continue;
+            }
+            self.in_flight.insert(number, temp_path.clone());
+            return Ok(Claim {
+                number,
+                temp_path,
+                file,
+            });
+        }
+        Err(io::Error::other(format!(
+            "{MAX_CLAIM_ATTEMPTS} file numbers in a row are taken"
+        )))
+    }
+
+    /// Ends transfer `number`, whose file (closed by now) is at
+    /// `temp_path`: publishes it if `complete`, or records `ERROR` at
+    /// `n.file`, and removes the temporary file. Returns the number the file
+    /// was saved under: `number`, or — if `n.file` appeared meanwhile (put
+    /// there by someone else) — the next free one, so the upload is still
+    /// not lost. Runs under the numbering lock, so a forced exit either sees
+    /// the transfer in flight or finds it finished. An error says the
+    /// complete file could not be published (then `ERROR` was recorded) or
+    /// `ERROR` could not be.
+    fn finish(&mut self, number: u64, temp_path: &Path, complete: bool) -> io::Result<u64> {
+        self.in_flight.remove(&number);
+        let target = self.dir.join(protocol::file_name(number));
+        let published = if complete {
+            match files::publish(temp_path, &target) {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    self.publish_elsewhere(temp_path)
+                }
+                other => other.map(|()| number),
+            }
+        } else {
+            Err(io::Error::other("not complete"))
+        };
+        if published.is_ok() {
+            return published;
+        }
+        let recorded = write_error_file(&target);
+        let _ = fs::remove_file(temp_path);
+        match (published, recorded) {
+            (Err(e), Ok(())) if complete => Err(e),
+            (_, recorded) => recorded.map(|()| number),
+        }
+    }
+
+    /// Publishes a finished file under the next number nobody has claimed.
+    fn publish_elsewhere(&mut self, temp_path: &Path) -> io::Result<u64> {
+        for _ in 0..MAX_CLAIM_ATTEMPTS {
+            self.last = self
+                .last
+                .checked_add(1)
+                .ok_or_else(|| io::Error::other("every file number is used"))?;
+            let claimed = self.dir.join(protocol::temp_file_name(self.last));
+            if fs::symlink_metadata(claimed).is_ok() {
+                continue;
+            }
+            match files::publish(temp_path, &self.dir.join(protocol::file_name(self.last))) {
+                Ok(()) => return Ok(self.last),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::other(format!(
+            "{MAX_CLAIM_ATTEMPTS} file numbers in a row are taken"
+        )))
+    }
+
+    /// A second signal: records every transfer in flight as `ERROR` and
+    /// removes its temporary file, right before the process exits; returns
+    /// how many there were.
+    fn abandon_all(&mut self) -> usize {
+        let count = self.in_flight.len();
+        for (number, temp_path) in std::mem::take(&mut self.in_flight) {
+            let _ = write_error_file(&self.dir.join(protocol::file_name(number)));
+            let _ = fs::remove_file(temp_path);
+        }
+        count
     }
 }
 
@@ -233,78 +496,80 @@ impl fmt::Display for Failure {
     }
 }
 
-/// Starts the thread that receives file `number` from `stream`.
-fn start_receiver(
-    number: u64,
-    stream: TcpStream,
-    peer: SocketAddr,
-    shared: Arc<Shared>,
-    slot: SlotGuard,
-) {
+/// Claims the next file number for `stream` and starts the thread that
+/// receives it. Runs on the accept loop, so numbers follow the accept order.
+fn start_receiver(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, slot: SlotGuard) {
+    let claim = match shared.numbering_lock().claim() {
+        Ok(claim) => claim,
+        Err(e) => {
+            warn(format_args!("cannot receive from {peer}: {e}"));
+            lock(&shared.summary).failed += 1;
+            return;
+        }
+    };
+    let (number, temp_path) = (claim.number, claim.temp_path.clone());
     let for_thread = shared.clone();
     let started = std::thread::Builder::new()
         .name(format!("accio-{number}"))
         .stack_size(THREAD_STACK)
         .spawn(move || {
-            receive(number, stream, peer, &for_thread);
+            receive(claim, stream, peer, &for_thread);
             drop(slot);
         });
     if let Err(e) = started {
-        // The closure, and with it the connection, is gone: record the loss.
-        let name = protocol::file_name(number);
+        // The closure, and with it the connection and the file, is gone:
+        // record the loss.
         warn(format_args!(
-            "{name}: cannot start a thread for {peer}: {e}"
+            "{}: cannot start a thread for {peer}: {e}",
+            protocol::file_name(number)
         ));
-        finish_failed(number, None, &shared);
+        finish_failed(number, &temp_path, &shared);
     }
 }
 
-/// Receives one file and reports the outcome.
-fn receive(number: u64, mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
+/// Receives one file into its claimed temporary file and reports the outcome.
+fn receive(claim: Claim, mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
     let started = Instant::now();
-    let name = protocol::file_name(number);
-    let temp_path = shared.file_dir.join(protocol::temp_file_name(number));
-    // FILE_DIR may have been removed since start-up; the seed recreates it
-    // for every connection, and so do we.
-    let created = prepare_dir(&shared.file_dir).and_then(|()| File::create(&temp_path));
-    let mut file = match created {
-        Ok(file) => file,
-        Err(e) => {
-            warn(format_args!(
-                "{name}: cannot create {}: {e}",
-                temp_path.display()
-            ));
-            finish_failed(number, None, shared);
-            return;
+    let name = protocol::file_name(claim.number);
+    let Claim {
+        number,
+        temp_path,
+        mut file,
+    } = claim;
+    let copied = copy_to_file(&mut stream, &mut file, shared);
+    drop(file);
+    match copied {
+        Ok(bytes) => {
+            let published = shared.numbering_lock().finish(number, &temp_path, true);
+            match published {
+                Ok(saved) => {
+                    let elapsed = started.elapsed();
+                    let name = if saved == number {
+                        name
+                    } else {
+                        format!("{} (as {name} was taken)", protocol::file_name(saved))
+                    };
+                    say(format_args!(
+                        "{name}: {} from {peer} in {:.3} s ({})",
+                        human_bytes(bytes),
+                        elapsed.as_secs_f64(),
+                        human_rate(rate(bytes, elapsed))
+                    ));
+                    let mut summary = lock(&shared.summary);
+                    summary.complete += 1;
+                    summary.bytes += bytes;
+                }
+                Err(e) => {
+                    warn(format_args!("{name}: cannot save it, saved ERROR: {e}"));
+                    lock(&shared.summary).failed += 1;
+                }
+            }
         }
-    };
-    match copy_to_file(&mut stream, &mut file, shared) {
-        Ok(bytes) => match fs::rename(&temp_path, shared.file_dir.join(&name)) {
-            Ok(()) => {
-                let elapsed = started.elapsed();
-                say(format_args!(
-                    "{name}: {} from {peer} in {:.3} s ({})",
-                    human_bytes(bytes),
-                    elapsed.as_secs_f64(),
-                    human_rate(rate(bytes, elapsed))
-                ));
-                let mut summary = lock(&shared.summary);
-                summary.complete += 1;
-                summary.bytes += bytes;
-            }
-            Err(e) => {
-                warn(format_args!(
-                    "{name}: cannot rename {}: {e}",
-                    temp_path.display()
-                ));
-                finish_failed(number, Some(file), shared);
-            }
-        },
         Err((failure, bytes)) => {
             say(format_args!(
                 "{name}: ERROR from {peer} after {bytes} bytes: {failure}"
             ));
-            finish_failed(number, Some(file), shared);
+            finish_failed(number, &temp_path, shared);
         }
     }
     // Dropping `stream` closes the connection only now, after the file has
@@ -352,23 +617,13 @@ fn copy_to_file(
     Ok(received)
 }
 
-/// Leaves `number.file` holding exactly `ERROR`, reusing the temporary
-/// file when there is one, and counts the failure.
-fn finish_failed(number: u64, file: Option<File>, shared: &Shared) {
+/// Leaves `n.file` holding exactly `ERROR`, removes the temporary file and
+/// counts the failure.
+fn finish_failed(number: u64, temp_path: &Path, shared: &Shared) {
     lock(&shared.summary).failed += 1;
     let name = protocol::file_name(number);
-    let temp_path = shared.file_dir.join(protocol::temp_file_name(number));
-    let written = match file {
-        Some(mut file) => file
-            .set_len(0)
-            .and_then(|()| file.rewind())
-            .and_then(|()| file.write_all(ERROR_CONTENT)),
-        None => fs::write(&temp_path, ERROR_CONTENT),
-    }
-    .and_then(|()| fs::rename(&temp_path, shared.file_dir.join(&name)));
-    if let Err(e) = written {
+    if let Err(e) = shared.numbering_lock().finish(number, temp_path, false) {
         warn(format_args!("{name}: cannot record ERROR: {e}"));
-        let _ = fs::remove_file(&temp_path);
     }
 }
 
@@ -462,12 +717,12 @@ mod tests {
     #[test]
     fn transfers_abort_when_idle_or_past_the_grace() {
         let shared = Shared {
-            file_dir: PathBuf::new(),
             idle_timeout: Duration::from_secs(10),
             grace: Duration::from_secs(5),
             stopping_since: OnceLock::new(),
             slots: Arc::new(Slots::new(1)),
             summary: Mutex::new(ServerSummary::default()),
+            numbering: Mutex::new(Numbering::new(Path::new("."), 0)),
         };
         let ago = |seconds| {
             Instant::now()
@@ -508,5 +763,102 @@ mod tests {
         if cfg!(target_os = "linux") {
             assert!(open_file_limit().is_some_and(|limit| limit > 0));
         }
+    }
+
+    /// A fresh directory for one test.
+    fn scratch(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("socklab-a5-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn leftovers_become_error_files_and_numbering_continues_past_them() {
+        let dir = scratch("recover");
+        fs::write(dir.join("2.file"), b"kept").unwrap();
+        fs::write(dir.join(".5.file.part"), b"half").unwrap();
+        fs::write(dir.join("notes.txt"), b"other").unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", dir.join(".3.file.part")).unwrap();
+        let recovered = recover_leftovers(&dir).unwrap();
+        assert_eq!(recovered.highest, 5);
+        assert_eq!(recovered.notes.len(), 2, "{:?}", recovered.notes);
+        assert!(recovered
+            .notes
+            .contains(&"Note: 5.file: ERROR (an unfinished upload left by an earlier run)".into()));
+        assert_eq!(names(&dir), ["2.file", "5.file", "notes.txt"]);
+        assert_eq!(fs::read(dir.join("5.file")).unwrap(), ERROR_CONTENT);
+        assert_eq!(fs::read(dir.join("2.file")).unwrap(), b"kept");
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_locked_part_belongs_to_a_live_server_and_is_left_alone() {
+        let dir = scratch("locked");
+        let part = dir.join(".1.file.part");
+        let file = files::create_exclusive(&part).unwrap();
+        file.lock().unwrap();
+        assert_eq!(recover_leftovers(&dir).unwrap().highest, 1);
+        assert_eq!(names(&dir), [".1.file.part"]);
+        drop(file);
+        recover_leftovers(&dir).unwrap();
+        assert_eq!(names(&dir), ["1.file"]);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn claims_skip_taken_numbers_and_finishing_never_overwrites() {
+        let dir = scratch("claim");
+        let mut numbering = Numbering::new(&dir, 0);
+        fs::write(dir.join("2.file"), b"someone else's").unwrap();
+        fs::write(dir.join(".3.file.part"), b"someone else's").unwrap();
+        let first = numbering.claim().unwrap();
+        let second = numbering.claim().unwrap();
+        assert_eq!((first.number, second.number), (1, 4));
+        (&first.file).write_all(b"one").unwrap();
+        drop(first.file);
+        assert_eq!(numbering.finish(1, &first.temp_path, true).unwrap(), 1);
+        drop(second.file);
+        assert_eq!(numbering.finish(4, &second.temp_path, false).unwrap(), 4);
+        assert!(numbering.in_flight.is_empty());
+        assert_eq!(names(&dir), [".3.file.part", "1.file", "2.file", "4.file"]);
+        assert_eq!(fs::read(dir.join("1.file")).unwrap(), b"one");
+        assert_eq!(fs::read(dir.join("4.file")).unwrap(), ERROR_CONTENT);
+
+        // A file that appears at the final name while a transfer runs stays,
+        // and the upload takes the next free number.
+        let third = numbering.claim().unwrap();
+        (&third.file).write_all(b"three").unwrap();
+        fs::write(dir.join("5.file"), b"planted").unwrap();
+        fs::write(dir.join(".6.file.part"), b"in flight elsewhere").unwrap();
+        drop(third.file);
+        assert_eq!(numbering.finish(5, &third.temp_path, true).unwrap(), 7);
+        assert_eq!(fs::read(dir.join("5.file")).unwrap(), b"planted");
+        assert_eq!(fs::read(dir.join("7.file")).unwrap(), b"three");
+        assert!(!third.temp_path.exists());
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_forced_exit_records_every_transfer_in_flight() {
+        let dir = scratch("forced");
+        let mut numbering = Numbering::new(&dir, 0);
+        let claims: Vec<Claim> = (0..3).map(|_| numbering.claim().unwrap()).collect();
+        assert_eq!(numbering.abandon_all(), 3);
+        assert_eq!(names(&dir), ["1.file", "2.file", "3.file"]);
+        for name in names(&dir) {
+            assert_eq!(fs::read(dir.join(name)).unwrap(), ERROR_CONTENT);
+        }
+        drop(claims);
+        fs::remove_dir_all(dir).unwrap();
     }
 }
