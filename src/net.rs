@@ -5,8 +5,8 @@
 use crate::output::warn;
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
 use socket2::{Domain, Protocol, Socket, Type};
-use std::io::{self, Write};
 use std::collections::HashMap;
+use std::io::{self, Write};
 use std::net::{
     IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket,
 };
@@ -231,9 +231,7 @@ fn write_all_checked(
 // The connection lifecycle shared by every TCP server.
 // ---------------------------------------------------------------------------
 
-/// How long a connection may fall behind [`Limits::min_rate`] before it can
-/// be evicted to make room for a newcomer. New connections start level, so
-/// a client gets this long to show progress; active ones never fall behind.
+/// The usual [`Limits::eviction_grace`].
 pub const EVICTION_GRACE: Duration = Duration::from_secs(5);
 
 /// How often the idle timeout is checked.
@@ -265,8 +263,12 @@ pub struct Limits {
     /// A connection that moves no byte for this long is closed.
     pub idle_timeout: Duration,
     /// Bytes per second a connection must keep up to stay safe from
-    /// eviction; slower ones fall behind (see [`EVICTION_GRACE`]).
+    /// eviction; slower ones fall behind.
     pub min_rate: u64,
+    /// How far behind `min_rate` a connection must fall before it can be
+    /// evicted for a newcomer. New connections start level, so a client
+    /// gets this long to show progress; active ones never fall behind.
+    pub eviction_grace: Duration,
     /// What to do with a newcomer when full and nobody can be evicted.
     pub when_full: WhenFull,
 }
@@ -274,7 +276,8 @@ pub struct Limits {
 impl Limits {
     /// The usual limits: `max_clients` (at least 1), the per-source share of
     /// [`default_share`], `idle_timeout`, a minimum rate of 64 bytes per
-    /// second, and refusing newcomers when nobody can be evicted.
+    /// second, [`EVICTION_GRACE`], and refusing newcomers when nobody can be
+    /// evicted.
     pub fn new(max_clients: usize, idle_timeout: Duration) -> Limits {
         let max_clients = max_clients.max(1);
         Limits {
@@ -282,6 +285,7 @@ impl Limits {
             max_per_source: default_share(max_clients),
             idle_timeout,
             min_rate: 64,
+            eviction_grace: EVICTION_GRACE,
             when_full: WhenFull::Refuse,
         }
     }
@@ -384,8 +388,10 @@ type Millis = u64;
 struct Progress {
     /// Up to when the connection has "paid" at [`Limits::min_rate`]: each
     /// byte moves it on by `1/min_rate` s, never past now and never from
-    /// further back than twice [`EVICTION_GRACE`]. `now - paid_until` is
-    /// how far behind it is.
+    /// further back than twice the eviction grace. `now - paid_until` is
+    /// how far behind it is: an idle connection falls further behind every
+    /// second, one trickling under the minimum rate settles about twice the
+    /// grace behind, one keeping up stays level.
     paid_until: AtomicU64,
     /// When it last moved a byte.
     last_byte: AtomicU64,
@@ -402,14 +408,14 @@ impl Progress {
         }
     }
 
-    /// Records `bytes` moved at `now`, paid for at `min_rate` bytes/s.
-    fn record(&self, bytes: u64, now: Millis, min_rate: u64) {
+    /// Records `bytes` moved at `now`, paid for at `limits.min_rate`.
+    fn record(&self, bytes: u64, now: Millis, limits: &Limits) {
         if bytes == 0 {
             return;
         }
         self.last_byte.fetch_max(now, Ordering::Relaxed);
-        let earned = bytes.saturating_mul(1000) / min_rate.max(1);
-        let floor = now.saturating_sub(2 * EVICTION_GRACE.as_millis() as u64);
+        let earned = bytes.saturating_mul(1000) / limits.min_rate.max(1);
+        let floor = now.saturating_sub(2 * limits.eviction_grace.as_millis() as u64);
         let _ = self
             .paid_until
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |paid| {
@@ -621,7 +627,7 @@ impl Lifecycle {
 
     /// Admits `stream` from `peer`, or says why not (the caller then closes
     /// it, perhaps after a message). When full, evicts the connection that
-    /// has made the least progress; if none has fallen [`EVICTION_GRACE`]
+    /// has made the least progress; if none has fallen [`Limits::eviction_grace`]
     /// behind, refuses, or with [`WhenFull::Wait`] waits (until shutdown).
     pub fn admit(
         &self,
@@ -666,7 +672,7 @@ impl Lifecycle {
                     behind: entry.progress.behind(now),
                 })
                 .collect();
-            if let Some(victim) = choose_victim(&candidates, EVICTION_GRACE) {
+            if let Some(victim) = choose_victim(&candidates, limits.eviction_grace) {
                 evicted = self
                     .shared
                     .close(&mut registry, victim, CloseReason::Evicted);
@@ -801,7 +807,7 @@ impl Conn {
     /// Records that `bytes` were read from or written to the connection.
     pub fn record(&self, bytes: usize) {
         self.progress
-            .record(bytes as u64, self.shared.now(), self.shared.limits.min_rate);
+            .record(bytes as u64, self.shared.now(), &self.shared.limits);
     }
 
     /// Why the server closed the connection, if it did (evicted, idle,
@@ -902,8 +908,244 @@ pub fn is_timeout(error: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
+    use std::io::Read;
+    use std::sync::atomic::AtomicUsize;
+
+    fn candidate(id: u64, source: [u8; 4], behind: Millis) -> Candidate {
+        Candidate {
+            id,
+            source: IpAddr::from(source),
+            behind,
+        }
+    }
+
+    #[test]
+    fn the_connection_furthest_behind_is_evicted() {
+        let grace = Duration::from_secs(5);
+        let candidates = [
+            candidate(1, [127, 0, 0, 2], 0),      // keeping up
+            candidate(2, [127, 0, 0, 3], 10_500), // trickling
+            candidate(3, [127, 0, 0, 4], 42_000), // idle for long
+            candidate(4, [127, 0, 0, 5], 4_999),  // not yet behind enough
+        ];
+        assert_eq!(choose_victim(&candidates, grace), Some(3));
+        assert_eq!(choose_victim(&candidates[..2], grace), Some(2));
+        // Nobody is behind by the grace: nobody may be evicted.
+        assert_eq!(choose_victim(&[candidates[0], candidates[3]], grace), None);
+        assert_eq!(choose_victim(&[], grace), None);
+    }
+
+    #[test]
+    fn among_equally_idle_the_busiest_source_loses_one() {
+        let grace = Duration::from_secs(5);
+        // Within the same second behind, the source holding more
+        // connections gives one up, even if slightly less behind.
+        let candidates = [
+            candidate(1, [127, 0, 0, 1], 9_900),
+            candidate(2, [127, 0, 0, 2], 9_100),
+            candidate(3, [127, 0, 0, 2], 9_200),
+        ];
+        assert_eq!(choose_victim(&candidates, grace), Some(3));
+    }
+
+    #[test]
+    fn progress_tells_idle_trickling_and_active_apart() {
+        let limits = Limits::new(4, Duration::from_secs(60));
+        let grace = limits.eviction_grace.as_millis() as Millis;
+        let (idle, trickle, active) = (Progress::new(0), Progress::new(0), Progress::new(0));
+        // One minute: the trickler sends 1 byte every 2 s, the active one
+        // 1000 bytes every 100 ms, the idle one nothing.
+        for now in (100..=60_000).step_by(100) {
+            if now % 2000 == 0 {
+                trickle.record(1, now, &limits);
+            }
+            active.record(1000, now, &limits);
+        }
+        let now = 60_000;
+        assert_eq!(idle.behind(now), 60_000);
+        assert_eq!(active.behind(now), 0);
+        // Trickling settles about twice the grace behind: evictable, but
+        // always before the idle one.
+        let behind = trickle.behind(now);
+        assert!(behind >= grace && behind <= 2 * grace, "{behind}");
+        assert_eq!(trickle.idle(now), 0);
+        assert_eq!(idle.idle(now), 60_000);
+        // A burst catches up at once.
+        trickle.record(1 << 20, now, &limits);
+        assert_eq!(trickle.behind(now), 0);
+    }
+
+    #[test]
+    fn accept_backoff_doubles_up_to_its_cap_and_resets() {
+        let mut backoff = AcceptBackoff::default();
+        assert_eq!(backoff.failed(), ACCEPT_BACKOFF_MIN);
+        assert_eq!(backoff.failed(), ACCEPT_BACKOFF_MIN * 2);
+        assert_eq!(backoff.failed(), ACCEPT_BACKOFF_MIN * 4);
+        for _ in 0..40 {
+            assert!(backoff.failed() <= ACCEPT_BACKOFF_MAX);
+        }
+        assert_eq!(backoff.failed(), ACCEPT_BACKOFF_MAX);
+        backoff.succeeded();
+        assert_eq!(backoff.failed(), ACCEPT_BACKOFF_MIN);
+    }
+
+    #[test]
+    fn shares_and_seconds() {
+        assert_eq!(default_share(1), 1);
+        assert_eq!(default_share(2), 2);
+        assert_eq!(default_share(16), 8);
+        assert_eq!(default_share(64), 16);
+        assert_eq!(default_share(1024), 256);
+        assert_eq!(
+            Limits::new(64, Duration::ZERO)
+                .with_share(Some(100))
+                .max_per_source,
+            64
+        );
+        assert_eq!(
+            Limits::new(64, Duration::ZERO)
+                .with_share(Some(0))
+                .max_per_source,
+            16
+        );
+        assert_eq!(parse_seconds("0.5"), Ok(Duration::from_millis(500)));
+        assert!(parse_seconds("0").is_err());
+        assert!(parse_seconds("-1").is_err());
+        assert!(parse_seconds("soon").is_err());
+        let v6 = |text: &str| source_of(SocketAddr::new(text.parse().unwrap(), 1));
+        assert_eq!(v6("2001:db8::1"), v6("2001:db8::ffff:2"));
+        assert_ne!(v6("2001:db8::1"), v6("2001:db8:0:1::1"));
+        assert_eq!(v6("::ffff:127.0.0.2"), v6("127.0.0.2"));
+    }
+
+    /// A listener, and a connection to it from `source`, accepted.
+    fn connect_from(listener: &TcpListener, source: [u8; 4]) -> (TcpStream, TcpStream, SocketAddr) {
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        socket.bind(&SocketAddr::from((source, 0)).into()).unwrap();
+        socket
+            .connect(&listener.local_addr().unwrap().into())
+            .unwrap();
+        let (accepted, peer) = listener.accept().unwrap();
+        (socket.into(), accepted, peer)
+    }
+
+    #[test]
+    fn lifecycle_evicts_refuses_and_drains() {
+        let listener = bind_tcp("127.0.0.1:0".parse().unwrap(), &SocketOptions::default()).unwrap();
+        let shutdown = Shutdown::new();
+        let limits = Limits {
+            max_per_source: 2,
+            eviction_grace: Duration::from_millis(200),
+            ..Limits::new(3, Duration::from_secs(30))
+        };
+        let lifecycle = Lifecycle::new(limits, "test").unwrap();
+        let (_c1, s1, p1) = connect_from(&listener, [127, 0, 0, 1]);
+        let first = lifecycle.admit(&s1, p1, &shutdown).unwrap();
+        let (_c2, s2, p2) = connect_from(&listener, [127, 0, 0, 2]);
+        let second = lifecycle.admit(&s2, p2, &shutdown).unwrap();
+        let (_c3, s3, p3) = connect_from(&listener, [127, 0, 0, 2]);
+        let third = lifecycle.admit(&s3, p3, &shutdown).unwrap();
+        assert_eq!(lifecycle.open(), 3);
+
+        // Over its source's share: refused, nobody evicted.
+        let (_c4, s4, p4) = connect_from(&listener, [127, 0, 0, 2]);
+        assert_eq!(
+            lifecycle.admit(&s4, p4, &shutdown).err(),
+            Some(Refused::SourceShare { max_per_source: 2 })
+        );
+        // Full, and everybody is fresh: refused.
+        let (_c5, s5, p5) = connect_from(&listener, [127, 0, 0, 3]);
+        assert_eq!(
+            lifecycle.admit(&s5, p5, &shutdown).err(),
+            Some(Refused::Full { max_clients: 3 })
+        );
+        // Once the grace has passed, the one that kept quiet is evicted;
+        // the others kept sending.
+        for _ in 0..5 {
+            std::thread::sleep(Duration::from_millis(60));
+            second.conn.record(100);
+            third.conn.record(100);
+        }
+        let fourth = lifecycle.admit(&s5, p5, &shutdown).unwrap();
+        assert_eq!(fourth.evicted, Some(p1));
+        assert_eq!(first.conn.closed(), Some(CloseReason::Evicted));
+        assert_eq!(second.conn.closed(), None);
+        // The evicted connection's blocked read wakes with end of stream.
+        let mut buffer = [0u8; 8];
+        assert_eq!((&s1).read(&mut buffer).unwrap(), 0);
+        assert_eq!(lifecycle.open(), 3);
+        // A connection that ends gives its place back.
+        drop(third);
+        assert_eq!(lifecycle.open(), 2);
+
+        // Shutdown closes the rest and joins their threads.
+        let mut lifecycle = lifecycle;
+        let waiter = second.conn;
+        let thread = std::thread::Builder::new().name("test-conn".into());
+        lifecycle
+            .spawn(thread, fourth.conn, move |conn| {
+                let mut buffer = [0u8; 8];
+                while (&s5).read(&mut buffer).unwrap_or(0) > 0 {}
+                assert_eq!(conn.closed(), Some(CloseReason::Shutdown));
+            })
+            .unwrap();
+        let started = Instant::now();
+        assert_eq!(lifecycle.drain(Duration::ZERO), 0);
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_eq!(waiter.closed(), Some(CloseReason::Shutdown));
+    }
+
+    #[test]
+    fn lifecycle_closes_idle_connections() {
+        let listener = bind_tcp("127.0.0.1:0".parse().unwrap(), &SocketOptions::default()).unwrap();
+        let shutdown = Shutdown::new();
+        let lifecycle = Lifecycle::new(Limits::new(4, Duration::from_millis(300)), "test").unwrap();
+        let (_client, stream, peer) = connect_from(&listener, [127, 0, 0, 1]);
+        let admitted = lifecycle.admit(&stream, peer, &shutdown).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let started = Instant::now();
+        let mut buffer = [0u8; 8];
+        assert_eq!((&stream).read(&mut buffer).unwrap(), 0);
+        assert!(started.elapsed() >= Duration::from_millis(250));
+        assert_eq!(
+            admitted.conn.closed(),
+            Some(CloseReason::Idle(Duration::from_millis(300)))
+        );
+        assert_eq!(lifecycle.open(), 0);
+    }
+
+    #[test]
+    fn a_waiting_lifecycle_admits_once_a_place_frees() {
+        let listener = bind_tcp("127.0.0.1:0".parse().unwrap(), &SocketOptions::default()).unwrap();
+        let shutdown = Shutdown::new();
+        let limits = Limits {
+            when_full: WhenFull::Wait,
+            ..Limits::new(1, Duration::from_secs(30))
+        };
+        let lifecycle = Lifecycle::new(limits, "test").unwrap();
+        let (_c1, s1, p1) = connect_from(&listener, [127, 0, 0, 1]);
+        let first = lifecycle.admit(&s1, p1, &shutdown).unwrap();
+        let ender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            first.conn.record(10);
+            drop(first);
+        });
+        let (_c2, s2, p2) = connect_from(&listener, [127, 0, 0, 2]);
+        let started = Instant::now();
+        let second = lifecycle.admit(&s2, p2, &shutdown).unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(150));
+        assert_eq!(second.evicted, None);
+        ender.join().unwrap();
+        // Shutdown ends a wait.
+        let (_c3, s3, p3) = connect_from(&listener, [127, 0, 0, 3]);
+        shutdown.trigger();
+        assert_eq!(
+            lifecycle.admit(&s3, p3, &shutdown).err(),
+            Some(Refused::ShuttingDown)
+        );
+    }
 
     #[test]
     fn accept_loop_stops_on_shutdown() {

@@ -4,7 +4,9 @@
 
 use super::framing::read_message;
 use super::protocol::{half_echo, request_complete, SERVER_READ_SIZE};
-use crate::net::{accept_until_shutdown, bind_tcp, is_timeout, Conn, Lifecycle, Limits, SocketOptions};
+use crate::net::{
+    accept_until_shutdown, bind_tcp, is_timeout, Conn, Lifecycle, Limits, SocketOptions,
+};
 use crate::output::{announce_listening, warn};
 use crate::python;
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
@@ -63,12 +65,16 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
         let admitted = match lifecycle.admit(&stream, peer, shutdown) {
             Ok(admitted) => admitted,
             Err(refused) => {
-                warn(format_args!("{peer}: refused: {refused}; connection closed"));
+                warn(format_args!(
+                    "{peer}: refused: {refused}; connection closed"
+                ));
                 return ControlFlow::Continue(());
             }
         };
         if let Some(evicted) = admitted.evicted {
-            warn(format_args!("{evicted}: evicted (least progress) to admit {peer}"));
+            warn(format_args!(
+                "{evicted}: evicted (least progress) to admit {peer}"
+            ));
         }
         let timeout = config.limits.idle_timeout;
         let worker_shutdown = shutdown.clone();
@@ -77,7 +83,9 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
             serve_connection(stream, Some(&conn), peer, timeout, &worker_shutdown)
         });
         if let Err(e) = started {
-            warn(format_args!("{peer}: cannot start a thread, connection dropped: {e}"));
+            warn(format_args!(
+                "{peer}: cannot start a thread, connection dropped: {e}"
+            ));
         }
         ControlFlow::Continue(())
     })?;

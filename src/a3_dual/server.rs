@@ -12,9 +12,9 @@ use crate::shutdown::{Shutdown, POLL_INTERVAL};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::ops::ControlFlow;
-use std::thread::Builder;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::thread::Builder;
 use std::time::Duration;
 
 /// How long a write may make no progress (the client stopped reading its
@@ -68,7 +68,9 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
         let admitted = match lifecycle.admit(&stream, peer, shutdown) {
             Ok(admitted) => admitted,
             Err(refused) => {
-                warn(format_args!("{peer}: refused: {refused}; connection closed"));
+                warn(format_args!(
+                    "{peer}: refused: {refused}; connection closed"
+                ));
                 return ControlFlow::Continue(());
             }
         };
@@ -89,7 +91,9 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
             connection.serve(stream, &conn)
         });
         if let Err(e) = started {
-            warn(format_args!("{peer}: cannot start a thread, connection dropped: {e}"));
+            warn(format_args!(
+                "{peer}: cannot start a thread, connection dropped: {e}"
+            ));
         }
         ControlFlow::Continue(())
     })?;

@@ -12,10 +12,10 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::ops::ControlFlow;
-use std::thread::Builder;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::thread::Builder;
 use std::time::{Duration, Instant};
 
 /// Everything the server needs to know.
@@ -127,7 +127,9 @@ pub fn serve(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<Arc<Serve
         let admitted = match lifecycle.admit(&stream, peer, shutdown) {
             Ok(admitted) => admitted,
             Err(refused) => {
-                warn(format_args!("{peer}: refused: {refused}; connection closed"));
+                warn(format_args!(
+                    "{peer}: refused: {refused}; connection closed"
+                ));
                 totals.dropped.fetch_add(1, Ordering::Relaxed);
                 return ControlFlow::Continue(());
             }
@@ -143,7 +145,9 @@ pub fn serve(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<Arc<Serve
             handle_connection(stream, Some(&conn), peer, &config, &totals, &shutdown);
         });
         if let Err(e) = started {
-            warn(format_args!("{peer}: cannot start a thread, connection dropped: {e}"));
+            warn(format_args!(
+                "{peer}: cannot start a thread, connection dropped: {e}"
+            ));
         }
         ControlFlow::Continue(())
     })?;
@@ -247,7 +251,14 @@ fn serve_client(
         return Err(interrupted());
     }
     transfer.started = Instant::now();
-    stream_file(&mut file, stream, conn, config, shutdown, &mut transfer.sent)?;
+    stream_file(
+        &mut file,
+        stream,
+        conn,
+        config,
+        shutdown,
+        &mut transfer.sent,
+    )?;
     net::reset_on_close(stream, false)?;
     Ok(Outcome::Sent)
 }

@@ -173,9 +173,7 @@ fn admit(
 /// S→refused client when its address already has its share of the clients
 /// (`--max-per-source`).
 fn source_full(max_per_source: usize) -> String {
-    format!(
-        "> Too many connections from your address ({max_per_source}), try again later"
-    )
+    format!("> Too many connections from your address ({max_per_source}), try again later")
 }
 
 /// Sends `line` to a client the server will not serve, then closes it.

@@ -130,7 +130,14 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<ServerSumma
                     ));
                 }
                 accepted += 1;
-                start_receiver(accepted, stream, peer, shared.clone(), &mut lifecycle, admitted.conn);
+                start_receiver(
+                    accepted,
+                    stream,
+                    peer,
+                    shared.clone(),
+                    &mut lifecycle,
+                    admitted.conn,
+                );
             }
             Err(refused) => {
                 warn(format_args!("{peer}: refused: {refused}; connection reset"));
