@@ -540,11 +540,11 @@ impl LifecycleShared {
     }
 }
 
-/// Marks the connection closed, then wakes its thread: a reset is armed
-/// (SO_LINGER 0, so the thread's final close is never mistaken for a clean
-/// end of a transfer) and the read side is shut down, which makes a blocked
-/// read return end of stream. Nothing is sent to the peer until the thread
-/// drops its socket.
+/// Marks the connection closed, then wakes its thread by shutting down the
+/// read side of the socket, which makes a blocked read return end of
+/// stream. Nothing is sent to the peer until the thread drops its socket
+/// (a server whose protocol must not let that close look like a clean end,
+/// as a file transfer, arms [`reset_on_close`] itself).
 fn close_entry(entry: &Entry, reason: CloseReason) {
     let _ = entry.progress.closed.compare_exchange(
         0,
@@ -552,7 +552,6 @@ fn close_entry(entry: &Entry, reason: CloseReason) {
         Ordering::SeqCst,
         Ordering::SeqCst,
     );
-    let _ = reset_on_close(&entry.socket, true);
     let _ = entry.socket.shutdown(std::net::Shutdown::Read);
 }
 
@@ -562,7 +561,8 @@ fn close_entry(entry: &Entry, reason: CloseReason) {
 /// threads, and a bounded drain on shutdown.
 ///
 /// ```text
-/// accept ─► admit ──► source over its share? ─► refused (closed)
+/// accept ─► admit ──► source at its share? ─► evict its own connection furthest
+///                 │                           behind min_rate (≥ grace), else refuse
 ///                 └─► full? ─► evict the one furthest behind min_rate (≥ grace)
 ///                          └─► nobody behind: refuse (or wait, WhenFull::Wait)
 ///           spawn ─► thread: serve(conn) ── conn.record(bytes) after each read/write
@@ -654,18 +654,17 @@ impl Lifecycle {
                 .values()
                 .filter(|entry| entry.source == source)
                 .count();
-            if same_source >= limits.max_per_source {
-                return Err(Refused::SourceShare {
-                    max_per_source: limits.max_per_source,
-                });
-            }
-            if registry.entries.len() < limits.max_clients {
+            let at_share = same_source >= limits.max_per_source;
+            let full = registry.entries.len() >= limits.max_clients;
+            if !at_share && !full {
                 break;
             }
+            // A source at its share may only displace its own connections.
             let now = self.shared.now();
             let candidates: Vec<Candidate> = registry
                 .entries
                 .iter()
+                .filter(|(_, entry)| !at_share || entry.source == source)
                 .map(|(&id, entry)| Candidate {
                     id,
                     source: entry.source,
@@ -677,6 +676,11 @@ impl Lifecycle {
                     .shared
                     .close(&mut registry, victim, CloseReason::Evicted);
                 continue;
+            }
+            if !full {
+                return Err(Refused::SourceShare {
+                    max_per_source: limits.max_per_source,
+                });
             }
             if limits.when_full == WhenFull::Refuse {
                 return Err(Refused::Full {
@@ -1036,7 +1040,7 @@ mod tests {
         let limits = Limits {
             max_per_source: 2,
             eviction_grace: Duration::from_millis(200),
-            ..Limits::new(3, Duration::from_secs(30))
+            ..Limits::new(4, Duration::from_secs(30))
         };
         let lifecycle = Lifecycle::new(limits, "test").unwrap();
         let (_c1, s1, p1) = connect_from(&listener, [127, 0, 0, 1]);
@@ -1047,17 +1051,20 @@ mod tests {
         let third = lifecycle.admit(&s3, p3, &shutdown).unwrap();
         assert_eq!(lifecycle.open(), 3);
 
-        // Over its source's share: refused, nobody evicted.
+        // At its source's share, and its connections are fresh: refused,
+        // though there is room.
         let (_c4, s4, p4) = connect_from(&listener, [127, 0, 0, 2]);
         assert_eq!(
             lifecycle.admit(&s4, p4, &shutdown).err(),
             Some(Refused::SourceShare { max_per_source: 2 })
         );
+        let (_c6, s6, p6) = connect_from(&listener, [127, 0, 0, 4]);
+        let sixth = lifecycle.admit(&s6, p6, &shutdown).unwrap();
         // Full, and everybody is fresh: refused.
         let (_c5, s5, p5) = connect_from(&listener, [127, 0, 0, 3]);
         assert_eq!(
             lifecycle.admit(&s5, p5, &shutdown).err(),
-            Some(Refused::Full { max_clients: 3 })
+            Some(Refused::Full { max_clients: 4 })
         );
         // Once the grace has passed, the one that kept quiet is evicted;
         // the others kept sending.
@@ -1065,6 +1072,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(60));
             second.conn.record(100);
             third.conn.record(100);
+            sixth.conn.record(100);
         }
         let fourth = lifecycle.admit(&s5, p5, &shutdown).unwrap();
         assert_eq!(fourth.evicted, Some(p1));
@@ -1073,10 +1081,17 @@ mod tests {
         // The evicted connection's blocked read wakes with end of stream.
         let mut buffer = [0u8; 8];
         assert_eq!((&s1).read(&mut buffer).unwrap(), 0);
-        assert_eq!(lifecycle.open(), 3);
+        assert_eq!(lifecycle.open(), 4);
+        // A source at its share may displace its own idle connection.
+        std::thread::sleep(Duration::from_millis(450));
+        second.conn.record(100);
+        let replaced = lifecycle.admit(&s4, p4, &shutdown).unwrap();
+        assert_eq!(replaced.evicted, Some(p3));
+        assert_eq!(third.conn.closed(), Some(CloseReason::Evicted));
+        assert_eq!(second.conn.closed(), None);
         // A connection that ends gives its place back.
-        drop(third);
-        assert_eq!(lifecycle.open(), 2);
+        drop(replaced);
+        assert_eq!(lifecycle.open(), 3);
 
         // Shutdown closes the rest and joins their threads.
         let mut lifecycle = lifecycle;
