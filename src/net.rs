@@ -1,6 +1,10 @@
 //! Socket plumbing shared by the assignments: resolving `HOST PORT`, binding
 //! with explicit buffer sizes (the one thing std cannot do, hence `socket2`),
-//! an accept loop that stops on shutdown, and a UDP receive that does too.
+//! an accept loop that stops on shutdown and backs off when `accept` fails,
+//! a UDP receive that stops on shutdown too, and [`Lifecycle`]: the one
+//! connection lifecycle of every TCP server (a cap, a per-source share,
+//! eviction of the connection that has made the least progress, an idle
+//! timeout, named threads and a bounded drain on shutdown).
 
 use crate::output::warn;
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
@@ -467,11 +471,14 @@ struct Candidate {
 /// furthest behind exactly. `None` when every connection is keeping up.
 fn choose_victim(candidates: &[Candidate], grace: Duration) -> Option<u64> {
     let grace = grace.as_millis() as u64;
-    let per_source = |source: IpAddr| candidates.iter().filter(|c| c.source == source).count();
+    let mut per_source: HashMap<IpAddr, usize> = HashMap::new();
+    for candidate in candidates {
+        *per_source.entry(candidate.source).or_default() += 1;
+    }
     candidates
         .iter()
         .filter(|c| c.behind >= grace)
-        .max_by_key(|c| (c.behind / 1000, per_source(c.source), c.behind))
+        .max_by_key(|c| (c.behind / 1000, per_source[&c.source], c.behind))
         .map(|c| c.id)
 }
 
@@ -595,7 +602,7 @@ impl Lifecycle {
             changed: Condvar::new(),
         });
         let for_reaper = Arc::clone(&shared);
-        let interval = REAPER_INTERVAL.min(limits.idle_timeout / 4);
+        let interval = (limits.idle_timeout / 4).clamp(Duration::from_millis(10), REAPER_INTERVAL);
         let reaper = std::thread::Builder::new()
             .name(format!("{server}-reaper"))
             .spawn(move || loop {
