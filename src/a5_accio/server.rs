@@ -369,7 +369,12 @@ fn copy_to_file(
             // The lifecycle woke this read by closing the connection: the
             // end of stream is the server's, not the client's.
             Ok(0) => match conn.closed() {
-                Some(reason) => return Err((Failure::Closed(reason), received)),
+                Some(reason) => {
+                    // Reset, so a client waiting for the close cannot take
+                    // it for "saved".
+                    let _ = net::reset_on_close(stream, true);
+                    return Err((Failure::Closed(reason), received));
+                }
                 None => break,
             },
             Ok(count) => {
