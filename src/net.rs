@@ -622,11 +622,6 @@ impl Lifecycle {
         })
     }
 
-    /// The limits this lifecycle enforces.
-    pub fn limits(&self) -> &Limits {
-        &self.shared.limits
-    }
-
     /// How many connections are registered.
     pub fn open(&self) -> usize {
         self.shared.registry().entries.len()
@@ -717,7 +712,6 @@ impl Lifecycle {
             conn: Conn {
                 shared: Arc::clone(&self.shared),
                 id,
-                peer,
                 progress,
             },
             evicted,
@@ -800,16 +794,10 @@ impl Drop for Lifecycle {
 pub struct Conn {
     shared: Arc<LifecycleShared>,
     id: u64,
-    peer: SocketAddr,
     progress: Arc<Progress>,
 }
 
 impl Conn {
-    /// The peer's address.
-    pub fn peer(&self) -> SocketAddr {
-        self.peer
-    }
-
     /// A number for the connection, unique within the lifecycle (1, 2, …).
     pub fn id(&self) -> u64 {
         self.id
