@@ -428,7 +428,7 @@ mod tests {
 
     #[test]
     fn connections_fit_in_the_open_file_limit() {
-        assert_eq!(connections_within(1024, Some(1024)), 504);
+        assert_eq!(connections_within(1024, Some(1024)), 336);
         assert_eq!(connections_within(1024, Some(20_000)), 1024);
         assert_eq!(connections_within(1024, None), 1024);
         assert_eq!(connections_within(1024, Some(3)), 1);
