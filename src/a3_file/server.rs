@@ -316,9 +316,13 @@ fn stream_file(
     shutdown: &Shutdown,
     sent: &mut u64,
 ) -> io::Result<()> {
-    // Paced transfers send smaller pieces so the rate is smooth.
+    // Paced transfers send smaller pieces so the rate is smooth: at most a
+    // tenth of a second's worth, so even a very slow transfer writes often
+    // and never looks idle to the idle timeout.
     let chunk = if config.rate_bits > 0 {
-        CHUNK / 4
+        usize::try_from(config.rate_bits / 8 / 10)
+            .unwrap_or(usize::MAX)
+            .clamp(1, CHUNK / 4)
     } else {
         CHUNK
     };
