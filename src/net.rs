@@ -358,6 +358,8 @@ pub enum Refused {
     },
     /// The server is stopping.
     ShuttingDown,
+    /// The server cannot keep track of it (out of file descriptors).
+    NoResources,
 }
 
 impl std::fmt::Display for Refused {
@@ -371,6 +373,7 @@ impl std::fmt::Display for Refused {
                 "its address already has {max_per_source} connections (--max-per-source)"
             ),
             Refused::ShuttingDown => write!(f, "the server is shutting down"),
+            Refused::NoResources => write!(f, "no file descriptor left to track it"),
         }
     }
 }
@@ -639,12 +642,7 @@ impl Lifecycle {
     ) -> Result<Admitted, Refused> {
         let limits = self.shared.limits;
         let source = source_of(peer);
-        let socket = stream.try_clone().map_err(|e| {
-            warn(format_args!("{peer}: cannot register the connection: {e}"));
-            Refused::Full {
-                max_clients: limits.max_clients,
-            }
-        })?;
+        let socket = stream.try_clone().map_err(|_| Refused::NoResources)?;
         let mut registry = self.shared.registry();
         let mut evicted = None;
         loop {

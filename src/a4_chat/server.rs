@@ -154,7 +154,7 @@ fn admit(
                 Refused::SourceShare { max_per_source } => {
                     refuse(stream, &source_full(max_per_source))
                 }
-                Refused::ShuttingDown => {}
+                Refused::ShuttingDown | Refused::NoResources => {}
             }
             return;
         }
