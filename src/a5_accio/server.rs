@@ -244,7 +244,7 @@ enum Failure {
     Stopped(Duration),
     /// The connection broke (reset, for example).
     Connection(io::Error),
-    /// The server closed the connection (evicted, idle, stopping).
+    /// The server closed the connection (evicted for a newcomer).
     Closed(CloseReason),
     /// The file could not be written.
     Disk(io::Error),
@@ -373,7 +373,12 @@ fn copy_to_file(
                     // Reset, so a client waiting for the close cannot take
                     // it for "saved".
                     let _ = net::reset_on_close(stream, true);
-                    return Err((Failure::Closed(reason), received));
+                    let failure = match reason {
+                        CloseReason::Idle(timeout) => Failure::Idle(timeout),
+                        CloseReason::Shutdown => Failure::Stopped(shared.grace),
+                        CloseReason::Evicted => Failure::Closed(reason),
+                    };
+                    return Err((failure, received));
                 }
                 None => break,
             },
