@@ -4,6 +4,7 @@ use clap::Parser;
 use socklab::a2_tcp::protocol::DEFAULT_PORT;
 use socklab::a2_tcp::server::{run, ServerConfig};
 use socklab::cli::exit_with;
+use socklab::net::{parse_seconds, Limits};
 use socklab::shutdown::Shutdown;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
@@ -24,10 +25,20 @@ struct Args {
     /// (default: serve one connection and exit, as the seed does).
     #[arg(long)]
     forever: bool,
-    /// Seconds a connection may stay silent before it is closed unanswered.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30,
-          value_parser = clap::value_parser!(u64).range(1..=86_400))]
-    timeout: u64,
+    /// Seconds a connection may stay silent before it is closed unanswered
+    /// (fractions allowed; `--timeout` is the old name).
+    #[arg(long, alias = "timeout", value_name = "SECONDS", default_value = "30",
+          value_parser = parse_seconds)]
+    idle_timeout: Duration,
+    /// With --forever: most connections served at once; when full, the one
+    /// that has made the least progress is evicted for a newcomer.
+    #[arg(long, value_name = "N", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_clients: u64,
+    /// With --forever: most connections from one address (default: a
+    /// quarter of --max-clients, at least 8).
+    #[arg(long, value_name = "N")]
+    max_per_source: Option<usize>,
 }
 
 fn main() -> ExitCode {
@@ -35,7 +46,11 @@ fn main() -> ExitCode {
     let config = ServerConfig {
         bind: SocketAddr::new(args.bind, args.port),
         forever: args.forever,
-        request_timeout: Duration::from_secs(args.timeout),
+        limits: Limits::new(
+            usize::try_from(args.max_clients).unwrap_or(usize::MAX),
+            args.idle_timeout,
+        )
+        .with_share(args.max_per_source),
     };
     exit_with(Shutdown::install().and_then(|shutdown| run(&config, &shutdown)))
 }

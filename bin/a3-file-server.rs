@@ -4,7 +4,7 @@ use clap::Parser;
 use socklab::a3_file::protocol::{DEFAULT_AUTH_PAUSE, DEFAULT_KEY, MAX_KEY_LEN, PATH_PROMPT};
 use socklab::a3_file::{serve, ServerConfig};
 use socklab::cli::exit_with;
-use socklab::net::resolve;
+use socklab::net::{parse_seconds, resolve, Limits};
 use socklab::pacing::parse_rate;
 use socklab::shutdown::Shutdown;
 use std::io::{self, BufRead, Write};
@@ -31,12 +31,19 @@ struct Args {
     /// status says whether that client got the file.
     #[arg(long)]
     once: bool,
-    /// Serve at most this many clients at once; more are closed at once.
+    /// Serve at most this many clients at once; when full, the one that has
+    /// made the least progress is evicted for a newcomer.
     #[arg(long, default_value_t = 64, value_name = "N")]
     max_clients: usize,
-    /// Drop a client that sends no key, or reads nothing, for this many seconds.
-    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
-    timeout: u64,
+    /// Most connections from one address (default: a quarter of
+    /// --max-clients, at least 8).
+    #[arg(long, value_name = "N")]
+    max_per_source: Option<usize>,
+    /// Drop a client that sends no key, or reads nothing, for this many
+    /// seconds (fractions allowed; `--timeout` is the old name).
+    #[arg(long, alias = "timeout", default_value = "30", value_name = "SECONDS",
+          value_parser = parse_seconds)]
+    idle_timeout: Duration,
     /// Pause between AUTH_SUCCESS and the file, in milliseconds, so the
     /// seed client gets AUTH_SUCCESS in a read of its own.
     #[arg(long, default_value_t = DEFAULT_AUTH_PAUSE.as_millis() as u64, value_name = "MS")]
@@ -60,9 +67,6 @@ fn run(args: Args) -> io::Result<()> {
     if args.max_clients == 0 {
         return Err(invalid("--max-clients must be at least 1".into()));
     }
-    if args.timeout == 0 {
-        return Err(invalid("--timeout must be at least 1 second".into()));
-    }
     let path = match args.path {
         Some(path) => path,
         None => ask_for_path()?,
@@ -72,8 +76,7 @@ fn run(args: Args) -> io::Result<()> {
         path,
         key: args.key.into_bytes(),
         once: args.once,
-        max_clients: args.max_clients,
-        idle_timeout: Duration::from_secs(args.timeout),
+        limits: Limits::new(args.max_clients, args.idle_timeout).with_share(args.max_per_source),
         auth_pause: Duration::from_millis(args.pause_ms),
         rate_bits: args.rate,
     };

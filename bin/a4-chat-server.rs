@@ -16,9 +16,20 @@ struct Args {
     host: String,
     /// Port to listen on (0 picks a free one; the readiness line names it).
     port: u16,
-    /// Most clients served at once; more are turned away with a message.
+    /// Most clients served at once. When full, the client that has sent the
+    /// least recently is evicted for a newcomer; if all are active, the
+    /// newcomer is turned away with a message.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
     max_clients: u64,
+    /// Most clients from one address (default: a quarter of --max-clients,
+    /// at least 8).
+    #[arg(long, value_name = "N")]
+    max_per_source: Option<usize>,
+    /// Disconnect a client that sends nothing for this many seconds
+    /// (fractions allowed).
+    #[arg(long, value_name = "SECONDS", default_value = "3600",
+          value_parser = socklab::net::parse_seconds)]
+    idle_timeout: Duration,
     /// Largest upload accepted, in bytes (the default is 1 GiB).
     #[arg(long, default_value_t = 1 << 30)]
     max_upload: u64,
@@ -53,7 +64,11 @@ fn run(args: &Args) -> std::io::Result<()> {
     let config = ServerConfig {
         addr: socklab::net::resolve(&args.host, args.port)?,
         upload_dir: args.upload_dir.clone(),
-        max_clients: usize::try_from(args.max_clients).unwrap_or(usize::MAX),
+        limits: socklab::net::Limits::new(
+            usize::try_from(args.max_clients).unwrap_or(usize::MAX),
+            args.idle_timeout,
+        )
+        .with_share(args.max_per_source),
         max_upload: args.max_upload,
         stall_timeout: Duration::from_secs_f64(args.stall_timeout),
         max_backlog: usize::try_from(args.max_backlog).unwrap_or(usize::MAX),

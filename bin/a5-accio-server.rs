@@ -29,10 +29,18 @@ struct Args {
     /// On SIGTERM/SIGQUIT/Ctrl-C, let transfers in flight finish for this many seconds
     #[arg(long, value_name = "SECONDS", default_value_t = Seconds(protocol::DEFAULT_GRACE))]
     grace: Seconds,
-    /// Serve at most this many connections at once (more wait to be accepted)
-    #[arg(long, value_name = "N", default_value_t = protocol::DEFAULT_MAX_CONNECTIONS,
+    /// Serve at most this many connections at once; when full, the one that
+    /// has sent the least recently (idle or trickling) is evicted for a
+    /// newcomer, else newcomers wait to be accepted (`--max-connections` is
+    /// the old name)
+    #[arg(long, alias = "max-connections", value_name = "N",
+          default_value_t = protocol::DEFAULT_MAX_CONNECTIONS,
           value_parser = a5_accio::parse_positive)]
-    max_connections: usize,
+    max_clients: usize,
+    /// Serve at most this many connections from one address (default: a
+    /// quarter of --max-clients, at least 8)
+    #[arg(long, value_name = "N", value_parser = a5_accio::parse_positive)]
+    max_per_source: Option<usize>,
 }
 
 fn main() -> ExitCode {
@@ -46,7 +54,8 @@ fn main() -> ExitCode {
         file_dir: args.file_dir,
         idle_timeout: args.idle_timeout.0,
         grace: args.grace.0,
-        max_connections: args.max_connections,
+        max_connections: args.max_clients,
+        max_per_source: args.max_per_source,
     };
     a5_accio::exit_with(Shutdown::install_with_sigquit().and_then(|shutdown| {
         let summary = server::run(&config, &shutdown)?;

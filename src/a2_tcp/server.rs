@@ -4,13 +4,16 @@
 
 use super::framing::read_message;
 use super::protocol::{half_echo, request_complete, SERVER_READ_SIZE};
-use crate::net::{accept_until_shutdown, bind_tcp, is_timeout, ConnectionThreads, SocketOptions};
-use crate::output::announce_listening;
+use crate::net::{
+    accept_until_shutdown, bind_tcp, is_timeout, Conn, Lifecycle, Limits, SocketOptions,
+};
+use crate::output::{announce_listening, warn};
 use crate::python;
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown as Direction, SocketAddr, TcpStream};
 use std::ops::ControlFlow;
+use std::thread::Builder;
 use std::time::{Duration, Instant};
 
 /// `println!` that never panics: a server must not stop because nobody
@@ -35,8 +38,10 @@ pub struct ServerConfig {
     /// Serve every connection on its own thread until shutdown, instead of
     /// one connection and exit.
     pub forever: bool,
-    /// How long a connection may stay silent before it is closed unanswered.
-    pub request_timeout: Duration,
+    /// With `forever`: the connection cap, per-source share and idle
+    /// timeout (how long a connection may stay silent before it is closed
+    /// unanswered; it applies to the single connection too).
+    pub limits: Limits,
 }
 
 /// Runs the server until it has served one connection (or, with
@@ -49,34 +54,57 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
     say!("server socket listening");
 
     let mut accepted = 0u64;
-    let mut threads = ConnectionThreads::new();
+    let mut lifecycle = Lifecycle::new(config.limits, "a2")?;
     accept_until_shutdown(&listener, shutdown, |stream, peer| {
         accepted += 1;
         say!("Connected with {peer}");
         if !config.forever {
-            serve_connection(stream, peer, config.request_timeout, shutdown);
+            serve_connection(stream, None, peer, config.limits.idle_timeout, shutdown);
             return ControlFlow::Break(());
         }
-        let timeout = config.request_timeout;
+        let admitted = match lifecycle.admit(&stream, peer, shutdown) {
+            Ok(admitted) => admitted,
+            Err(refused) => {
+                warn(format_args!(
+                    "{peer}: refused: {refused}; connection closed"
+                ));
+                return ControlFlow::Continue(());
+            }
+        };
+        if let Some(evicted) = admitted.evicted {
+            warn(format_args!(
+                "{evicted}: evicted (least progress) to admit {peer}"
+            ));
+        }
+        let timeout = config.limits.idle_timeout;
         let worker_shutdown = shutdown.clone();
-        threads.spawn(format!("a2-conn-{accepted}"), peer, move || {
-            serve_connection(stream, peer, timeout, &worker_shutdown)
+        let thread = Builder::new().name(format!("a2-conn-{accepted}"));
+        let started = lifecycle.spawn(thread, admitted.conn, move |conn| {
+            serve_connection(stream, Some(&conn), peer, timeout, &worker_shutdown)
         });
+        if let Err(e) = started {
+            warn(format_args!(
+                "{peer}: cannot start a thread, connection dropped: {e}"
+            ));
+        }
         ControlFlow::Continue(())
     })?;
-    threads.join_all();
+    lifecycle.drain(Duration::ZERO);
     say!("Server stopped after {accepted} connection(s)");
     Ok(())
 }
 
-/// Serves one connection, reporting any failure on stderr.
+/// Serves one connection, reporting any failure on stderr. `conn` is its
+/// place in the lifecycle (none for the single connection without
+/// `forever`).
 fn serve_connection(
     mut stream: TcpStream,
+    conn: Option<&Conn>,
     peer: SocketAddr,
     request_timeout: Duration,
     shutdown: &Shutdown,
 ) {
-    match answer(&mut stream, request_timeout, shutdown) {
+    match answer(&mut stream, conn, request_timeout, shutdown) {
         Ok(request) if request.is_empty() => {
             say!("{peer} closed the connection without a request")
         }
@@ -94,6 +122,7 @@ fn serve_connection(
 /// The stream is closed when the caller drops it.
 fn answer(
     stream: &mut TcpStream,
+    conn: Option<&Conn>,
     request_timeout: Duration,
     shutdown: &Shutdown,
 ) -> io::Result<Vec<u8>> {
@@ -104,6 +133,16 @@ fn answer(
         request_timeout,
         shutdown,
     )?;
+    if let Some(conn) = conn {
+        // An end of stream the server caused is no request to answer.
+        if let Some(reason) = conn.closed() {
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                reason.to_string(),
+            ));
+        }
+        conn.record(request.len());
+    }
     stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
     stream.write_all(half_echo(&request))?;
     linger(stream, shutdown);

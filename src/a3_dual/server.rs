@@ -4,16 +4,17 @@
 
 use super::protocol::{classify, family_name, printable, Incoming, ACKNOWLEDGEMENT, READ_SIZE};
 use crate::net::{
-    accept_until_shutdown, bind_tcp, is_timeout, resolve, write_all_until_shutdown,
-    ConnectionThreads, SocketOptions,
+    accept_until_shutdown, bind_tcp, is_timeout, resolve, CloseReason, Conn, Lifecycle, Limits,
+    SocketOptions,
 };
-use crate::output::announce_listening;
+use crate::output::{announce_listening, warn};
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::thread::Builder;
 use std::time::Duration;
 
 /// How long a write may make no progress (the client stopped reading its
@@ -27,6 +28,8 @@ pub struct ServerConfig {
     pub host: String,
     /// TCP port (0 picks a free one).
     pub port: u16,
+    /// The connection cap, per-source share and idle timeout.
+    pub limits: Limits,
 }
 
 /// Runs the server until shutdown. Each connection gets its own thread; a
@@ -60,8 +63,22 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
 
     let acknowledged = Arc::new(AtomicU64::new(0));
     let mut accepted = 0u64;
-    let mut threads = ConnectionThreads::new();
+    let mut lifecycle = Lifecycle::new(config.limits, "a3-dual")?;
     accept_until_shutdown(&listener, shutdown, |stream, peer| {
+        let admitted = match lifecycle.admit(&stream, peer, shutdown) {
+            Ok(admitted) => admitted,
+            Err(refused) => {
+                warn(format_args!(
+                    "{peer}: refused: {refused}; connection closed"
+                ));
+                return ControlFlow::Continue(());
+            }
+        };
+        if let Some(evicted) = admitted.evicted {
+            warn(format_args!(
+                "{evicted}: evicted (least progress) to admit {peer}"
+            ));
+        }
         accepted += 1;
         let connection = Connection {
             tag: format!("[#{accepted}]"),
@@ -69,12 +86,18 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
             shutdown: shutdown.clone(),
             acknowledged: Arc::clone(&acknowledged),
         };
-        threads.spawn(format!("a3-dual-conn-{accepted}"), peer, move || {
-            connection.serve(stream)
+        let thread = Builder::new().name(format!("a3-dual-conn-{accepted}"));
+        let started = lifecycle.spawn(thread, admitted.conn, move |conn| {
+            connection.serve(stream, &conn)
         });
+        if let Err(e) = started {
+            warn(format_args!(
+                "{peer}: cannot start a thread, connection dropped: {e}"
+            ));
+        }
         ControlFlow::Continue(())
     })?;
-    threads.join_all();
+    lifecycle.drain(Duration::ZERO);
     say(format!(
         "Server stopped: {accepted} connection(s), {} message(s) acknowledged\n",
         acknowledged.load(Ordering::Relaxed)
@@ -90,6 +113,8 @@ enum End {
     PeerClosed,
     /// The server is shutting down.
     Shutdown,
+    /// The server closed the connection (evicted or idle).
+    Closed(CloseReason),
 }
 
 /// One accepted connection and what its thread needs.
@@ -104,21 +129,24 @@ struct Connection {
 
 impl Connection {
     /// Serves the connection to its end, reporting errors on stderr.
-    fn serve(self, mut stream: TcpStream) {
+    fn serve(self, mut stream: TcpStream, conn: &Conn) {
         let tag = &self.tag;
         say(format!(
             "{tag} Got a connection from the address :  {}\n",
             crate::python::address_tuple(self.peer)
         ));
-        match self.converse(&mut stream) {
+        match self.converse(&mut stream, conn) {
             Ok(End::Exit | End::PeerClosed) => say(format!("{tag} Closing Connection\n")),
-            Ok(End::Shutdown) => say(format!("{tag} Closing Connection (server shutting down)\n")),
+            Ok(End::Shutdown | End::Closed(CloseReason::Shutdown)) => {
+                say(format!("{tag} Closing Connection (server shutting down)\n"))
+            }
+            Ok(End::Closed(reason)) => say(format!("{tag} Closing Connection ({reason})\n")),
             Err(e) => eprintln!("{tag} {}: {e}; connection closed", self.peer),
         }
     }
 
     /// Reads messages and acknowledges each one until the conversation ends.
-    fn converse(&self, stream: &mut TcpStream) -> io::Result<End> {
+    fn converse(&self, stream: &mut TcpStream, conn: &Conn) -> io::Result<End> {
         stream.set_read_timeout(Some(POLL_INTERVAL))?;
         stream.set_write_timeout(Some(POLL_INTERVAL))?;
         stream.set_nodelay(true)?;
@@ -126,8 +154,11 @@ impl Connection {
         let mut buffer = [0u8; READ_SIZE];
         loop {
             let read = match stream.read(&mut buffer) {
-                Ok(0) => return Ok(End::PeerClosed),
-                Ok(n) => &buffer[..n],
+                Ok(0) => return Ok(conn.closed().map_or(End::PeerClosed, End::Closed)),
+                Ok(n) => {
+                    conn.record(n);
+                    &buffer[..n]
+                }
                 Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
                     if self.shutdown.is_triggered() {
                         return Ok(End::Shutdown);
@@ -146,7 +177,7 @@ impl Connection {
                         "{tag} Received Message: {}\n{tag} Sending Acknowledgement\n",
                         printable(&text)
                     ));
-                    write_all_until_shutdown(
+                    conn.write_all(
                         stream,
                         ACKNOWLEDGEMENT.as_bytes(),
                         STALL_LIMIT,

@@ -4,8 +4,8 @@
 use super::protocol::{
     keys_match, AUTH_ERROR, AUTH_SUCCESS, BAD_PATH_MESSAGE, CHUNK, KEY_QUIET, MAX_KEY_LEN,
 };
-use crate::net::{self, is_timeout, SocketOptions};
-use crate::output::{announce_listening, human_bytes, human_rate, rate};
+use crate::net::{self, is_timeout, Conn, Lifecycle, Limits, SocketOptions};
+use crate::output::{announce_listening, human_bytes, human_rate, rate, warn};
 use crate::pacing::{period_for_rate, Pacer};
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
 use std::fs::File;
@@ -15,6 +15,7 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::thread::Builder;
 use std::time::{Duration, Instant};
 
 /// Everything the server needs to know.
@@ -28,11 +29,11 @@ pub struct ServerConfig {
     pub key: Vec<u8>,
     /// Serve one connection, then exit (the seed's behaviour).
     pub once: bool,
-    /// Connections served at once; more are closed at once, so a flood of
-    /// connections cannot exhaust threads or memory.
-    pub max_clients: usize,
-    /// A client that sends no key, or stops reading, for this long is dropped.
-    pub idle_timeout: Duration,
+    /// The connection cap, per-source share and idle timeout (a client that
+    /// sends no key, or stops reading, for this long is dropped). When full,
+    /// the connection that has made the least progress is evicted for a
+    /// newcomer, so idle or slow clients cannot lock others out.
+    pub limits: Limits,
     /// Pause between `AUTH_SUCCESS` and the file (see
     /// [`super::protocol::DEFAULT_AUTH_PAUSE`]).
     pub auth_pause: Duration,
@@ -113,27 +114,44 @@ pub fn serve(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<Arc<Serve
 
     let config = Arc::new(config.clone());
     let totals = Arc::new(ServerTotals::default());
-    let mut threads = net::ConnectionThreads::new();
+    let mut lifecycle = Lifecycle::new(config.limits, "a3-file")?;
     let mut once_outcome = None;
     net::accept_until_shutdown(&listener, shutdown, |stream, peer| {
         println!("Got a new connection from {peer}");
         if config.once {
-            once_outcome = Some(handle_connection(stream, peer, &config, &totals, shutdown));
+            once_outcome = Some(handle_connection(
+                stream, None, peer, &config, &totals, shutdown,
+            ));
             return ControlFlow::Break(());
         }
-        let running = threads.running();
-        if running >= config.max_clients {
-            eprintln!("{peer}: already serving {running} clients; connection closed");
-            totals.dropped.fetch_add(1, Ordering::Relaxed);
-            return ControlFlow::Continue(());
+        let admitted = match lifecycle.admit(&stream, peer, shutdown) {
+            Ok(admitted) => admitted,
+            Err(refused) => {
+                warn(format_args!(
+                    "{peer}: refused: {refused}; connection closed"
+                ));
+                totals.dropped.fetch_add(1, Ordering::Relaxed);
+                return ControlFlow::Continue(());
+            }
+        };
+        if let Some(evicted) = admitted.evicted {
+            warn(format_args!(
+                "{evicted}: evicted (least progress) to admit {peer}"
+            ));
         }
         let (config, totals, shutdown) = (config.clone(), totals.clone(), shutdown.clone());
-        threads.spawn(format!("a3-file {peer}"), peer, move || {
-            handle_connection(stream, peer, &config, &totals, &shutdown);
+        let thread = Builder::new().name(format!("a3-file {peer}"));
+        let started = lifecycle.spawn(thread, admitted.conn, move |conn| {
+            handle_connection(stream, Some(&conn), peer, &config, &totals, &shutdown);
         });
+        if let Err(e) = started {
+            warn(format_args!(
+                "{peer}: cannot start a thread, connection dropped: {e}"
+            ));
+        }
         ControlFlow::Continue(())
     })?;
-    threads.join_all();
+    lifecycle.drain(Duration::ZERO);
     println!("{}", totals.summary());
     let failure = match once_outcome {
         Some(Outcome::Sent) | None => return Ok(totals),
@@ -156,6 +174,7 @@ struct Transfer {
 /// counts it in `totals`.
 fn handle_connection(
     mut stream: TcpStream,
+    conn: Option<&Conn>,
     peer: SocketAddr,
     config: &ServerConfig,
     totals: &ServerTotals,
@@ -165,7 +184,7 @@ fn handle_connection(
         sent: 0,
         started: Instant::now(),
     };
-    let result = serve_client(&mut stream, config, shutdown, &mut transfer);
+    let result = serve_client(&mut stream, conn, config, shutdown, &mut transfer);
     let Transfer { sent, started } = transfer;
     totals.bytes.fetch_add(sent, Ordering::Relaxed);
     let outcome = match result {
@@ -202,17 +221,18 @@ fn handle_connection(
 /// The protocol for one client, recording its progress in `transfer`.
 fn serve_client(
     stream: &mut TcpStream,
+    conn: Option<&Conn>,
     config: &ServerConfig,
     shutdown: &Shutdown,
     transfer: &mut Transfer,
 ) -> io::Result<Outcome> {
     stream.set_read_timeout(Some(POLL_INTERVAL))?;
     stream.set_write_timeout(Some(POLL_INTERVAL))?;
-    let Some(received) = read_key(stream, config, shutdown)? else {
+    let Some(received) = read_key(stream, conn, config, shutdown)? else {
         return Ok(Outcome::Dropped);
     };
     if !keys_match(&received, &config.key) {
-        net::write_all_until_shutdown(stream, AUTH_ERROR, config.idle_timeout, shutdown)?;
+        write_all(stream, conn, AUTH_ERROR, config, shutdown)?;
         return Ok(Outcome::Refused);
     }
     let mut file = File::open(&config.path).map_err(|e| {
@@ -226,12 +246,19 @@ fn serve_client(
     // cleanly, so the client can tell a cut-off file from a complete one:
     // with a plain close both look like the EOF that ends the file.
     net::reset_on_close(stream, true)?;
-    net::write_all_until_shutdown(stream, AUTH_SUCCESS, config.idle_timeout, shutdown)?;
+    write_all(stream, conn, AUTH_SUCCESS, config, shutdown)?;
     if shutdown.sleep(config.auth_pause) {
         return Err(interrupted());
     }
     transfer.started = Instant::now();
-    stream_file(&mut file, stream, config, shutdown, &mut transfer.sent)?;
+    stream_file(
+        &mut file,
+        stream,
+        conn,
+        config,
+        shutdown,
+        &mut transfer.sent,
+    )?;
     net::reset_on_close(stream, false)?;
     Ok(Outcome::Sent)
 }
@@ -241,6 +268,7 @@ fn serve_client(
 /// arrived within the idle timeout (or before close or shutdown).
 fn read_key(
     stream: &mut TcpStream,
+    conn: Option<&Conn>,
     config: &ServerConfig,
     shutdown: &Shutdown,
 ) -> io::Result<Option<Vec<u8>>> {
@@ -253,16 +281,21 @@ fn read_key(
             return Ok(None);
         }
         match stream.read(&mut buffer[filled..]) {
+            // The server closed it (evicted, idle): no key after all.
+            Ok(0) if conn.is_some_and(|conn| conn.closed().is_some()) => return Ok(None),
             Ok(0) => break,
             Ok(n) => {
                 filled += n;
                 last_byte = Instant::now();
+                if let Some(conn) = conn {
+                    conn.record(n);
+                }
             }
             Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
                 if filled > 0 && last_byte.elapsed() >= KEY_QUIET {
                     break;
                 }
-                if started.elapsed() >= config.idle_timeout {
+                if started.elapsed() >= config.limits.idle_timeout {
                     return Ok(None);
                 }
             }
@@ -278,13 +311,18 @@ fn read_key(
 fn stream_file(
     file: &mut File,
     stream: &mut TcpStream,
+    conn: Option<&Conn>,
     config: &ServerConfig,
     shutdown: &Shutdown,
     sent: &mut u64,
 ) -> io::Result<()> {
-    // Paced transfers send smaller pieces so the rate is smooth.
+    // Paced transfers send smaller pieces so the rate is smooth: at most a
+    // tenth of a second's worth, so even a very slow transfer writes often
+    // and never looks idle to the idle timeout.
     let chunk = if config.rate_bits > 0 {
-        CHUNK / 4
+        usize::try_from(config.rate_bits / 8 / 10)
+            .unwrap_or(usize::MAX)
+            .clamp(1, CHUNK / 4)
     } else {
         CHUNK
     };
@@ -300,8 +338,25 @@ fn stream_file(
         if let Some(pacer) = pacer.as_mut() {
             pacer.wait(shutdown).ok_or_else(interrupted)?;
         }
-        net::write_all_until_shutdown(stream, &buffer[..read], config.idle_timeout, shutdown)?;
+        write_all(stream, conn, &buffer[..read], config, shutdown)?;
         *sent += read as u64;
+    }
+}
+
+/// Writes `bytes`, giving up on a client that reads nothing for the idle
+/// timeout, on shutdown, and (with a `conn`) once the server has closed the
+/// connection; records the progress in `conn`.
+fn write_all(
+    stream: &mut TcpStream,
+    conn: Option<&Conn>,
+    bytes: &[u8],
+    config: &ServerConfig,
+    shutdown: &Shutdown,
+) -> io::Result<()> {
+    let stall_limit = config.limits.idle_timeout;
+    match conn {
+        Some(conn) => conn.write_all(stream, bytes, stall_limit, shutdown),
+        None => net::write_all_until_shutdown(stream, bytes, stall_limit, shutdown),
     }
 }
 

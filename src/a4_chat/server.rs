@@ -24,8 +24,10 @@
 use super::hub::{self, Event, Hub, Message, OUTBOX_CAPACITY};
 use super::inbound::{self, Inbound, Outcome};
 use super::protocol;
-use crate::net::{accept_until_shutdown, bind_tcp, is_timeout, SocketOptions};
-use crate::output::announce_listening;
+use crate::net::{
+    accept_until_shutdown, bind_tcp, is_timeout, Conn, Lifecycle, Limits, Refused, SocketOptions,
+};
+use crate::output::{announce_listening, warn};
 use crate::shutdown::Shutdown;
 use crossbeam_channel::{Receiver, Sender};
 use std::cell::Cell;
@@ -33,7 +35,7 @@ use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown as Direction, SocketAddr, TcpStream};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -46,7 +48,8 @@ const CLIENT_THREAD_STACK: usize = 128 * 1024;
 /// slows their senders down): at most about 1 MiB of chat.
 const EVENT_QUEUE: usize = 256;
 
-/// How long the server waits for its connection threads after Ctrl-C.
+/// How long the server waits for its connection threads after Ctrl-C
+/// before it closes what is left.
 const DRAIN_TIME: Duration = Duration::from_secs(1);
 
 /// About how many bytes of piled-up messages a writer sends in one write.
@@ -68,8 +71,11 @@ pub struct ServerConfig {
     pub addr: SocketAddr,
     /// Where uploads are saved (`./server` in the seed); created if missing.
     pub upload_dir: PathBuf,
-    /// Connections beyond this many are turned away with a message.
-    pub max_clients: usize,
+    /// The connection cap (`--max-clients`), per-source share and idle
+    /// timeout. When full, the client that has sent the least recently is
+    /// evicted for a newcomer; if every client is active, the newcomer is
+    /// turned away with a message.
+    pub limits: Limits,
     /// The largest upload accepted, in bytes.
     pub max_upload: u64,
     /// A client whose outbox makes no progress for this long is disconnected.
@@ -82,21 +88,6 @@ pub struct ServerConfig {
 struct Shared {
     config: ServerConfig,
     events: Sender<Event>,
-    online: AtomicUsize,
-    next_id: AtomicU64,
-}
-
-/// Held by a reader thread while its connection lives: counts it as online,
-/// and its `alive` sender lets the server wait for every connection to end.
-struct ConnectionGuard {
-    shared: Arc<Shared>,
-    _alive: Sender<()>,
-}
-
-impl Drop for ConnectionGuard {
-    fn drop(&mut self) {
-        self.shared.online.fetch_sub(1, Ordering::SeqCst);
-    }
 }
 
 /// Runs the chat server until `shutdown`: prints the seed's start line and
@@ -127,12 +118,10 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
     let shared = Arc::new(Shared {
         config: config.clone(),
         events,
-        online: AtomicUsize::new(0),
-        next_id: AtomicU64::new(1),
     });
-    let (alive, all_closed) = crossbeam_channel::bounded::<()>(0);
+    let mut lifecycle = Lifecycle::new(config.limits, "chat")?;
     let accepted = accept_until_shutdown(&listener, shutdown, |stream, peer| {
-        admit(&shared, &alive, stream, peer);
+        admit(&shared, &mut lifecycle, stream, peer, shutdown);
         ControlFlow::Continue(())
     });
     // Wake the hub even if the accept loop stopped on an error.
@@ -140,9 +129,10 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
     if hub.join().is_err() {
         eprintln!("error: the chat hub stopped unexpectedly");
     }
-    drop(alive);
     drop(shared);
-    wait_for_connections(&all_closed);
+    // The hub has closed every socket; wait (briefly) for the connection
+    // threads, so unfinished uploads are cleaned up before the process exits.
+    lifecycle.drain(DRAIN_TIME);
     say("exit");
     accepted
 }
@@ -152,30 +142,47 @@ fn say(line: &str) {
     let _ = writeln!(io::stdout().lock(), "{line}");
 }
 
-/// Waits (briefly) until every connection thread has dropped its `alive`
-/// sender, so unfinished uploads are cleaned up before the process exits.
-fn wait_for_connections(all_closed: &Receiver<()>) {
-    let _ = all_closed.recv_timeout(DRAIN_TIME);
+/// Starts serving a new connection (evicting the client that has sent the
+/// least recently if the server is full), or turns it away with a message.
+fn admit(
+    shared: &Arc<Shared>,
+    lifecycle: &mut Lifecycle,
+    stream: TcpStream,
+    addr: SocketAddr,
+    shutdown: &Shutdown,
+) {
+    let peer = protocol::peer_label(addr);
+    let admitted = match lifecycle.admit(&stream, addr, shutdown) {
+        Ok(admitted) => admitted,
+        Err(refused) => {
+            warn(format_args!("! Refused {peer}: {refused}"));
+            match refused {
+                Refused::Full { max_clients } => {
+                    refuse(stream, &protocol::server_full(max_clients))
+                }
+                Refused::SourceShare { max_per_source } => {
+                    refuse(stream, &source_full(max_per_source))
+                }
+                Refused::ShuttingDown | Refused::NoResources => {}
+            }
+            return;
+        }
+    };
+    if let Some(evicted) = admitted.evicted {
+        let evicted = protocol::peer_label(evicted);
+        warn(format_args!(
+            "! Evicted {evicted} (sent the least recently) to admit {peer}"
+        ));
+    }
+    if let Err(e) = spawn_connection(shared, lifecycle, admitted.conn, &peer, stream) {
+        warn(format_args!("! Cannot serve {peer}: {e}"));
+    }
 }
 
-/// Starts serving a new connection, or turns it away when the server is full.
-fn admit(shared: &Arc<Shared>, alive: &Sender<()>, stream: TcpStream, peer: SocketAddr) {
-    let peer = protocol::peer_label(peer);
-    let max = shared.config.max_clients;
-    if shared.online.fetch_add(1, Ordering::SeqCst) >= max {
-        shared.online.fetch_sub(1, Ordering::SeqCst);
-        eprintln!("! Refused {peer}: the server is full ({max} clients)");
-        refuse(stream, &protocol::server_full(max));
-        return;
-    }
-    let guard = ConnectionGuard {
-        shared: Arc::clone(shared),
-        _alive: alive.clone(),
-    };
-    let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
-    if let Err(e) = spawn_connection(guard, id, &peer, stream) {
-        eprintln!("! Cannot serve {peer}: {e}");
-    }
+/// S→refused client when its address already has its share of the clients
+/// (`--max-per-source`).
+fn source_full(max_per_source: usize) -> String {
+    format!("> Too many connections from your address ({max_per_source}), try again later")
 }
 
 /// Sends `line` to a client the server will not serve, then closes it.
@@ -189,11 +196,13 @@ fn refuse(mut stream: TcpStream, line: &str) {
 /// hub share the one socket. If anything fails, the connection is dropped
 /// (and closed) with the error.
 fn spawn_connection(
-    guard: ConnectionGuard,
-    id: u64,
+    shared: &Arc<Shared>,
+    lifecycle: &mut Lifecycle,
+    conn: Conn,
     peer: &str,
     stream: TcpStream,
 ) -> io::Result<()> {
+    let id = conn.id();
     stream.set_nodelay(true)?;
     let socket = Arc::new(stream);
     let writer_socket = Arc::clone(&socket);
@@ -212,13 +221,15 @@ fn spawn_connection(
         socket: Arc::clone(&socket),
     };
     let peer = peer.to_string();
+    let shared = Arc::clone(shared);
     // If this spawn fails, the closure (and with it the outbox) is dropped,
     // which ends the writer thread too.
-    thread::Builder::new()
+    let reader = thread::Builder::new()
         .name(format!("chat-read-{id}"))
-        .stack_size(CLIENT_THREAD_STACK)
-        .spawn(move || read_from_client(guard, id, &peer, &socket, join))?;
-    Ok(())
+        .stack_size(CLIENT_THREAD_STACK);
+    lifecycle.spawn(reader, conn, move |conn| {
+        read_from_client(&shared, &conn, &peer, &socket, join)
+    })
 }
 
 /// Copies the outbox into the socket. A message that finds the queue
@@ -270,12 +281,13 @@ fn write_all_vectored(mut socket: &TcpStream, messages: &[Message]) -> io::Resul
 }
 
 /// Reads one client until its connection ends, turning its bytes into events.
-fn read_from_client(guard: ConnectionGuard, id: u64, peer: &str, socket: &TcpStream, join: Event) {
-    let events = &guard.shared.events;
+fn read_from_client(shared: &Shared, conn: &Conn, peer: &str, socket: &TcpStream, join: Event) {
+    let id = conn.id();
+    let events = &shared.events;
     if events.send(join).is_err() {
         return;
     }
-    let config = &guard.shared.config;
+    let config = &shared.config;
     let mut inbound = Inbound::new(&config.upload_dir, config.max_upload, &id.to_string());
     let prefix = protocol::chat_prefix(peer);
     let hub_alive = Cell::new(true);
@@ -320,6 +332,7 @@ fn read_from_client(guard: ConnectionGuard, id: u64, peer: &str, socket: &TcpStr
             Ok(0) => break,
             Ok(count) => {
                 last_data = Instant::now();
+                conn.record(count);
                 inbound.feed(&buffer[..count], &mut emit);
             }
             Err(e) if is_timeout(&e) => inbound.paused(last_data.elapsed(), &mut emit),

@@ -36,7 +36,7 @@
 
 use super::protocol::{self, ERROR_CONTENT, RECEIVE_BUFFER};
 use crate::files;
-use crate::net::{self, SocketOptions};
+use crate::net::{self, CloseReason, Conn, Lifecycle, Limits, SocketOptions, WhenFull};
 use crate::output::{announce_listening, human_bytes, human_rate, rate};
 use crate::output::{say, warn};
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
@@ -47,7 +47,7 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Stack size of a receiving thread: its buffer lives on the heap, so a
@@ -67,8 +67,14 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// How long transfers in flight may go on once stopping starts.
     pub grace: Duration,
-    /// How many connections are served at once; more wait in the backlog.
+    /// How many connections are served at once (`--max-clients`); when
+    /// full, the one that has sent the least recently (idle or trickling) is
+    /// evicted for a newcomer, and while none can be, newcomers wait in the
+    /// backlog.
     pub max_connections: usize,
+    /// How many of them may come from one address (`None`: a quarter of
+    /// `max_connections`, at least 8).
+    pub max_per_source: Option<usize>,
 }
 
 /// What the server did, printed when it stops.
@@ -121,11 +127,15 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<ServerSumma
         ));
     }
 
+    let limits = Limits {
+        when_full: WhenFull::Wait,
+        ..Limits::new(max_connections, config.idle_timeout).with_share(config.max_per_source)
+    };
+    let mut lifecycle = Lifecycle::new(limits, "accio")?;
     let shared = Arc::new(Shared {
         idle_timeout: config.idle_timeout,
         grace: config.grace,
         stopping_since: OnceLock::new(),
-        slots: Arc::new(Slots::new(max_connections)),
         summary: Mutex::new(ServerSummary::default()),
         numbering: Mutex::new(Numbering::new(&config.file_dir, recovered.highest)),
     });
@@ -146,20 +156,33 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<ServerSumma
     });
 
     net::accept_until_shutdown(&listener, shutdown, |stream, peer| {
-        let slot = shared.slots.acquire();
-        start_receiver(stream, peer, shared.clone(), slot);
+        match lifecycle.admit(&stream, peer, shutdown) {
+            Ok(admitted) => {
+                if let Some(evicted) = admitted.evicted {
+                    warn(format_args!(
+                        "{evicted}: evicted (sent the least recently) to admit {peer}"
+                    ));
+                }
+                start_receiver(stream, peer, shared.clone(), &mut lifecycle, admitted.conn);
+            }
+            Err(refused) => {
+                warn(format_args!("{peer}: refused: {refused}; connection reset"));
+                // A reset, so the client cannot take the close for success.
+                let _ = net::reset_on_close(&stream, true);
+            }
+        }
         ControlFlow::Continue(())
     })?;
     drop(listener);
 
-    let in_flight = shared.slots.in_use();
+    let in_flight = lifecycle.open();
     if in_flight > 0 {
         warn(format_args!(
             "Stopping: waiting up to {} s for {in_flight} transfer(s) in flight",
             config.grace.as_secs_f64()
         ));
     }
-    shared.slots.wait_until_all_free();
+    lifecycle.drain(config.grace);
     let summary = *lock(&shared.summary);
     Ok(summary)
 }
@@ -264,8 +287,9 @@ fn write_error_file(path: &Path) -> io::Result<()> {
     files::create_exclusive(path)?.write_all(ERROR_CONTENT)
 }
 
-/// Open files a connection needs: its socket and the file it writes.
-const FILES_PER_CONNECTION: usize = 2;
+/// Open files a connection needs: its socket, the lifecycle's clone of it
+/// and the file it writes.
+const FILES_PER_CONNECTION: usize = 3;
 
 /// Open files kept aside for stdio, the listener and the like.
 const FILES_RESERVED: usize = 16;
@@ -303,7 +327,6 @@ struct Shared {
     grace: Duration,
     /// When shutdown was triggered; the grace period counts from here.
     stopping_since: OnceLock<Instant>,
-    slots: Arc<Slots>,
     summary: Mutex<ServerSummary>,
     numbering: Mutex<Numbering>,
 }
@@ -477,6 +500,8 @@ enum Failure {
     Stopped(Duration),
     /// The connection broke (reset, for example).
     Connection(io::Error),
+    /// The server closed the connection (evicted for a newcomer).
+    Closed(CloseReason),
     /// The file could not be written.
     Disk(io::Error),
 }
@@ -491,6 +516,7 @@ impl fmt::Display for Failure {
                 grace.as_secs_f64()
             ),
             Failure::Connection(e) => write!(f, "connection failed: {e}"),
+            Failure::Closed(reason) => write!(f, "closed by the server: {reason}"),
             Failure::Disk(e) => write!(f, "cannot write the file: {e}"),
         }
     }
@@ -498,7 +524,13 @@ impl fmt::Display for Failure {
 
 /// Claims the next file number for `stream` and starts the thread that
 /// receives it. Runs on the accept loop, so numbers follow the accept order.
-fn start_receiver(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, slot: SlotGuard) {
+fn start_receiver(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    lifecycle: &mut Lifecycle,
+    conn: Conn,
+) {
     let claim = match shared.numbering_lock().claim() {
         Ok(claim) => claim,
         Err(e) => {
@@ -509,13 +541,12 @@ fn start_receiver(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, slot
     };
     let (number, temp_path) = (claim.number, claim.temp_path.clone());
     let for_thread = shared.clone();
-    let started = std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name(format!("accio-{number}"))
-        .stack_size(THREAD_STACK)
-        .spawn(move || {
-            receive(claim, stream, peer, &for_thread);
-            drop(slot);
-        });
+        .stack_size(THREAD_STACK);
+    let started = lifecycle.spawn(thread, conn, move |conn| {
+        receive(claim, stream, &conn, peer, &for_thread);
+    });
     if let Err(e) = started {
         // The closure, and with it the connection and the file, is gone:
         // record the loss.
@@ -528,7 +559,7 @@ fn start_receiver(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, slot
 }
 
 /// Receives one file into its claimed temporary file and reports the outcome.
-fn receive(claim: Claim, mut stream: TcpStream, peer: SocketAddr, shared: &Shared) {
+fn receive(claim: Claim, mut stream: TcpStream, conn: &Conn, peer: SocketAddr, shared: &Shared) {
     let started = Instant::now();
     let name = protocol::file_name(claim.number);
     let Claim {
@@ -536,7 +567,7 @@ fn receive(claim: Claim, mut stream: TcpStream, peer: SocketAddr, shared: &Share
         temp_path,
         mut file,
     } = claim;
-    let copied = copy_to_file(&mut stream, &mut file, shared);
+    let copied = copy_to_file(&mut stream, &mut file, conn, shared);
     drop(file);
     match copied {
         Ok(bytes) => {
@@ -582,6 +613,7 @@ fn receive(claim: Claim, mut stream: TcpStream, peer: SocketAddr, shared: &Share
 fn copy_to_file(
     stream: &mut TcpStream,
     file: &mut File,
+    conn: &Conn,
     shared: &Shared,
 ) -> Result<u64, (Failure, u64)> {
     let mut buffer = vec![0u8; RECEIVE_BUFFER];
@@ -597,8 +629,24 @@ fn copy_to_file(
             return Err((failure, received));
         }
         match stream.read(&mut buffer[filled..]) {
-            Ok(0) => break,
+            // The lifecycle woke this read by closing the connection: the
+            // end of stream is the server's, not the client's.
+            Ok(0) => match conn.closed() {
+                Some(reason) => {
+                    // Reset, so a client waiting for the close cannot take
+                    // it for "saved".
+                    let _ = net::reset_on_close(stream, true);
+                    let failure = match reason {
+                        CloseReason::Idle(timeout) => Failure::Idle(timeout),
+                        CloseReason::Shutdown => Failure::Stopped(shared.grace),
+                        CloseReason::Evicted => Failure::Closed(reason),
+                    };
+                    return Err((failure, received));
+                }
+                None => break,
+            },
             Ok(count) => {
+                conn.record(count);
                 filled += count;
                 received += count as u64;
                 last_data = Instant::now();
@@ -627,62 +675,6 @@ fn finish_failed(number: u64, temp_path: &Path, shared: &Shared) {
     }
 }
 
-/// A counting semaphore for `--max-connections`.
-struct Slots {
-    max: usize,
-    in_use: Mutex<usize>,
-    freed: Condvar,
-}
-
-/// One taken slot, given back when dropped (also if its thread panics).
-struct SlotGuard(Arc<Slots>);
-
-impl Slots {
-    fn new(max: usize) -> Self {
-        Slots {
-            max: max.max(1),
-            in_use: Mutex::new(0),
-            freed: Condvar::new(),
-        }
-    }
-
-    /// Takes a slot, waiting for one to be given back if all are taken.
-    /// Once stopping starts, every transfer ends within the grace period, so
-    /// stopping never waits here for long.
-    fn acquire(self: &Arc<Self>) -> SlotGuard {
-        let mut in_use = lock(&self.in_use);
-        while *in_use >= self.max {
-            in_use = self
-                .freed
-                .wait(in_use)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-        *in_use += 1;
-        SlotGuard(self.clone())
-    }
-
-    fn in_use(&self) -> usize {
-        *lock(&self.in_use)
-    }
-
-    fn wait_until_all_free(&self) {
-        let mut in_use = lock(&self.in_use);
-        while *in_use > 0 {
-            in_use = self
-                .freed
-                .wait(in_use)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-    }
-}
-
-impl Drop for SlotGuard {
-    fn drop(&mut self) {
-        *lock(&self.0.in_use) -= 1;
-        self.0.freed.notify_all();
-    }
-}
-
 /// Locks a mutex, recovering the data if a panicking thread poisoned it.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -694,24 +686,10 @@ mod tests {
 
     #[test]
     fn connections_fit_in_the_open_file_limit() {
-        assert_eq!(connections_within(1024, Some(1024)), 504);
+        assert_eq!(connections_within(1024, Some(1024)), 336);
         assert_eq!(connections_within(1024, Some(20_000)), 1024);
         assert_eq!(connections_within(1024, None), 1024);
         assert_eq!(connections_within(1024, Some(3)), 1);
-    }
-
-    #[test]
-    fn a_full_set_of_slots_makes_the_next_wait() {
-        let slots = Arc::new(Slots::new(1));
-        let first = slots.acquire();
-        let waiting = slots.clone();
-        let second = std::thread::spawn(move || drop(waiting.acquire()));
-        std::thread::sleep(Duration::from_millis(50));
-        assert!(!second.is_finished());
-        assert_eq!(slots.in_use(), 1);
-        drop(first);
-        second.join().unwrap();
-        assert_eq!(slots.in_use(), 0);
     }
 
     #[test]
@@ -720,7 +698,6 @@ mod tests {
             idle_timeout: Duration::from_secs(10),
             grace: Duration::from_secs(5),
             stopping_since: OnceLock::new(),
-            slots: Arc::new(Slots::new(1)),
             summary: Mutex::new(ServerSummary::default()),
             numbering: Mutex::new(Numbering::new(Path::new("."), 0)),
         };

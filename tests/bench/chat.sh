@@ -204,7 +204,7 @@ awk -v a="$ours" -v b="$theirs" 'BEGIN {
 
 echo "== scale: $CLIENTS concurrent clients, 10 broadcasts each"
 (cd "$work" && exec /usr/bin/time -v -o "$work/time.log" \
-    "$BIN/a4-chat-server" 127.0.0.1 0 --max-clients "$CLIENTS" >"$work/scale.log" 2>&1) &
+    "$BIN/a4-chat-server" 127.0.0.1 0 --max-clients "$CLIENTS" --max-per-source "$CLIENTS" >"$work/scale.log" 2>&1) &
 timed=$!
 pids+=("$timed")
 wait_line "$work/scale.log" "Listening on" 10
