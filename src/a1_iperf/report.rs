@@ -311,7 +311,7 @@ mod tests {
         let row = one_side_row(Some(0), 0.0, 1.0, &received(), true);
         assert_eq!(
             row,
-            "[  0]   0.00-1.00   sec    1.50 MB   12.00 Mbit/s       1000   0.013 ms  10/1010 (0.99%)"
+            "[  0]   0.00-1.00   sec    1.50 MB    12.00 Mbit/s       1000   0.013 ms  10/1010 (0.99%)"
         );
         let sum = two_side_row(None, 1.0, 2.0, Some(&received()), None);
         assert!(

@@ -796,7 +796,9 @@ impl ReceiveTest {
             .collect();
         closed.sort_by_key(|i| i.stream);
         if !json {
-            print_interval_rows(&closed, true, &mut self.printed_heading);
+            // Jitter and loss columns only for a stream with headers.
+            let sequenced = closed.iter().any(|i| i.figures.lost.is_some());
+            print_interval_rows(&closed, sequenced, &mut self.printed_heading);
         }
     }
 
