@@ -189,33 +189,22 @@ impl ClientReport {
             Some(view) => report::figures_json(&view.total(), true).finish(),
             None => report::rate_only_json(self.receive_rate().map(|r| r * 8.0)),
         };
-        let sender_rows = self.sender.interval_rows();
-        let receiver_rows = self
-            .receiver
-            .as_ref()
-            .map(View::interval_rows)
-            .unwrap_or_default();
-        let rows = if sender_rows.is_empty() {
-            &receiver_rows
-        } else {
-            &sender_rows
+        let sum = |side: &Option<Vec<super::stats::Interval>>| {
+            side.as_ref()
+                .map(|records| Figures::sum(records.iter().map(|r| &r.figures)))
         };
-        let find = |list: &[(f64, f64, Vec<super::stats::Interval>)], start: f64| {
-            list.iter()
-                .find(|(s, _, _)| (s - start).abs() < 1e-3)
-                .map(|(_, _, records)| Figures::sum(records.iter().map(|r| &r.figures)))
-        };
-        let intervals = rows.iter().map(|(start, end, _)| {
-            let received = find(&receiver_rows, *start);
-            let sent = find(&sender_rows, *start);
-            report::interval_json(
-                *start,
-                *end,
-                received.as_ref(),
-                true,
-                sent.as_ref().map(|s| ("sender", s, false)),
-            )
-        });
+        let intervals = report::paired_rows(&self.sender, self.receiver.as_ref())
+            .into_iter()
+            .map(|(start, end, sent, received)| {
+                let sent = sum(&sent);
+                report::interval_json(
+                    start,
+                    end,
+                    sum(&received).as_ref(),
+                    true,
+                    Some(("sender", sent.as_ref(), false)),
+                )
+            });
         let mut json = JsonObject::new()
             .field("reverse", JsonValue::Bool(self.reverse))
             .field(

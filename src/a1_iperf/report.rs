@@ -125,38 +125,88 @@ pub fn two_side_row(
     line.trim_end().to_string()
 }
 
+/// One side's interval rows, as [`View::interval_rows`] gives them.
+pub type Rows = [(f64, f64, Vec<Interval>)];
+
+/// The index of the row in `rows` that covers the same interval as
+/// `start..end`: the same start and length (each side closes its own
+/// intervals, so a side with another `--interval` matches nothing), or,
+/// for the `last` row, the other side's last row with the same start (a
+/// final partial interval ends at each side's own last datagram).
+pub fn matching_row(rows: &Rows, start: f64, end: f64, last: bool) -> Option<usize> {
+    const TOLERANCE: f64 = 1e-3;
+    let final_row = rows.len().checked_sub(1);
+    rows.iter().enumerate().position(|(k, (s, e, _))| {
+        (s - start).abs() < TOLERANCE
+            && ((e - end).abs() < TOLERANCE || (last && Some(k) == final_row))
+    })
+}
+
+/// One row of a side-by-side report: an interval and each side's records
+/// for it (`None` where that side has no such interval).
+pub type PairedRow = (f64, f64, Option<Vec<Interval>>, Option<Vec<Interval>>);
+
+/// Pairs the sender's interval rows with the receiver's
+/// ([`matching_row`]); a receiver row that no sender row matches gets a row
+/// of its own, so each side's rows all appear once.
+pub fn paired_rows(sender: &View, receiver: Option<&View>) -> Vec<PairedRow> {
+    let sender_rows = sender.interval_rows();
+    let receiver_rows = receiver.map(View::interval_rows).unwrap_or_default();
+    let last = sender_rows.len().saturating_sub(1);
+    let mut used = vec![false; receiver_rows.len()];
+    let mut rows: Vec<PairedRow> = Vec::new();
+    for (k, (start, end, records)) in sender_rows.into_iter().enumerate() {
+        let matched = matching_row(&receiver_rows, start, end, k == last).map(|i| {
+            used[i] = true;
+            receiver_rows[i].2.clone()
+        });
+        rows.push((start, end, Some(records), matched));
+    }
+    for ((start, end, records), used) in receiver_rows.into_iter().zip(used) {
+        if !used {
+            rows.push((start, end, None, Some(records)));
+        }
+    }
+    rows.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    rows
+}
+
 /// The side-by-side table of a finished test: interval rows (per stream
 /// and `[SUM]` with several streams), then the totals.
 pub fn two_side_table(sender: &View, receiver: Option<&View>) -> Vec<String> {
     let streams = sender.streams.len();
     let mut lines = vec![two_side_heading()];
-    let receiver_rows = receiver.map(View::interval_rows).unwrap_or_default();
-    for (start, end, records) in sender.interval_rows() {
-        let matching = receiver_rows
-            .iter()
-            .find(|(s, _, _)| (s - start).abs() < 1e-3)
-            .map(|(_, _, r)| r);
+    for (start, end, sent, received) in paired_rows(sender, receiver) {
+        let records = sent
+            .as_ref()
+            .or(received.as_ref())
+            .cloned()
+            .unwrap_or_default();
         for record in &records {
-            let received = matching
-                .and_then(|r| r.iter().find(|i| i.stream == record.stream))
-                .map(|i| &i.figures);
+            let find = |side: &Option<Vec<Interval>>| {
+                side.as_ref()
+                    .and_then(|r| r.iter().find(|i| i.stream == record.stream))
+                    .map(|i| i.figures)
+            };
             lines.push(two_side_row(
                 Some(record.stream),
                 start,
                 end,
-                Some(&record.figures),
-                received,
+                find(&sent).as_ref(),
+                find(&received).as_ref(),
             ));
         }
         if streams > 1 {
-            let sent = Figures::sum(records.iter().map(|r| &r.figures));
-            let received = matching.map(|r| Figures::sum(r.iter().map(|i| &i.figures)));
+            let sum = |side: &Option<Vec<Interval>>| {
+                side.as_ref()
+                    .map(|r| Figures::sum(r.iter().map(|i| &i.figures)))
+            };
             lines.push(two_side_row(
                 None,
                 start,
                 end,
-                Some(&sent),
-                received.as_ref(),
+                sum(&sent).as_ref(),
+                sum(&received).as_ref(),
             ));
         }
     }
@@ -237,13 +287,14 @@ pub fn rate_only_json(bits_per_second: Option<f64>) -> String {
 
 /// One interval as a JSON object: `start`, `end`, `seconds`, then the
 /// figures of `main` (receiver figures when `receiver`), then, if given, the
-/// other side's figures under `other_key`.
+/// other side's figures under its key (`null` when that side has no such
+/// interval).
 pub fn interval_json(
     start: f64,
     end: f64,
     main: Option<&Figures>,
     receiver: bool,
-    other: Option<(&str, &Figures, bool)>,
+    other: Option<(&str, Option<&Figures>, bool)>,
 ) -> String {
     let mut object = JsonObject::new()
         .field("start", JsonValue::Float(start))
@@ -263,7 +314,10 @@ pub fn interval_json(
         object = receiver_fields(object, main);
     }
     if let Some((key, figures, is_receiver)) = other {
-        let text = figures_json(figures, is_receiver).finish();
+        let text = figures.map_or_else(
+            || "null".to_string(),
+            |f| figures_json(f, is_receiver).finish(),
+        );
         object = object.raw_field(key, &text);
     }
     object.finish()
@@ -345,10 +399,57 @@ mod tests {
             seed.contains(r#""bytes":null"#) && seed.contains(r#""bits_per_second":8000"#),
             "{seed}"
         );
-        let interval = interval_json(0.0, 1.0, None, true, Some(("sender", &received(), false)));
+        let interval = interval_json(
+            0.0,
+            1.0,
+            None,
+            true,
+            Some(("sender", Some(&received()), false)),
+        );
         assert_eq!(
             interval,
             r#"{"start":0,"end":1,"seconds":1,"bytes":null,"bits_per_second":null,"packets":null,"lost_packets":null,"lost_percent":null,"jitter_ms":null,"out_of_order":null,"duplicates":null,"sender":{"bytes":1500000,"seconds":1,"bits_per_second":12000000,"packets":1000}}"#
+        );
+    }
+    #[test]
+    fn rows_match_only_the_same_interval() {
+        let row = |start: f64, end: f64| (start, end, Vec::new());
+        let receiver = vec![row(0.0, 1.0), row(1.0, 2.0), row(2.0, 2.31)];
+        assert!(matching_row(&receiver, 1.0, 2.0, false).is_some());
+        // Another period: no pairing.
+        assert!(matching_row(&receiver, 0.0, 0.5, false).is_none());
+        // Final partial rows pair even though their ends differ.
+        assert!(matching_row(&receiver, 2.0, 2.30, true).is_some());
+        assert!(matching_row(&receiver, 2.0, 2.30, false).is_none());
+    }
+    #[test]
+    fn paired_rows_keep_every_row_of_both_sides() {
+        let interval = |start: f64, end: f64, bytes: u64| Interval {
+            stream: 0,
+            start,
+            end,
+            figures: Figures {
+                bytes,
+                ..Figures::default()
+            },
+        };
+        let sender = View {
+            streams: vec![Figures::default()],
+            intervals: vec![interval(0.0, 1.0, 10)],
+        };
+        let receiver = View {
+            streams: vec![Figures::default()],
+            intervals: vec![interval(0.0, 1.0, 7), interval(1.0, 1.01, 3)],
+        };
+        let rows = paired_rows(&sender, Some(&receiver));
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].3.as_ref().unwrap()[0].figures.bytes, 7);
+        assert!(rows[1].2.is_none());
+        assert_eq!(rows[1].3.as_ref().unwrap()[0].figures.bytes, 3);
+        let table = two_side_table(&sender, Some(&receiver));
+        assert!(
+            table[2].starts_with("[  0]   1.00-1.01   sec | sender"),
+            "{table:?}"
         );
     }
 }

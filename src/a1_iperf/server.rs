@@ -240,7 +240,8 @@ struct Server<'a> {
     buffer: Vec<u8>,
     limiter: PerSourceLimiter,
     last: Option<LastTest>,
-    /// A `START` that arrived from another source during a test.
+    /// A `START` that arrived from another source during a test: its
+    /// source and when that source was last heard from.
     pending: Option<(SocketAddr, Instant)>,
 }
 
@@ -272,8 +273,9 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<Vec<TestRep
             .pending
             .take()
             .filter(|(_, at)| at.elapsed() < config.idle_timeout);
+        // A client that has kept sending since its START is served now.
         let start = match pending {
-            Some(start) => Some(start),
+            Some((client, _)) => Some((client, Instant::now())),
             None => server.wait_for_start()?,
         };
         let Some((client, started)) = start else {
@@ -351,6 +353,17 @@ impl Server<'_> {
             self.answer(from, &datagrams)?;
         }
         Ok(true)
+    }
+
+    /// Notes a datagram from outside the running test: a `START` makes its
+    /// source the next client; anything from that source shows it is still
+    /// there.
+    fn note_pending(&mut self, from: SocketAddr, is_start: bool) {
+        match self.pending.as_mut() {
+            _ if is_start => self.pending = Some((from, Instant::now())),
+            Some((client, heard)) if *client == from => *heard = Instant::now(),
+            _ => {}
+        }
     }
 
     /// Logs a stray datagram (the first few of each wait or test).
@@ -504,9 +517,7 @@ impl Server<'_> {
                 return Ok(false);
             }
         }
-        if datagram == START {
-            self.pending = Some((from, Instant::now()));
-        }
+        self.note_pending(from, datagram == START);
         test.strays += 1;
         Self::log_stray(test.strays, len, from, "not part of the running test");
         Ok(test.last_heard.elapsed() >= self.config.idle_timeout)
@@ -645,6 +656,8 @@ impl Server<'_> {
                     stop.trigger();
                 } else if !test.streams.iter().any(|s| s.0 == from) {
                     test.strays += 1;
+                    let start = &self.buffer[..len] == START;
+                    self.note_pending(from, start);
                     Self::log_stray(test.strays, len, from, "not part of the running test");
                 }
             }
@@ -697,9 +710,8 @@ impl Server<'_> {
                 }
                 if !test.streams.iter().any(|s| s.0 == from) {
                     test.strays += 1;
-                    if &self.buffer[..len] == START {
-                        self.pending = Some((from, Instant::now()));
-                    }
+                    let start = &self.buffer[..len] == START;
+                    self.note_pending(from, start);
                 }
             }
         };
