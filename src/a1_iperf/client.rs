@@ -16,12 +16,12 @@
 //! stream counts, until the server's `FIN`.
 
 use super::protocol::{
-    parse_received_bytes, parse_sent_bytes, parse_throughput, unix_ns, Control, Fin, Header, Hello,
-    START, STOP,
+    parse_received_bytes, parse_sent_bytes, parse_throughput, Control, Fin, Header, Hello, START,
+    STOP,
 };
 use super::report;
 use super::sender::{self, send_datagram, Senders, StreamPlan};
-use super::stats::{merge_intervals, Figures, IntervalClock, StreamReceiver, View};
+use super::stats::{merge_intervals, Figures, IntervalClock, StreamReceiver, UnixClock, View};
 use crate::net::{self, SocketOptions};
 use crate::output::{self, json_array, JsonObject, JsonValue};
 use crate::shutdown::Shutdown;
@@ -570,6 +570,7 @@ fn receive_stream(
     socket.set_read_timeout(Some(Duration::from_millis(50)))?;
     let mut buffer = vec![0u8; 65_536];
     let mut receiver = StreamReceiver::default();
+    let unix = UnixClock::now();
     let mut last = Instant::now();
     let mut fin = None;
     while !shutdown.is_triggered() {
@@ -591,7 +592,7 @@ fn receive_stream(
                     receiver.close_interval(stream, start, end);
                 }
                 let header = Header::parse(datagram);
-                let arrival_ns = if header.is_some() { unix_ns() } else { 0 };
+                let arrival_ns = if header.is_some() { unix.at(now) } else { 0 };
                 receiver.record(len, header, now, arrival_ns);
             }
             Err(e) if net::is_timeout(&e) => {

@@ -20,12 +20,11 @@
 //! per-source [`PerSourceLimiter`].
 
 use super::protocol::{
-    reverse_reply, stats_datagrams, throughput_reply, unix_ns, Control, Fin, Header, Hello, START,
-    STOP,
+    reverse_reply, stats_datagrams, throughput_reply, Control, Fin, Header, Hello, START, STOP,
 };
 use super::report;
 use super::sender::{self, Senders, StreamPlan};
-use super::stats::{merge_intervals, Figures, IntervalClock, StreamReceiver, View};
+use super::stats::{merge_intervals, Figures, IntervalClock, StreamReceiver, UnixClock, View};
 use crate::net::{self, SocketOptions};
 use crate::output::{self, json_array, JsonObject, JsonValue};
 use crate::ratelimit::PerSourceLimiter;
@@ -407,6 +406,7 @@ impl Server<'_> {
             streams: vec![(client, 0, StreamReceiver::default())],
             clock: IntervalClock::new(started, self.config.interval),
             last_heard: started,
+            unix: UnixClock::now(),
             strays: 0,
             hello: None,
             cookie: rand::random(),
@@ -466,7 +466,11 @@ impl Server<'_> {
                         next_boundary = test.clock.next_boundary();
                     }
                     let header = Header::parse(datagram);
-                    let arrival_ns = if header.is_some() { unix_ns() } else { 0 };
+                    let arrival_ns = if header.is_some() {
+                        test.unix.at(now)
+                    } else {
+                        0
+                    };
                     test.streams[index].2.record(len, header, now, arrival_ns);
                 }
                 Err(e) if polling && e.kind() == io::ErrorKind::WouldBlock => {
@@ -785,6 +789,8 @@ struct ReceiveTest {
     clock: IntervalClock,
     /// When a datagram of the test last arrived.
     last_heard: Instant,
+    /// Arrival times on the Unix clock, for jitter.
+    unix: UnixClock,
     strays: u64,
     hello: Option<Hello>,
     /// Server-chosen: joins must carry it.

@@ -401,6 +401,29 @@ impl IntervalClock {
     }
 }
 
+/// Unix time in nanoseconds for monotonic instants, from one wall-clock
+/// reading: the receive loop reads only the monotonic clock per datagram.
+#[derive(Debug, Clone, Copy)]
+pub struct UnixClock {
+    instant: Instant,
+    unix_ns: u64,
+}
+
+impl UnixClock {
+    /// Pairs the monotonic and the wall clock now.
+    pub fn now() -> Self {
+        UnixClock {
+            instant: Instant::now(),
+            unix_ns: super::protocol::unix_ns(),
+        }
+    }
+
+    /// Nanoseconds since the Unix epoch at `instant`.
+    pub fn at(&self, instant: Instant) -> u64 {
+        self.unix_ns + instant.saturating_duration_since(self.instant).as_nanos() as u64
+    }
+}
+
 /// Running counters of one stream, as a receiver keeps them.
 #[derive(Debug, Clone, Default)]
 pub struct StreamReceiver {
