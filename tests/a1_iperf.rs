@@ -1006,3 +1006,44 @@ fn repeated_stop_gets_a_bounded_number_of_replies() {
     server.signal("INT");
     assert!(server.expect_exit().success());
 }
+
+#[test]
+fn sigint_mid_reverse_stops_both_sides_promptly() {
+    let (mut server, addr) = start_server(&[]);
+    let port = addr.port().to_string();
+    let mut client = Proc::spawn(
+        CLIENT,
+        &[
+            "--time",
+            "60",
+            "--reverse",
+            "--rate",
+            "10M",
+            "--port",
+            &port,
+            "--bind",
+            "127.0.0.1:0",
+        ],
+    );
+    client.expect_stdout("Time of first packet sent:");
+    std::thread::sleep(Duration::from_millis(800));
+    let signalled = Instant::now();
+    client.signal("INT");
+    assert!(client.expect_exit().success(), "{}", client.dump());
+    client.expect_stdout("Test interrupted");
+    // The client's STOP ends the server's sending and its test at once.
+    let reply = client.expect_stdout("Throughput: ");
+    assert!(reply.contains(", sent "), "{reply}");
+    assert!(server.expect_exit().success(), "{}", server.dump());
+    assert!(
+        signalled.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        signalled.elapsed()
+    );
+    assert!(
+        !server.stdout_text().contains("went silent"),
+        "{}",
+        server.dump()
+    );
+    server.expect_stdout("Server process completed iPerfectly!");
+}

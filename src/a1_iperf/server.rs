@@ -642,6 +642,7 @@ impl Server<'_> {
         let mut senders = Senders::start(streams, &stop)?;
         let mut clock = IntervalClock::new(send_start, self.config.interval);
         let mut printed_heading = false;
+        let mut client_stopped = false;
         // While the senders run: interval reports, and the client's STOP
         // (it gave up) or shutdown end the test early.
         while !senders.finished() {
@@ -658,6 +659,7 @@ impl Server<'_> {
             if let Some((len, from)) = self.recv_with_timeout(Duration::from_millis(20))? {
                 if from == test.client && &self.buffer[..len] == STOP {
                     stop.trigger();
+                    client_stopped = true;
                 } else if !test.streams.iter().any(|s| s.0 == from) {
                     test.strays += 1;
                     let start = &self.buffer[..len] == START;
@@ -675,7 +677,8 @@ impl Server<'_> {
         let finished = sent.iter().map(|s| s.finished).max().unwrap_or(send_start);
         report.view = sender::sender_view(send_start, &sent, intervals);
         report.receive_time = finished.saturating_duration_since(send_start);
-        if report.end == TestEnd::Interrupted {
+        if report.end == TestEnd::Interrupted || client_stopped {
+            // A client that stopped early gets its reply at once.
             report.strays = test.strays;
             return Ok(report);
         }
