@@ -335,15 +335,6 @@ pub fn intervals_json(view: &View, receiver: bool) -> String {
     )
 }
 
-/// The records of `view` for one stream.
-pub fn stream_intervals(view: &View, stream: u16) -> Vec<Interval> {
-    view.intervals
-        .iter()
-        .filter(|i| i.stream == stream)
-        .copied()
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -182,14 +182,6 @@ impl Senders {
         self.threads.iter().all(JoinHandle::is_finished)
     }
 
-    /// Bytes sent so far, all streams.
-    pub fn bytes(&self) -> u64 {
-        self.counters
-            .iter()
-            .map(|c| c.bytes.load(Ordering::Relaxed))
-            .sum()
-    }
-
     /// Closes the interval `start..end` on every stream; returns the records.
     pub fn close_interval(&mut self, start: f64, end: f64) -> Vec<Interval> {
         let mut closed = Vec::with_capacity(self.counters.len());

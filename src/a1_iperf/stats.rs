@@ -367,11 +367,6 @@ impl IntervalClock {
         }
     }
 
-    /// The start of the test.
-    pub fn start(&self) -> Instant {
-        self.start
-    }
-
     /// When the running interval ends (`None` when intervals are off).
     pub fn next_boundary(&self) -> Option<Instant> {
         Some(self.start + self.period? * (self.index + 1))
@@ -476,16 +471,6 @@ impl StreamReceiver {
     /// Payload bytes counted.
     pub fn bytes(&self) -> u64 {
         self.bytes
-    }
-
-    /// Datagrams counted.
-    pub fn packets(&self) -> u64 {
-        self.packets
-    }
-
-    /// The sequence statistics (meaningful when [`sequenced`](Self::sequenced)).
-    pub fn seq(&self) -> &SeqStats {
-        &self.seq
     }
 
     /// Whether the stream's datagrams carried headers.
