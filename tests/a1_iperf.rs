@@ -777,7 +777,14 @@ fn parallel_4_streams_split_the_payload_exactly() {
     for id in 0..4 {
         server.expect_stdout(&format!("[  {id}]   0.00-"));
     }
-    let sum = server.expect_stdout("[SUM]   0.00-");
+    // The report's last [SUM] row has the totals (earlier ones are
+    // interval rows when the test takes more than a second).
+    let lines = server.stdout_lines();
+    let sum = lines
+        .iter()
+        .rev()
+        .find(|l| l.starts_with("[SUM]   0.00-"))
+        .unwrap_or_else(|| panic!("no [SUM] row: {}", server.dump()));
     assert!(sum.contains("25.00 MB"), "{sum}");
 }
 
