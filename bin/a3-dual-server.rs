@@ -2,28 +2,46 @@
 
 use clap::Parser;
 use socklab::a3_dual::server::{run, ServerConfig};
-use socklab::cli::exit_with;
+use socklab::cli::{exit_with, ListenArgs, OutputArgs};
+use socklab::output::JsonObject;
 use socklab::shutdown::Shutdown;
 use std::process::ExitCode;
 
 /// IPv4/IPv6 TCP server: acknowledges every message with `Acknowledgement`
 /// until the client sends `exit`; one thread per connection; Ctrl-C stops it.
 /// The address family follows from resolving HOST (`127.0.0.1`, `::1`, `::`,
-/// `localhost`, ...).
+/// `localhost`, ...); without a host it listens on every interface, IPv4
+/// and IPv6.
 #[derive(Parser)]
-#[command(version)]
+#[command(name = env!("CARGO_BIN_NAME"), version)]
 struct Args {
-    /// Host name or address to listen on.
-    host: String,
-    /// Port to listen on (0 picks a free one).
-    port: u16,
+    /// Host name or address to listen on (seed form; same as --bind).
+    #[arg(value_name = "HOST")]
+    host_arg: Option<String>,
+    /// Port to listen on (seed form; same as --port).
+    #[arg(value_name = "PORT")]
+    port_arg: Option<u16>,
+    #[command(flatten)]
+    listen: ListenArgs,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    args.output.install();
+    let port = args.listen.port_or(args.port_arg, None);
     let config = ServerConfig {
-        host: args.host,
-        port: args.port,
+        host: args.listen.host_or(args.host_arg).unwrap_or_else(|| "::".into()),
+        port,
     };
-    exit_with(Shutdown::install().and_then(|shutdown| run(&config, &shutdown)))
+    exit_with(Shutdown::install().and_then(|shutdown| {
+        let summary = run(&config, &shutdown)?;
+        args.output.json(|| {
+            JsonObject::new()
+                .uint("connections", summary.connections)
+                .uint("acknowledged", summary.acknowledged)
+        });
+        Ok(())
+    }))
 }

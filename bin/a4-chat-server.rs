@@ -2,23 +2,29 @@
 
 use clap::Parser;
 use socklab::a4_chat::{server, ServerConfig};
+use socklab::cli::{exit_with, positive_seconds, LifecycleArgs, ListenArgs, OutputArgs, Seconds};
+use socklab::output::JsonObject;
 use socklab::shutdown::Shutdown;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 /// Multi-client TCP chat server with file upload (a4). Uploads go to
-/// ./server/; Ctrl-C prints `exit` and closes every client.
+/// ./server/; Ctrl-C prints `exit` (as the seed), closes every client and
+/// prints a summary. Serves until stopped.
 #[derive(Parser)]
-#[command(version)]
+#[command(name = env!("CARGO_BIN_NAME"), version)]
 struct Args {
-    /// Address to listen on (for example 127.0.0.1, 0.0.0.0 or ::1).
-    host: String,
-    /// Port to listen on (0 picks a free one; the readiness line names it).
-    port: u16,
-    /// Most clients served at once; more are turned away with a message.
-    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
-    max_clients: u64,
+    /// Address to listen on (seed form; same as --bind), for example
+    /// 127.0.0.1, 0.0.0.0 or ::1.
+    #[arg(value_name = "HOST")]
+    host_arg: Option<String>,
+    /// Port to listen on (seed form; same as --port).
+    #[arg(value_name = "PORT")]
+    port_arg: Option<u16>,
+    #[command(flatten)]
+    listen: ListenArgs,
+    #[command(flatten)]
+    lifecycle: LifecycleArgs,
     /// Largest upload accepted, in bytes (the default is 1 GiB).
     #[arg(long, default_value_t = 1 << 30)]
     max_upload: u64,
@@ -27,30 +33,38 @@ struct Args {
     upload_dir: PathBuf,
     /// Seconds a client may go without reading while messages wait for it
     /// before it is disconnected.
-    #[arg(long, default_value_t = 5.0, value_parser = parse_seconds)]
-    stall_timeout: f64,
+    #[arg(long, value_name = "SECONDS", default_value_t = Seconds::new(5),
+          value_parser = positive_seconds)]
+    stall_timeout: Seconds,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
-fn parse_seconds(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(seconds) if seconds > 0.0 && seconds.is_finite() => Ok(seconds),
-        _ => Err(format!("{text:?} is not a positive number of seconds")),
-    }
-}
+/// Clients served at once unless `--max-clients` says otherwise.
+const DEFAULT_MAX_CLIENTS: usize = 1024;
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    socklab::cli::exit_with(run(&args))
+    args.output.install();
+    args.lifecycle.refuse_per_source();
+    if args.lifecycle.idle_timeout.is_some() {
+        socklab::cli::usage_error("--idle-timeout is not available on this server");
+    }
+    exit_with(run(args))
 }
 
-fn run(args: &Args) -> std::io::Result<()> {
-    let shutdown = Shutdown::install()?;
+fn run(args: Args) -> std::io::Result<()> {
+    let port = args.listen.port_or(args.port_arg, None);
+    let host = args.listen.host_or(args.host_arg);
     let config = ServerConfig {
-        addr: socklab::net::resolve(&args.host, args.port)?,
+        addr: ListenArgs::resolve(host.as_deref(), port)?,
         upload_dir: args.upload_dir.clone(),
-        max_clients: usize::try_from(args.max_clients).unwrap_or(usize::MAX),
+        max_clients: args.lifecycle.max_clients.unwrap_or(DEFAULT_MAX_CLIENTS),
         max_upload: args.max_upload,
-        stall_timeout: Duration::from_secs_f64(args.stall_timeout),
+        stall_timeout: args.stall_timeout.0,
     };
-    server::run(&config, &shutdown)
+    let summary = server::run(&config, &Shutdown::install()?)?;
+    args.output
+        .json(|| JsonObject::new().uint("clients", summary.clients));
+    Ok(())
 }

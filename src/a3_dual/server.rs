@@ -9,7 +9,7 @@ use crate::net::{
 };
 use crate::output::announce_listening;
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,9 +29,19 @@ pub struct ServerConfig {
     pub port: u16,
 }
 
-/// Runs the server until shutdown. Each connection gets its own thread; a
-/// client that resets, stalls or sends junk only ends its own connection.
-pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
+/// What the server did, for its summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerSummary {
+    /// Connections accepted.
+    pub connections: u64,
+    /// Messages acknowledged, all connections together.
+    pub acknowledged: u64,
+}
+
+/// Runs the server until shutdown and returns its summary. Each connection
+/// gets its own thread; a client that resets, stalls or sends junk only
+/// ends its own connection.
+pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<ServerSummary> {
     let addr = resolve(&config.host, config.port)?;
     say(format!(
         "Address family: {} ({} resolved to {})\n",
@@ -75,11 +85,16 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
         ControlFlow::Continue(())
     })?;
     threads.join_all();
-    say(format!(
-        "Server stopped: {accepted} connection(s), {} message(s) acknowledged\n",
-        acknowledged.load(Ordering::Relaxed)
-    ));
-    Ok(())
+    let summary = ServerSummary {
+        connections: accepted,
+        acknowledged: acknowledged.load(Ordering::Relaxed),
+    };
+    crate::report!(
+        "Server stopped: {} connection(s), {} message(s) acknowledged",
+        summary.connections,
+        summary.acknowledged
+    );
+    Ok(summary)
 }
 
 /// How a conversation ended without an error.
@@ -113,7 +128,7 @@ impl Connection {
         match self.converse(&mut stream) {
             Ok(End::Exit | End::PeerClosed) => say(format!("{tag} Closing Connection\n")),
             Ok(End::Shutdown) => say(format!("{tag} Closing Connection (server shutting down)\n")),
-            Err(e) => eprintln!("{tag} {}: {e}; connection closed", self.peer),
+            Err(e) => crate::warn!("{tag} {}: {e}; connection closed", self.peer),
         }
     }
 
@@ -159,9 +174,8 @@ impl Connection {
     }
 }
 
-/// Prints whole lines with one write, so lines from concurrent connections
-/// never interleave mid-line. Output errors (a closed pipe) are ignored: a
-/// server must not stop because nobody reads its log.
+/// Prints whole lines (`lines` ends in a newline) with one write, so lines
+/// from concurrent connections never interleave mid-line.
 fn say(lines: String) {
-    let _ = io::stdout().lock().write_all(lines.as_bytes());
+    crate::say!("{}", lines.trim_end_matches('\n'));
 }

@@ -127,7 +127,7 @@ fn receive_file(
                 started = Instant::now();
             }
             if config.verbose {
-                println!("Received Data :  {}", python::bytes_repr(chunk));
+                crate::say!("Received Data :  {}", python::bytes_repr(chunk));
             }
             partial.write(chunk)?;
             bytes += chunk.len() as u64;
@@ -138,7 +138,7 @@ fn receive_file(
             .map_err(|e| broken_off(e, bytes, &config.output))?;
         if read == 0 {
             if config.verbose {
-                println!("Received Data :  {}", python::bytes_repr(b""));
+                crate::say!("Received Data :  {}", python::bytes_repr(b""));
             }
             break;
         }

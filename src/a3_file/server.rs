@@ -8,6 +8,7 @@ use crate::net::{self, is_timeout, SocketOptions};
 use crate::output::{announce_listening, human_bytes, human_rate, rate};
 use crate::pacing::{period_for_rate, Pacer};
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
+use crate::{report, say, warn};
 use std::fs::File;
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
@@ -108,7 +109,7 @@ enum Outcome {
 pub fn serve(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<Arc<ServerTotals>> {
     let size = check_source(&config.path)?;
     let listener = net::bind_tcp(config.bind, &SocketOptions::default())?;
-    println!("Serving {} ({})", config.path.display(), human_bytes(size));
+    say!("Serving {} ({})", config.path.display(), human_bytes(size));
     announce_listening(listener.local_addr()?, "tcp");
 
     let config = Arc::new(config.clone());
@@ -116,14 +117,14 @@ pub fn serve(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<Arc<Serve
     let mut threads = net::ConnectionThreads::new();
     let mut once_outcome = None;
     net::accept_until_shutdown(&listener, shutdown, |stream, peer| {
-        println!("Got a new connection from {peer}");
+        say!("Got a new connection from {peer}");
         if config.once {
             once_outcome = Some(handle_connection(stream, peer, &config, &totals, shutdown));
             return ControlFlow::Break(());
         }
         let running = threads.running();
         if running >= config.max_clients {
-            eprintln!("{peer}: already serving {running} clients; connection closed");
+            warn!("{peer}: already serving {running} clients; connection closed");
             totals.dropped.fetch_add(1, Ordering::Relaxed);
             return ControlFlow::Continue(());
         }
@@ -134,7 +135,7 @@ pub fn serve(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<Arc<Serve
         ControlFlow::Continue(())
     })?;
     threads.join_all();
-    println!("{}", totals.summary());
+    report!("{}", totals.summary());
     let failure = match once_outcome {
         Some(Outcome::Sent) | None => return Ok(totals),
         Some(Outcome::Refused) => "the client sent a wrong key",
@@ -171,14 +172,14 @@ fn handle_connection(
     let outcome = match result {
         Ok(outcome) => outcome,
         Err(e) => {
-            eprintln!("{peer}: transfer broken off after {sent} bytes: {e}");
+            warn!("{peer}: transfer broken off after {sent} bytes: {e}");
             Outcome::Failed
         }
     };
     let counter = match outcome {
         Outcome::Sent => {
             let elapsed = started.elapsed();
-            println!(
+            say!(
                 "File sent successfully to {peer}: {sent} bytes in {:.3} s ({})",
                 elapsed.as_secs_f64(),
                 human_rate(rate(sent, elapsed))
@@ -186,11 +187,11 @@ fn handle_connection(
             &totals.sent
         }
         Outcome::Refused => {
-            println!("{peer}: wrong key, answered AUTH_ERROR and closed");
+            say!("{peer}: wrong key, answered AUTH_ERROR and closed");
             &totals.refused
         }
         Outcome::Dropped => {
-            println!("{peer}: no key received, connection dropped");
+            say!("{peer}: no key received, connection dropped");
             &totals.dropped
         }
         Outcome::Failed => &totals.failed,

@@ -183,7 +183,7 @@ pub fn serve(
     let reason = result?;
     stats.acked = counters.acked.load(Ordering::SeqCst);
     stats.abandoned = counters.abandoned.load(Ordering::SeqCst);
-    say(format_args!("{stats}"));
+    crate::report!("{stats}");
     Ok((reason, stats))
 }
 

@@ -17,7 +17,7 @@ use super::protocol;
 use crate::shutdown::Shutdown;
 use crossbeam_channel::{select, Receiver, Sender, TrySendError};
 use std::collections::{BTreeMap, VecDeque};
-use std::io::{self, Write};
+use std::io;
 use std::net::{Shutdown as Direction, TcpStream};
 use std::sync::Arc;
 use std::thread;
@@ -289,8 +289,7 @@ impl Log {
             .name("chat-log".into())
             .spawn(move || {
                 for line in lines {
-                    // A closed stdout must not stop the server.
-                    let _ = writeln!(io::stdout().lock(), "{line}");
+                    crate::say!("{line}");
                 }
             })?;
         Ok(Log {

@@ -91,10 +91,17 @@ impl Drop for ConnectionGuard {
     }
 }
 
+/// What the server did, printed after `exit` when it stops.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerSummary {
+    /// Clients accepted (turned-away ones not counted).
+    pub clients: u64,
+}
+
 /// Runs the chat server until `shutdown`: prints the seed's start line and
 /// the readiness line, serves clients, and on shutdown closes every
-/// connection and prints `exit`.
-pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
+/// connection, prints `exit` (as the seed) and then its summary.
+pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<ServerSummary> {
     std::fs::create_dir_all(&config.upload_dir).map_err(|e| {
         io::Error::new(
             e.kind(),
@@ -130,18 +137,22 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
     // Wake the hub even if the accept loop stopped on an error.
     shutdown.trigger();
     if hub.join().is_err() {
-        eprintln!("error: the chat hub stopped unexpectedly");
+        crate::warn!("error: the chat hub stopped unexpectedly");
     }
     drop(alive);
+    let summary = ServerSummary {
+        clients: shared.next_id.load(Ordering::SeqCst) - 1,
+    };
     drop(shared);
     wait_for_connections(&all_closed);
     say("exit");
-    accepted
+    crate::report!("Server stopped: {} client(s) served", summary.clients);
+    accepted.map(|()| summary)
 }
 
-/// Prints a line on stdout; a closed stdout must not stop the server.
+/// Prints a line of the server's log.
 fn say(line: &str) {
-    let _ = writeln!(io::stdout().lock(), "{line}");
+    crate::say!("{line}");
 }
 
 /// Waits (briefly) until every connection thread has dropped its `alive`
@@ -156,7 +167,7 @@ fn admit(shared: &Arc<Shared>, alive: &Sender<()>, stream: TcpStream, peer: Sock
     let max = shared.config.max_clients;
     if shared.online.fetch_add(1, Ordering::SeqCst) >= max {
         shared.online.fetch_sub(1, Ordering::SeqCst);
-        eprintln!("! Refused {peer}: the server is full ({max} clients)");
+        crate::warn!("! Refused {peer}: the server is full ({max} clients)");
         refuse(stream, &protocol::server_full(max));
         return;
     }
@@ -166,7 +177,7 @@ fn admit(shared: &Arc<Shared>, alive: &Sender<()>, stream: TcpStream, peer: Sock
     };
     let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
     if let Err(e) = spawn_connection(guard, id, &peer, stream) {
-        eprintln!("! Cannot serve {peer}: {e}");
+        crate::warn!("! Cannot serve {peer}: {e}");
     }
 }
 
@@ -297,7 +308,7 @@ fn read_from_client(guard: ConnectionGuard, id: u64, peer: &str, socket: &TcpStr
     // Whatever was held after an ambiguous header is all the client sent.
     inbound.settle(true, &mut emit);
     if let Some(note) = inbound.abandon() {
-        eprintln!("! {peer}: {note}");
+        crate::warn!("! {peer}: {note}");
     }
     let _ = events.send(Event::Leave { id });
 }
