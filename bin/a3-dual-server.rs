@@ -32,7 +32,10 @@ fn main() -> ExitCode {
     args.output.install();
     let port = args.listen.port_or(args.port_arg, None);
     let config = ServerConfig {
-        host: args.listen.host_or(args.host_arg).unwrap_or_else(|| "::".into()),
+        host: args
+            .listen
+            .host_or(args.host_arg)
+            .unwrap_or_else(|| "::".into()),
         port,
     };
     exit_with(Shutdown::install().and_then(|shutdown| {

@@ -20,9 +20,10 @@ use std::time::Duration;
 #[derive(Parser, Debug)]
 #[command(name = env!("CARGO_BIN_NAME"), version)]
 struct Args {
-    /// TCP port to listen on (seed form; same as --port).
+    /// TCP port to listen on (seed form; same as --port; with --port, the
+    /// one positional argument is PATH).
     #[arg(value_name = "PORT")]
-    port_arg: Option<u16>,
+    port_arg: Option<String>,
     /// The file to offer; asked for on stdin when missing (as the seed does).
     path: Option<PathBuf>,
     #[command(flatten)]
@@ -67,8 +68,17 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> io::Result<()> {
-    let port = args.listen.port_or(args.port_arg, None);
-    let path = match args.path {
+    // With --port, `a3-file-server --port 0 notes.pdf` names only the file.
+    let (port_arg, path) = match (args.listen.port, args.port_arg, args.path) {
+        (Some(_), Some(only), None) => (None, Some(PathBuf::from(only))),
+        (_, port, path) => (port, path),
+    };
+    let port_arg = port_arg.map(|text| {
+        text.parse::<u16>()
+            .unwrap_or_else(|_| usage_error(format_args!("{text:?} is not a port number")))
+    });
+    let port = args.listen.port_or(port_arg, None);
+    let path = match path {
         Some(path) => path,
         None => ask_for_path()?,
     };

@@ -15,8 +15,8 @@ use std::process::ExitCode;
 #[command(name = env!("CARGO_BIN_NAME"), version)]
 struct Args {
     /// Port to listen on, 1024–65535 (0 picks a free port)
-    #[arg(value_parser = protocol::parse_server_port)]
-    port: u16,
+    #[arg(value_name = "PORT", value_parser = protocol::parse_server_port)]
+    port_arg: u16,
     /// Directory for the received files (created if missing)
     file_dir: PathBuf,
     #[command(flatten)]
@@ -40,13 +40,13 @@ fn main() -> ExitCode {
     };
     args.output.install();
     args.lifecycle.refuse_per_source();
-    if args.listen.port.is_some_and(|flag| flag != args.port) {
+    if args.listen.port.is_some_and(|flag| flag != args.port_arg) {
         return a5_accio::exit_with(Err::<(), _>("--port differs from PORT"));
     }
     a5_accio::exit_with((|| {
         let config = server::ServerConfig {
-            bind: ListenArgs::resolve(args.listen.host_or(None).as_deref(), args.port)?.ip(),
-            port: args.port,
+            bind: ListenArgs::resolve(args.listen.host_or(None).as_deref(), args.port_arg)?.ip(),
+            port: args.port_arg,
             file_dir: args.file_dir.clone(),
             idle_timeout: args
                 .lifecycle

@@ -247,7 +247,9 @@ impl ListenArgs {
                 usage_error(format_args!("two ports given: {pos} and --port {flag}"))
             }
             (Some(port), _) | (None, Some(port)) => port,
-            (None, None) => default.unwrap_or_else(|| usage_error("no port given (PORT or --port)")),
+            (None, None) => {
+                default.unwrap_or_else(|| usage_error("no port given (PORT or --port)"))
+            }
         }
     }
 
@@ -292,7 +294,12 @@ pub fn any_address(port: u16) -> SocketAddr {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ConnectArgs {
     /// Server host name or address (IPv4 or IPv6).
-    #[arg(long = "server", visible_alias = "ip", alias = "host", value_name = "HOST")]
+    #[arg(
+        long = "server",
+        visible_alias = "ip",
+        alias = "host",
+        value_name = "HOST"
+    )]
     pub server: Option<String>,
     /// Server port.
     #[arg(short = 'p', long = "port", value_name = "PORT")]

@@ -460,8 +460,13 @@ mod tests {
         socket.send(b"ping").unwrap();
         let started = std::time::Instant::now();
         let mut buffer = [0u8; 16];
-        let error = recv_connected(&socket, &mut buffer, &Shutdown::new(), Some(Duration::from_secs(5)))
-            .unwrap_err();
+        let error = recv_connected(
+            &socket,
+            &mut buffer,
+            &Shutdown::new(),
+            Some(Duration::from_secs(5)),
+        )
+        .unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::ConnectionRefused);
         assert!(error.to_string().contains("no server at"), "{error}");
         assert!(started.elapsed() < Duration::from_secs(2));
@@ -475,7 +480,10 @@ mod tests {
             .unwrap();
         // The listener is dropped: nothing accepts on that port any more.
         let error = connect_first("127.0.0.1", free.port(), Duration::from_secs(2)).unwrap_err();
-        assert!(error.to_string().contains("is the server running?"), "{error}");
+        assert!(
+            error.to_string().contains("is the server running?"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -5,8 +5,8 @@ use super::framing::read_message;
 use super::protocol::{CLIENT_READ_SIZE, REQUEST};
 use crate::net::{connect_first, resolve_all};
 use crate::python;
-use crate::{report, say};
 use crate::shutdown::Shutdown;
+use crate::{report, say};
 use std::io::{self, Write};
 use std::time::Duration;
 

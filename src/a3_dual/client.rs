@@ -2,8 +2,8 @@
 //! then `exit`.
 
 use super::protocol::{family_name, ACKNOWLEDGEMENT, EXIT};
-use crate::net::{connect_first, is_timeout};
 use crate::cli::Context;
+use crate::net::{connect_first, is_timeout};
 use crate::stats::Summary;
 use crate::{report, say};
 use std::io::{self, Read, Write};

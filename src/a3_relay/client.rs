@@ -147,7 +147,10 @@ pub fn run(
     }
     // A connected socket hears only the server, and learns at once (ICMP
     // port unreachable) when nothing listens there.
-    let socket = net::connect_udp(config.server, Some(SocketAddr::new(local_ip, config.local_port)))?;
+    let socket = net::connect_udp(
+        config.server,
+        Some(SocketAddr::new(local_ip, config.local_port)),
+    )?;
     let server = config.server;
     let console = Arc::new(Console::default());
     let (replies_tx, replies) = bounded(16);

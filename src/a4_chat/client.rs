@@ -86,7 +86,12 @@ pub struct Session {
 }
 
 /// Prints each read from the server until it closes the connection.
-fn print_incoming(mut socket: TcpStream, screen: Screen, ended: &Sender<End>, received: &AtomicU64) {
+fn print_incoming(
+    mut socket: TcpStream,
+    screen: Screen,
+    ended: &Sender<End>,
+    received: &AtomicU64,
+) {
     let mut buffer = vec![0u8; 64 * 1024];
     let mut pending = Vec::new();
     loop {
@@ -150,7 +155,9 @@ fn starts_with_peer_tag(text: &str) -> bool {
         return false;
     };
     !ip.is_empty()
-        && ip.chars().all(|c| c.is_ascii_hexdigit() || c == '.' || c == ':')
+        && ip
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() || c == '.' || c == ':')
         && !port.is_empty()
         && port.chars().all(|c| c.is_ascii_digit())
 }
@@ -312,15 +319,23 @@ mod tests {
     #[test]
     fn messages_read_together_print_one_per_line() {
         assert_eq!(
-            split_messages("[127.0.0.1:5] hi[127.0.0.1:6] yo< The user 127.0.0.1:5 left (1 user online)"),
+            split_messages(
+                "[127.0.0.1:5] hi[127.0.0.1:6] yo< The user 127.0.0.1:5 left (1 user online)"
+            ),
             [
                 "[127.0.0.1:5] hi",
                 "[127.0.0.1:6] yo",
                 "< The user 127.0.0.1:5 left (1 user online)"
             ]
         );
-        assert_eq!(split_messages("[x] not a tag [a:b] "), ["[x] not a tag [a:b] "]);
-        assert_eq!(split_messages("> Connected to the chat server (1 user online)"), ["> Connected to the chat server (1 user online)"]);
+        assert_eq!(
+            split_messages("[x] not a tag [a:b] "),
+            ["[x] not a tag [a:b] "]
+        );
+        assert_eq!(
+            split_messages("> Connected to the chat server (1 user online)"),
+            ["> Connected to the chat server (1 user online)"]
+        );
     }
 
     #[test]
