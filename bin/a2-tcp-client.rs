@@ -1,4 +1,5 @@
 //! `a2-tcp-client [HOST] [PORT]`: the a2 client (see `socklab::a2_tcp`).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use clap::Parser;
 use socklab::a2_tcp::client::{run, ClientConfig};

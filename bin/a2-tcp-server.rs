@@ -1,4 +1,5 @@
 //! `a2-tcp-server [PORT]`: the a2 half-echo server (see `socklab::a2_tcp`).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use clap::Parser;
 use socklab::a2_tcp::protocol::DEFAULT_PORT;

@@ -1,4 +1,5 @@
 //! `a3-dual-client HOST PORT`: the a3 IPv4/IPv6 client (see `socklab::a3_dual`).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use clap::Parser;
 use socklab::a3_dual::client::{run, ClientConfig};

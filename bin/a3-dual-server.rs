@@ -1,4 +1,5 @@
 //! `a3-dual-server HOST PORT`: the a3 IPv4/IPv6 server (see `socklab::a3_dual`).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use clap::Parser;
 use socklab::a3_dual::server::{run, ServerConfig};

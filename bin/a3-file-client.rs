@@ -1,5 +1,6 @@
 //! `a3-file-client IP PORT` — downloads the file an a3 file server offers
 //! into `RECIEVED_FILE.txt`. See `socklab::a3_file`.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 use clap::Parser;
 use socklab::a3_file::protocol::{
     AUTH_ERROR_MESSAGE, DEFAULT_KEY, DEFAULT_OUTPUT, SUCCESS_MESSAGE,

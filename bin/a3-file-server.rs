@@ -1,5 +1,6 @@
 //! `a3-file-server PORT [PATH]` — offers one file to every client that
 //! sends the shared key. See `socklab::a3_file`.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 use clap::Parser;
 use socklab::a3_file::protocol::{DEFAULT_AUTH_PAUSE, DEFAULT_KEY, MAX_KEY_LEN, PATH_PROMPT};
 use socklab::a3_file::server::check_source;

@@ -2,6 +2,7 @@
 //!
 //! Seed form: `a3-ping-client -ip HOST -port PORT -n COUNT -i SECONDS -s BYTES`
 //! (`-p` works for the port too).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use clap::Parser;
 use socklab::a3_ping::client::{self, PingConfig};

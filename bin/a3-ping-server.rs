@@ -1,6 +1,7 @@
 //! `a3-ping-server` — the a3 UDP ping server with artificial delay and loss.
 //!
 //! Seed form: `a3-ping-server -p PORT` (default 8080).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use clap::Parser;
 use socklab::a3_ping::server::{self, Impairment, ServerConfig};

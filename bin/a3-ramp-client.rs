@@ -2,6 +2,7 @@
 //!
 //! Seed form: `a3-ramp-client -ip HOST -port PORT -n COUNT -i SECONDS -s BYTES`
 //! (`-p` works for the port too; `-i` is the first interval).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use clap::Parser;
 use socklab::a3_ping::ramp::{self, RampConfig};

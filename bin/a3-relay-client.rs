@@ -1,5 +1,6 @@
 //! `a3-relay-client IP PORT` — the relay client's menu on stdin (see
 //! `socklab::a3_relay`).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use clap::Parser;
 use socklab::a3_relay::client::{self, ClientConfig};

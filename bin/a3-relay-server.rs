@@ -1,5 +1,6 @@
 //! `a3-relay-server PORT` — the UDP relay between clients (see
 //! `socklab::a3_relay`).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use clap::Parser;
 use socklab::a3_relay::server::{self, ServerConfig, DEFAULT_MAX_CLIENTS};

@@ -1,4 +1,5 @@
 //! `a4-chat-client HOST PORT` — the a4 chat client (see `socklab::a4_chat`).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use clap::Parser;
 use socklab::a4_chat::client;

@@ -1,4 +1,5 @@
 //! `a4-chat-server HOST PORT` — the a4 chat server (see `socklab::a4_chat`).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use clap::Parser;
 use socklab::a4_chat::{server, ServerConfig};

@@ -1,4 +1,5 @@
 //! `a5-accio-client HOST PORT FILE` — sends one file to an accio server.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 use clap::Parser;
 use socklab::a5_accio::{self, client, protocol, Seconds};
 use socklab::cli::OutputArgs;

@@ -1,5 +1,6 @@
 //! `a5-accio-server PORT FILE_DIR` — receives files from any number of
 //! clients at once and saves them as `FILE_DIR/1.file`, `2.file`, …
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 use clap::Parser;
 use socklab::a5_accio::{self, protocol, server};
 use socklab::cli::{LifecycleArgs, ListenArgs, OutputArgs, Seconds};
