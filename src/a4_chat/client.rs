@@ -31,6 +31,9 @@ use std::time::Duration;
 /// the chat line before it or the file bytes after it come in the same read.
 const HEADER_PAUSE: Duration = Duration::from_millis(50);
 
+/// After stdin ends, how long the client waits for the server's close.
+const DRAIN_LIMIT: Duration = Duration::from_secs(2);
+
 /// Why the client stops.
 enum End {
     StdinClosed,
@@ -64,6 +67,17 @@ pub fn run(host: &str, port: u16, timeout: Duration, shutdown: &Shutdown) -> io:
         recv(end) -> why => matches!(why, Ok(End::ServerClosed)),
         recv(shutdown.receiver()) -> _ => false,
     };
+    if !server_closed && !shutdown.is_triggered() {
+        // Stdin ended: say so to the server (half-close) and print what it
+        // sent before it saw that, up to its close — so `printf 'hi\n' |
+        // a4-chat-client …` shows the greeting, not just `exit`.
+        let _ = socket.shutdown(Direction::Write);
+        select! {
+            recv(end) -> _ => {},
+            recv(shutdown.receiver()) -> _ => {},
+            default(DRAIN_LIMIT) => {},
+        }
+    }
     let _ = socket.shutdown(Direction::Both);
     screen.finish(if server_closed {
         "server closed"
