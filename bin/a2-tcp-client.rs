@@ -10,17 +10,11 @@ use std::process::ExitCode;
 
 /// TCP client: sends `GET / HTTP/1.1\r\n\r\n` and prints the reply as
 /// Python prints bytes (`b'GET / HTT'` from the a2 server). Works against
-/// any TCP server, a web server included.
+/// any TCP server, a web server included. HOST and PORT default to
+/// 127.0.0.1 and 2347, as in the seed.
 #[derive(Parser)]
 #[command(name = env!("CARGO_BIN_NAME"), version)]
 struct Args {
-    /// Server host name or address, IPv4 or IPv6 (seed form; same as
-    /// --server) [default: 127.0.0.1].
-    #[arg(value_name = "HOST")]
-    host_arg: Option<String>,
-    /// Server port (seed form; same as --port) [default: 2347].
-    #[arg(value_name = "PORT")]
-    port_arg: Option<u16>,
     #[command(flatten)]
     server: ConnectArgs,
     /// Seconds to wait for the connection and for the first reply byte.
@@ -35,8 +29,8 @@ fn main() -> ExitCode {
     let args = Args::parse();
     args.output.install();
     let config = ClientConfig {
-        host: args.server.host_or(args.host_arg, Some(DEFAULT_HOST)),
-        port: args.server.port_or(args.port_arg, Some(DEFAULT_PORT)),
+        host: args.server.host(Some(DEFAULT_HOST)),
+        port: args.server.port(Some(DEFAULT_PORT)),
         timeout: args.timeout.0,
     };
     exit_with(run(&config).map(|reply| {

@@ -13,12 +13,6 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = env!("CARGO_BIN_NAME"), version)]
 struct Args {
-    /// Server host name or address, IPv4 or IPv6 (seed form; same as --server).
-    #[arg(value_name = "HOST")]
-    host_arg: Option<String>,
-    /// Server port (seed form; same as --port).
-    #[arg(value_name = "PORT")]
-    port_arg: Option<u16>,
     #[command(flatten)]
     server: ConnectArgs,
     /// Number of message / acknowledgement rounds.
@@ -43,8 +37,8 @@ fn main() -> ExitCode {
     let args = Args::parse();
     args.output.install();
     let config = ClientConfig {
-        host: args.server.host_or(args.host_arg, None),
-        port: args.server.port_or(args.port_arg, None),
+        host: args.server.host(None),
+        port: args.server.port(None),
         rounds: args.count,
         message: args.message,
         timeout: args.timeout.0,

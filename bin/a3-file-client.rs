@@ -20,12 +20,6 @@ use std::process::ExitCode;
 #[derive(Parser, Debug)]
 #[command(name = env!("CARGO_BIN_NAME"), version)]
 struct Args {
-    /// The server's host name or address (seed form; same as --server).
-    #[arg(value_name = "HOST")]
-    host_arg: Option<String>,
-    /// The server's port (seed form; same as --port).
-    #[arg(value_name = "PORT")]
-    port_arg: Option<u16>,
     #[command(flatten)]
     server: ConnectArgs,
     /// Where to store the file (the report's spelling by default).
@@ -50,8 +44,8 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> io::Result<()> {
-    let host = args.server.host_or(args.host_arg, None);
-    let port = args.server.port_or(args.port_arg, None);
+    let host = args.server.host(None);
+    let port = args.server.port(None);
     // Checked before connecting: a bad output path fails before the download.
     socklab::cli::check_output_path(&args.output)?;
     let config = ClientConfig {

@@ -16,12 +16,6 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = env!("CARGO_BIN_NAME"), version)]
 struct Args {
-    /// The relay server's IP address or host name (seed form; same as --server).
-    #[arg(value_name = "HOST")]
-    host_arg: Option<String>,
-    /// The relay server's UDP port (seed form; same as --port).
-    #[arg(value_name = "PORT")]
-    port_arg: Option<u16>,
     #[command(flatten)]
     server: ConnectArgs,
     /// Local IP address to bind (default: any)
@@ -50,8 +44,8 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> std::io::Result<()> {
-    let host = args.server.host_or(args.host_arg, None);
-    let port = args.server.port_or(args.port_arg, None);
+    let host = args.server.host(None);
+    let port = args.server.port(None);
     let shutdown = Shutdown::install()?;
     let server = client::resolve_server(&host, port)?;
     let config = ClientConfig {

@@ -14,12 +14,6 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = env!("CARGO_BIN_NAME"), version)]
 struct Args {
-    /// Server host name or address, IPv4 or IPv6 (seed form; same as --server).
-    #[arg(value_name = "HOST")]
-    host_arg: Option<String>,
-    /// Server port (seed form; same as --port).
-    #[arg(value_name = "PORT")]
-    port_arg: Option<u16>,
     #[command(flatten)]
     server: ConnectArgs,
     /// Seconds to wait for the connection.
@@ -33,8 +27,8 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     args.output.install();
-    let host = args.server.host_or(args.host_arg, None);
-    let port = args.server.port_or(args.port_arg, None);
+    let host = args.server.host(None);
+    let port = args.server.port(None);
     exit_with(Shutdown::install().and_then(|shutdown| {
         let session = client::run(&host, port, args.timeout.0, &shutdown)?;
         args.output.json(|| {

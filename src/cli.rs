@@ -6,14 +6,14 @@
 //! |---|---|
 //! | [`OutputArgs`] | `-q/--quiet`, `-v/--verbose`, `--json` |
 //! | [`ListenArgs`] (servers) | `--bind HOST`, `-p/--port PORT` |
-//! | [`ConnectArgs`] (clients) | `--server HOST` (also `--ip`, `--host`), `-p/--port PORT` |
+//! | [`ConnectArgs`] (clients) | `[HOST] [PORT]`, `--server HOST` (also `--ip`, `--host`), `-p/--port PORT` |
 //! | [`LifecycleArgs`] (TCP servers) | `--max-clients N`, `--max-per-source N`, `--idle-timeout SECONDS` |
 //!
 //! Every duration is a number of seconds with fractions, parsed by
 //! [`Seconds`] (`--timeout 0.5`). A seed's own command line keeps working:
-//! positional `HOST PORT` stay beside the flags (the binary merges them with
-//! [`ListenArgs::port_or`] / [`ConnectArgs::host_or`]), and the handouts'
-//! single-dash words (`-ip`, `-port`) are rewritten by [`rewrite_seed_flags`]
+//! positional `HOST PORT` stay beside the flags (a client's are part of
+//! [`ConnectArgs`]; a server merges its own with [`ListenArgs::port_or`]),
+//! and the handouts' single-dash words (`-ip`, `-port`) are rewritten by [`rewrite_seed_flags`]
 //! before clap sees them ([`parse`] does both).
 //!
 //! [`exit_with`] turns a binary's result into its exit status: 0, or one
@@ -287,12 +287,18 @@ pub fn any_address(port: u16) -> SocketAddr {
     }
 }
 
-/// Which server a client talks to: `--server HOST` (also spelled `--ip`,
-/// the ping handout's `-ip`, and `--host`; names, IPv4 and IPv6 literals)
-/// and `-p/--port PORT`. A client whose seed takes `HOST PORT` as
-/// positional arguments keeps them; the flags are the same values.
+/// Which server a client talks to: the seed's positional `HOST PORT`, or
+/// the flags `--server HOST` (also spelled `--ip`, the ping handout's
+/// `-ip`, and `--host`) and `-p/--port PORT`. Names, IPv4 and IPv6
+/// literals all work.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ConnectArgs {
+    /// Server host name or address, IPv4 or IPv6 (same as --server).
+    #[arg(value_name = "HOST")]
+    pub host_arg: Option<String>,
+    /// Server port (same as --port).
+    #[arg(value_name = "PORT")]
+    pub port_arg: Option<u16>,
     /// Server host name or address (IPv4 or IPv6).
     #[arg(
         long = "server",
@@ -307,28 +313,38 @@ pub struct ConnectArgs {
 }
 
 impl ConnectArgs {
-    /// The host: `--server`, else the positional, else `default` (`None`:
-    /// a usage error, the host is required).
-    pub fn host_or(&self, positional: Option<String>, default: Option<&str>) -> String {
-        match (self.server.clone(), positional) {
-            (Some(flag), Some(pos)) if flag != pos => {
-                usage_error(format_args!("two servers given: {pos} and --server {flag}"))
-            }
-            (Some(host), _) | (None, Some(host)) => host,
-            (None, None) => default
-                .map(str::to_string)
-                .unwrap_or_else(|| usage_error("no server given (HOST or --server)")),
-        }
+    /// The host given, by flag or position (`None` when neither).
+    pub fn given_host(&self) -> Option<&str> {
+        self.server.as_deref().or(self.host_arg.as_deref())
     }
 
-    /// The port: `--port`, else the positional, else `default` (`None`: a
-    /// usage error).
-    pub fn port_or(&self, positional: Option<u16>, default: Option<u16>) -> u16 {
+    /// The port given, by flag or position (`None` when neither).
+    pub fn given_port(&self) -> Option<u16> {
+        self.port.or(self.port_arg)
+    }
+
+    /// The host: `--server`, else HOST, else `default` (`None`: a usage
+    /// error, the host is required). Both, and different: a usage error.
+    pub fn host(&self, default: Option<&str>) -> String {
+        if let (Some(flag), Some(pos)) = (&self.server, &self.host_arg) {
+            if flag != pos {
+                usage_error(format_args!("two servers given: {pos} and --server {flag}"));
+            }
+        }
+        self.given_host()
+            .or(default)
+            .map(str::to_string)
+            .unwrap_or_else(|| usage_error("no server given (HOST or --server)"))
+    }
+
+    /// The port: `--port`, else PORT, else `default` (`None`: a usage
+    /// error). Both, and different: a usage error.
+    pub fn port(&self, default: Option<u16>) -> u16 {
         ListenArgs {
             bind: None,
             port: self.port,
         }
-        .port_or(positional, default)
+        .port_or(self.port_arg, default)
     }
 }
 
@@ -440,10 +456,14 @@ mod tests {
         assert_eq!(listen.port_or(None, Some(1)), 7);
         assert_eq!(listen.port_or(Some(7), None), 7);
         assert_eq!(listen.host_or(None).as_deref(), Some("::1"));
-        let connect = ConnectArgs::default();
-        assert_eq!(connect.host_or(None, Some("127.0.0.1")), "127.0.0.1");
-        assert_eq!(connect.host_or(Some("h".into()), None), "h");
-        assert_eq!(connect.port_or(Some(9), Some(1)), 9);
+        let mut connect = ConnectArgs::default();
+        assert_eq!(connect.host(Some("127.0.0.1")), "127.0.0.1");
+        connect.host_arg = Some("h".into());
+        connect.port_arg = Some(9);
+        assert_eq!(connect.host(None), "h");
+        assert_eq!(connect.port(Some(1)), 9);
+        connect.server = Some("h".into());
+        assert_eq!(connect.given_host(), Some("h"));
         assert!(ListenArgs::resolve(None, 5).unwrap().ip().is_unspecified());
     }
 }

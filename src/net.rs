@@ -242,26 +242,11 @@ pub fn recv_from_with_deadline(
     shutdown: &Shutdown,
     idle: Option<Duration>,
 ) -> io::Result<Option<(usize, SocketAddr)>> {
-    socket.set_read_timeout(Some(POLL_INTERVAL))?;
-    let started = std::time::Instant::now();
-    loop {
-        if shutdown.is_triggered() {
-            return Ok(None);
-        }
-        match socket.recv_from(buffer) {
-            Ok((len, from)) => return Ok(Some((len, canonical(from)))),
-            Err(e) if is_timeout(&e) => {
-                if idle.is_some_and(|idle| started.elapsed() >= idle) {
-                    return Ok(None);
-                }
-            }
-            // A previous send's ICMP "port unreachable" surfaces here on
-            // Linux; it says nothing about this receive.
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+    receive_until(socket, shutdown, idle, false, |socket| {
+        socket
+            .recv_from(buffer)
+            .map(|(len, from)| (len, canonical(from)))
+    })
 }
 
 /// An IPv4 peer seen through a dual-stack socket (`[::ffff:127.0.0.1]:5`)
@@ -354,21 +339,39 @@ pub fn recv_connected(
     shutdown: &Shutdown,
     idle: Option<Duration>,
 ) -> io::Result<Option<usize>> {
+    receive_until(socket, shutdown, idle, true, |socket| socket.recv(buffer))
+}
+
+/// The receive loop behind [`recv_from_with_deadline`] and
+/// [`recv_connected`]: `receive` once per [`POLL_INTERVAL`] until it
+/// yields, shutdown or `idle` (`Ok(None)`). An ICMP port unreachable
+/// (`ConnectionRefused`) is the [`no_server`] error when `refused_is_error`
+/// (a connected client); on a server's socket it concerns an earlier send
+/// to some peer and says nothing about this receive, so it is skipped.
+fn receive_until<T>(
+    socket: &UdpSocket,
+    shutdown: &Shutdown,
+    idle: Option<Duration>,
+    refused_is_error: bool,
+    mut receive: impl FnMut(&UdpSocket) -> io::Result<T>,
+) -> io::Result<Option<T>> {
     socket.set_read_timeout(Some(POLL_INTERVAL))?;
     let started = std::time::Instant::now();
     loop {
         if shutdown.is_triggered() {
             return Ok(None);
         }
-        match socket.recv(buffer) {
-            Ok(len) => return Ok(Some(len)),
+        match receive(socket) {
+            Ok(received) => return Ok(Some(received)),
             Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
                 if idle.is_some_and(|idle| started.elapsed() >= idle) {
                     return Ok(None);
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                return Err(no_server(socket.peer_addr()?));
+                if refused_is_error {
+                    return Err(no_server(socket.peer_addr()?));
+                }
             }
             Err(e) => return Err(e),
         }

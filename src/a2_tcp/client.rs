@@ -3,6 +3,7 @@
 
 use super::framing::read_message;
 use super::protocol::{CLIENT_READ_SIZE, REQUEST};
+use crate::cli::Context;
 use crate::net::{connect_first, resolve_all};
 use crate::python;
 use crate::shutdown::Shutdown;
@@ -37,9 +38,7 @@ pub fn run(config: &ClientConfig) -> io::Result<Vec<u8>> {
         peer.port()
     );
     stream.set_write_timeout(Some(config.timeout))?;
-    stream
-        .write_all(REQUEST)
-        .map_err(|e| io::Error::new(e.kind(), format!("send failed: {e}")))?;
+    stream.write_all(REQUEST).context(|| "send failed")?;
     say!("Message sent successfully");
     // The client never gets a shutdown signal of its own: Ctrl-C ends it at once.
     let reply = read_message(
@@ -49,7 +48,7 @@ pub fn run(config: &ClientConfig) -> io::Result<Vec<u8>> {
         config.timeout,
         &Shutdown::new(),
     )
-    .map_err(|e| io::Error::new(e.kind(), format!("no reply from {peer}: {e}")))?;
+    .context(|| format!("no reply from {peer}"))?;
     report!("{}", python::bytes_repr(&reply));
     Ok(reply)
 }

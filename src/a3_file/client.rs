@@ -2,6 +2,7 @@
 //! after `AUTH_SUCCESS` until the server closes the connection.
 
 use super::protocol::{classify_reply, Reply, AUTH_SUCCESS, CHUNK};
+use crate::cli::Context;
 use crate::net::is_timeout;
 use crate::output::Progress;
 use crate::python;
@@ -51,12 +52,8 @@ pub enum Fetched {
 /// a timeout, Ctrl-C) the temporary file is removed, so a file at the
 /// output path is always a complete one.
 pub fn fetch(config: &ClientConfig, shutdown: &Shutdown) -> io::Result<Fetched> {
-    let mut stream = TcpStream::connect_timeout(&config.server, config.timeout).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot connect to {}: {e}", config.server),
-        )
-    })?;
+    let mut stream = TcpStream::connect_timeout(&config.server, config.timeout)
+        .context(|| format!("cannot connect to {}", config.server))?;
     stream.set_read_timeout(Some(POLL_INTERVAL))?;
     stream.set_write_timeout(Some(config.timeout))?;
     stream.write_all(&config.key)?;
@@ -89,12 +86,10 @@ fn read_reply(reader: &mut Receiver<'_>, buffer: &mut [u8]) -> io::Result<Option
                     ),
                 ))
             }
-            Reply::Incomplete => match reader.read(&mut buffer[filled..]).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("no answer to the key from the server: {e}"),
-                )
-            })? {
+            Reply::Incomplete => match reader
+                .read(&mut buffer[filled..])
+                .context(|| "no answer to the key from the server")?
+            {
                 0 => {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -226,9 +221,7 @@ impl PartialFile {
             .write(true)
             .create_new(true)
             .open(&path)
-            .map_err(|e| {
-                io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))
-            })?;
+            .context(|| format!("cannot create {}", path.display()))?;
         Ok(PartialFile {
             path,
             file,
@@ -239,19 +232,16 @@ impl PartialFile {
     fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.file
             .write_all(bytes)
-            .map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", self.path.display())))
+            .context(|| format!("writing {}", self.path.display()))
     }
 
     /// Renames the finished file to `output`, replacing what was there.
     fn finish(mut self, output: &Path) -> io::Result<()> {
-        fs::rename(&self.path, output).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!(
-                    "cannot rename {} to {}: {e}",
-                    self.path.display(),
-                    output.display()
-                ),
+        fs::rename(&self.path, output).context(|| {
+            format!(
+                "cannot rename {} to {}",
+                self.path.display(),
+                output.display()
             )
         })?;
         self.renamed = true;

@@ -4,6 +4,7 @@
 use super::protocol::{
     keys_match, AUTH_ERROR, AUTH_SUCCESS, BAD_PATH_MESSAGE, CHUNK, KEY_QUIET, MAX_KEY_LEN,
 };
+use crate::cli::Context;
 use crate::net::{self, is_timeout, SocketOptions};
 use crate::output::{announce_listening, human_bytes, human_rate, rate};
 use crate::pacing::{period_for_rate, Pacer};
@@ -216,12 +217,8 @@ fn serve_client(
         net::write_all_until_shutdown(stream, AUTH_ERROR, config.idle_timeout, shutdown)?;
         return Ok(Outcome::Refused);
     }
-    let mut file = File::open(&config.path).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot open {}: {e}", config.path.display()),
-        )
-    })?;
+    let mut file =
+        File::open(&config.path).context(|| format!("cannot open {}", config.path.display()))?;
     // Until the last byte is out, closing the socket (a crash, a kill,
     // shutdown, an error) resets the connection instead of ending it
     // cleanly, so the client can tell a cut-off file from a complete one:
@@ -296,7 +293,7 @@ fn stream_file(
             Ok(0) => return Ok(()),
             Ok(read) => read,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io::Error::new(e.kind(), format!("reading the file: {e}"))),
+            Err(e) => return Err(e).context(|| "reading the file"),
         };
         if let Some(pacer) = pacer.as_mut() {
             pacer.wait(shutdown).ok_or_else(interrupted)?;

@@ -26,7 +26,7 @@
 
 use super::protocol::{self, Reply};
 use super::{say, warn};
-use crate::cli::ConnectArgs;
+use crate::cli::{ConnectArgs, Context};
 use crate::net;
 use crate::pacing::Pacer;
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
@@ -232,10 +232,10 @@ pub const SEED_FLAGS: &[(&str, &str)] = &[("-ip", "--ip"), ("-port", "--port")];
 impl Target {
     /// Checks that the server is given, and the count, interval and size.
     pub fn validate(&self) -> Result<(), String> {
-        if self.server.server.is_none() {
+        if self.server.given_host().is_none() {
             return Err("no server given (-ip HOST or --server HOST)".into());
         }
-        if self.server.port.is_none() {
+        if self.server.given_port().is_none() {
             return Err("no server port given (-port PORT or --port PORT)".into());
         }
         if self.count == 0 {
@@ -268,7 +268,7 @@ pub fn connect(
     shutdown: &Shutdown,
 ) -> io::Result<Option<(UdpSocket, SocketAddr)>> {
     target.validate().map_err(io::Error::other)?;
-    let (Some(host), Some(port)) = (&target.server.server, target.server.port) else {
+    let (Some(host), Some(port)) = (target.server.given_host(), target.server.given_port()) else {
         return Err(io::Error::other("no server given"));
     };
     let server = net::resolve(host, port)?;
@@ -549,9 +549,10 @@ impl<O: Observer> Collector<'_, O> {
                 self.report.rebases = rebases;
             }
             Event::Reply { bytes, from, at } => self.match_reply(bytes, from, at),
-            Event::ReceiveFailed(e) => {
-                return Err(io::Error::new(e.kind(), format!("receive failed: {e}")))
+            Event::ReceiveFailed(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                return Err(e)
             }
+            Event::ReceiveFailed(e) => return Err(e).context(|| "receive failed"),
         }
         Ok(())
     }
@@ -669,6 +670,7 @@ mod tests {
             server: ConnectArgs {
                 server: Some("127.0.0.1".into()),
                 port: Some(8080),
+                ..ConnectArgs::default()
             },
             count,
             interval,

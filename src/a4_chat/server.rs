@@ -16,6 +16,7 @@
 use super::hub::{Event, Hub, Message, OUTBOX_CAPACITY};
 use super::inbound::{Inbound, Outcome};
 use super::protocol;
+use crate::cli::Context;
 use crate::net::{accept_until_shutdown, bind_tcp, is_timeout, SocketOptions};
 use crate::output::announce_listening;
 use crate::shutdown::Shutdown;
@@ -102,13 +103,10 @@ pub struct ServerSummary {
 /// the readiness line, serves clients, and on shutdown closes every
 /// connection, prints `exit` (as the seed) and then its summary.
 pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<ServerSummary> {
-    std::fs::create_dir_all(&config.upload_dir).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!(
-                "cannot create the upload folder {}: {e}",
-                config.upload_dir.display()
-            ),
+    std::fs::create_dir_all(&config.upload_dir).context(|| {
+        format!(
+            "cannot create the upload folder {}",
+            config.upload_dir.display()
         )
     })?;
     let listener = bind_tcp(config.addr, &SocketOptions::default())?;

@@ -18,6 +18,7 @@
 //! the grace period runs out; then the server prints its summary.
 
 use super::protocol::{self, ERROR_CONTENT, RECEIVE_BUFFER};
+use crate::cli::Context;
 use crate::net::{self, SocketOptions};
 use crate::output::{announce_listening, human_bytes, human_rate, rate};
 use crate::output::{say, warn};
@@ -133,18 +134,11 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<ServerSumma
 
 /// Creates `dir` if missing and checks that it is a directory.
 pub fn prepare_dir(dir: &Path) -> io::Result<()> {
-    let context = |e: io::Error| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot use {} as the file directory: {e}", dir.display()),
-        )
-    };
+    let what = || format!("cannot use {} as the file directory", dir.display());
     if dir.exists() && !dir.is_dir() {
-        return Err(context(io::Error::other(
-            "it exists and is not a directory",
-        )));
+        return Err(io::Error::other("it exists and is not a directory")).context(what);
     }
-    fs::create_dir_all(dir).map_err(context)
+    fs::create_dir_all(dir).context(what)
 }
 
 /// Open files a connection needs: its socket and the file it writes.
