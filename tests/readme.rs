@@ -98,6 +98,44 @@ const DEMOS: &[Demo] = &[
         }],
     },
     Demo {
+        server: "a3-ping-server -p 8080",
+        port: "8080",
+        clients: &[Client {
+            text: "a3-ping-client --ip ::1 -p 8080 -n 100 -i 0.01 -s 64 --timeout 1 --schedule-report --json",
+            stdin: None,
+            expect: "{\"sent\":100,",
+            wait: true,
+        }],
+    },
+    Demo {
+        server: "a3-ping-server -p 8080",
+        port: "8080",
+        clients: &[Client {
+            text: "a3-ramp-client -ip 127.0.0.1 -p 8080 -n 40 -i 0.2 -s 1024 --plot ramp.svg --csv ramp.csv",
+            stdin: None,
+            expect: "Table written to ramp.csv",
+            wait: true,
+        }],
+    },
+    Demo {
+        server: "a3-dual-server --port 5000",
+        port: "5000",
+        clients: &[
+            Client {
+                text: "a3-dual-client 127.0.0.1 5000",
+                stdin: None,
+                expect: "Connection closed",
+                wait: true,
+            },
+            Client {
+                text: "a3-dual-client ::1 5000 --count 1000 --message hello",
+                stdin: None,
+                expect: "1000 round(s)",
+                wait: true,
+            },
+        ],
+    },
+    Demo {
         server: "a4-chat-server 127.0.0.1 9999",
         port: "9999",
         clients: &[Client {
