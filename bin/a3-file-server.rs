@@ -17,7 +17,8 @@ use std::time::Duration;
 
 /// Keyed TCP file server (a3): sends the file at PATH to every client whose
 /// first message is the key, one thread per client, until Ctrl-C (--once:
-/// one connection, as the seed).
+/// one connection, as the seed). Defaults: at most 64 clients at once, a
+/// client silent for 30 s is dropped.
 #[derive(Parser, Debug)]
 #[command(name = env!("CARGO_BIN_NAME"), version)]
 struct Args {

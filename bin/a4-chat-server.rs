@@ -11,7 +11,8 @@ use std::process::ExitCode;
 
 /// Multi-client TCP chat server with file upload (a4). Uploads go to
 /// ./server/; Ctrl-C prints `exit` (as the seed), closes every client and
-/// prints a summary. Serves until stopped.
+/// prints a summary. Serves until stopped; at most 1024 clients at once
+/// unless --max-clients says otherwise.
 #[derive(Parser)]
 #[command(name = env!("CARGO_BIN_NAME"), version)]
 struct Args {

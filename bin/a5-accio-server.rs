@@ -12,6 +12,8 @@ use std::process::ExitCode;
 /// a5 accio server: saves every upload as `FILE_DIR/<n>.file` (n = 1, 2, … in
 /// accept order). A failed upload leaves a file holding exactly `ERROR`.
 /// SIGTERM, SIGQUIT or Ctrl-C stop it: transfers in flight get a grace period.
+/// Defaults: at most 1024 uploads at once (lowered to fit the open-file
+/// limit), a connection silent for 10 s fails.
 #[derive(Parser)]
 #[command(name = env!("CARGO_BIN_NAME"), version)]
 struct Args {

@@ -299,7 +299,7 @@ pub struct ConnectArgs {
     /// Server port (same as --port).
     #[arg(value_name = "PORT")]
     pub port_arg: Option<u16>,
-    /// Server host name or address (IPv4 or IPv6).
+    /// Server host name or address, IPv4 or IPv6 (the ping handout's `-ip`).
     #[arg(
         long = "server",
         visible_alias = "ip",
@@ -307,7 +307,7 @@ pub struct ConnectArgs {
         value_name = "HOST"
     )]
     pub server: Option<String>,
-    /// Server port.
+    /// Server port (the ping handout's `-port`).
     #[arg(short = 'p', long = "port", value_name = "PORT")]
     pub port: Option<u16>,
 }
@@ -357,8 +357,10 @@ pub struct LifecycleArgs {
     /// Most clients served at once [default: the server's own].
     #[arg(long, value_name = "N", value_parser = positive_count)]
     pub max_clients: Option<usize>,
-    /// Most clients served at once from one source address.
-    #[arg(long, value_name = "N", value_parser = positive_count)]
+    /// Most clients served at once from one source address. Hidden and
+    /// refused ([`LifecycleArgs::refuse_per_source`]) until the connection
+    /// lifecycle work wires it into the servers.
+    #[arg(long, value_name = "N", value_parser = positive_count, hide = true)]
     pub max_per_source: Option<usize>,
     /// Drop a client that sends nothing for this many seconds
     /// [default: the server's own].

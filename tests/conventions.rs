@@ -363,3 +363,27 @@ fn usage_errors_exit_2_and_runtime_errors_exit_1() {
     assert_eq!(status.code(), Some(1), "{}", proc.dump());
     assert!(proc.stderr_text().starts_with("error: "), "{}", proc.dump());
 }
+
+#[test]
+fn quiet_keeps_the_result_and_json_replaces_it() {
+    let mut server = Proc::spawn(
+        env!("CARGO_BIN_EXE_a2-tcp-server"),
+        &["--forever", "--bind", "127.0.0.1", "--port", "0"],
+    );
+    let port = server.wait_listening().port().to_string();
+    let client = env!("CARGO_BIN_EXE_a2-tcp-client");
+    let (status, quiet) = run(client, &["--server", "localhost", "--port", &port, "-q"]);
+    assert!(status.success(), "{}", quiet.dump());
+    assert_eq!(quiet.stdout_lines(), ["b'GET / HTT'"], "{}", quiet.dump());
+    let (status, json) = run(client, &["127.0.0.1", &port, "--json"]);
+    assert!(status.success(), "{}", json.dump());
+    assert_eq!(
+        json.stdout_lines(),
+        [r#"{"reply":"GET / HTT","reply_bytes":9}"#],
+        "{}",
+        json.dump()
+    );
+    assert!(json.stderr_text().contains("Message sent successfully"));
+    server.signal("TERM");
+    assert!(server.expect_exit().success());
+}
