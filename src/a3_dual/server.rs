@@ -43,12 +43,12 @@ pub struct ServerSummary {
 /// ends its own connection.
 pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<ServerSummary> {
     let addr = resolve(&config.host, config.port)?;
-    say(format!(
-        "Address family: {} ({} resolved to {})\n",
+    crate::say!(
+        "Address family: {} ({} resolved to {})",
         family_name(addr),
         config.host,
         addr.ip()
-    ));
+    );
     // An IPv6 wildcard (`::`) also takes IPv4 clients; a specific IPv6
     // address is IPv6 only.
     let dual_stack = addr.is_ipv6() && addr.ip().is_unspecified();
@@ -59,13 +59,9 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<ServerSumma
     let listener = bind_tcp(addr, &options)?;
     let local = listener.local_addr()?;
     announce_listening(local, "tcp");
-    say(format!(
-        "Server is listening on {}:{}\n",
-        local.ip(),
-        local.port()
-    ));
+    crate::say!("Server is listening on {}:{}", local.ip(), local.port());
     if dual_stack {
-        say("(the IPv6 wildcard serves IPv4 clients too)\n".into());
+        crate::say!("(the IPv6 wildcard serves IPv4 clients too)");
     }
 
     let acknowledged = Arc::new(AtomicU64::new(0));
@@ -121,13 +117,13 @@ impl Connection {
     /// Serves the connection to its end, reporting errors on stderr.
     fn serve(self, mut stream: TcpStream) {
         let tag = &self.tag;
-        say(format!(
-            "{tag} Got a connection from the address :  {}\n",
+        crate::say!(
+            "{tag} Got a connection from the address :  {}",
             crate::python::address_tuple(self.peer)
-        ));
+        );
         match self.converse(&mut stream) {
-            Ok(End::Exit | End::PeerClosed) => say(format!("{tag} Closing Connection\n")),
-            Ok(End::Shutdown) => say(format!("{tag} Closing Connection (server shutting down)\n")),
+            Ok(End::Exit | End::PeerClosed) => crate::say!("{tag} Closing Connection"),
+            Ok(End::Shutdown) => crate::say!("{tag} Closing Connection (server shutting down)"),
             Err(e) => crate::warn!("{tag} {}: {e}; connection closed", self.peer),
         }
     }
@@ -153,14 +149,14 @@ impl Connection {
             };
             match classify(read) {
                 Incoming::Exit => {
-                    say(format!("{tag} Received Message: exit\n"));
+                    crate::say!("{tag} Received Message: exit");
                     return Ok(End::Exit);
                 }
                 Incoming::Message(text) => {
-                    say(format!(
-                        "{tag} Received Message: {}\n{tag} Sending Acknowledgement\n",
+                    crate::say!(
+                        "{tag} Received Message: {}\n{tag} Sending Acknowledgement",
                         printable(&text)
-                    ));
+                    );
                     write_all_until_shutdown(
                         stream,
                         ACKNOWLEDGEMENT.as_bytes(),
@@ -172,10 +168,4 @@ impl Connection {
             }
         }
     }
-}
-
-/// Prints whole lines (`lines` ends in a newline) with one write, so lines
-/// from concurrent connections never interleave mid-line.
-fn say(lines: String) {
-    crate::say!("{}", lines.trim_end_matches('\n'));
 }

@@ -111,7 +111,7 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<ServerSumma
     })?;
     let listener = bind_tcp(config.addr, &SocketOptions::default())?;
     let local = listener.local_addr()?;
-    say(&protocol::server_started(local.port()));
+    crate::say!("{}", protocol::server_started(local.port()));
     announce_listening(local, "tcp");
 
     let (events, hub_events) = crossbeam_channel::bounded(EVENT_QUEUE);
@@ -143,14 +143,9 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<ServerSumma
     };
     drop(shared);
     wait_for_connections(&all_closed);
-    say("exit");
+    crate::say!("exit");
     crate::report!("Server stopped: {} client(s) served", summary.clients);
     accepted.map(|()| summary)
-}
-
-/// Prints a line of the server's log.
-fn say(line: &str) {
-    crate::say!("{line}");
 }
 
 /// Waits (briefly) until every connection thread has dropped its `alive`
