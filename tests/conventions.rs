@@ -387,3 +387,66 @@ fn quiet_keeps_the_result_and_json_replaces_it() {
     server.signal("TERM");
     assert!(server.expect_exit().success());
 }
+
+#[test]
+fn no_server_dies_when_its_stdout_is_closed() {
+    let dir = TempDir::new("conventions-closed");
+    for server in servers(&dir) {
+        let udp = server.program.contains("ping") || server.program.contains("relay");
+        let mut command = Command::new(server.program);
+        command
+            .args(&server.args)
+            .args(["--bind", "127.0.0.1", "--port", "0", "-v"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = command.spawn().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        let addr: SocketAddr = loop {
+            line.clear();
+            assert!(
+                stdout.read_line(&mut line).unwrap() > 0,
+                "{}",
+                name(server.program)
+            );
+            if let Some(rest) = line.strip_prefix("Listening on ") {
+                break rest.split_whitespace().next().unwrap().parse().unwrap();
+            }
+        };
+        drop(stdout); // like `| head`: the reader is gone
+                      // Make the server print a few lines into the closed pipe.
+        for _ in 0..3 {
+            if udp {
+                let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+                socket.send_to(b"hii", addr).unwrap();
+            } else {
+                // a2 serves one connection and exits (as its seed): later
+                // connections may be refused.
+                let _ = std::net::TcpStream::connect(addr);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        if child.try_wait().unwrap().is_none() {
+            Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .unwrap();
+        }
+        let until = Instant::now() + DEADLINE;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < until,
+                "{} did not stop",
+                name(server.program)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // A panic on the closed pipe would be status 101.
+        assert!(status.success(), "{}: {status:?}", name(server.program));
+    }
+}
