@@ -9,7 +9,7 @@ mod common;
 use common::{run, Proc, TempDir, DEADLINE};
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// Every binary but a1's (whose conventions another change brings in).
@@ -189,26 +189,10 @@ fn a_closed_stdout_does_not_stop_a_server() {
     let dir = TempDir::new("conventions-pipe");
     let file = dir.path().join("offered.txt");
     std::fs::write(&file, b"offered").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_a3-file-server"))
-        .args(["0", file.to_str().unwrap(), "--bind", "127.0.0.1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Read up to the readiness line, then close the pipe (like `| head`).
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    let addr: SocketAddr = loop {
-        line.clear();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "no readiness line"
-        );
-        if let Some(rest) = line.strip_prefix("Listening on ") {
-            break rest.split_whitespace().next().unwrap().parse().unwrap();
-        }
-    };
-    drop(stdout);
+    let (mut child, addr) = spawn_with_stdout_closed(
+        env!("CARGO_BIN_EXE_a3-file-server"),
+        &["0", file.to_str().unwrap(), "--bind", "127.0.0.1"],
+    );
     // Each download makes the server print; it must keep serving.
     for round in 0..2 {
         let output = dir.path().join(format!("got-{round}"));
@@ -225,19 +209,51 @@ fn a_closed_stdout_does_not_stop_a_server() {
         assert_eq!(std::fs::read(&output).unwrap(), b"offered");
     }
     assert!(child.try_wait().unwrap().is_none(), "the server died");
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
+    assert!(stop(&mut child).success());
+}
+
+/// Starts `program` and reads its stdout up to the readiness line, then
+/// closes the pipe (as `| head` would); returns the child and the address.
+fn spawn_with_stdout_closed(program: &str, args: &[&str]) -> (Child, SocketAddr) {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
         .unwrap();
-    let until = Instant::now() + DEADLINE;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "{}: no readiness line",
+            name(program)
+        );
+        if let Some(rest) = line.strip_prefix("Listening on ") {
+            let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
+            return (child, addr);
         }
-        assert!(Instant::now() < until, "the server did not stop");
+    }
+}
+
+/// Sends SIGTERM (unless the child has exited) and waits for its status.
+fn stop(child: &mut Child) -> ExitStatus {
+    if child.try_wait().unwrap().is_none() {
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+    }
+    let until = Instant::now() + DEADLINE;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < until, "the child did not stop");
         std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(status.success(), "{status:?}");
+    }
 }
 
 /// A UDP port on loopback where nothing listens (it was free a moment ago).
@@ -393,29 +409,10 @@ fn no_server_dies_when_its_stdout_is_closed() {
     let dir = TempDir::new("conventions-closed");
     for server in servers(&dir) {
         let udp = server.program.contains("ping") || server.program.contains("relay");
-        let mut command = Command::new(server.program);
-        command
-            .args(&server.args)
-            .args(["--bind", "127.0.0.1", "--port", "0", "-v"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        let mut child = command.spawn().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        let addr: SocketAddr = loop {
-            line.clear();
-            assert!(
-                stdout.read_line(&mut line).unwrap() > 0,
-                "{}",
-                name(server.program)
-            );
-            if let Some(rest) = line.strip_prefix("Listening on ") {
-                break rest.split_whitespace().next().unwrap().parse().unwrap();
-            }
-        };
-        drop(stdout); // like `| head`: the reader is gone
-                      // Make the server print a few lines into the closed pipe.
+        let mut args: Vec<&str> = server.args.iter().map(String::as_str).collect();
+        args.extend(["--bind", "127.0.0.1", "--port", "0", "-v"]);
+        let (mut child, addr) = spawn_with_stdout_closed(server.program, &args);
+        // Make the server print a few lines into the closed pipe.
         for _ in 0..3 {
             if udp {
                 let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -428,25 +425,8 @@ fn no_server_dies_when_its_stdout_is_closed() {
             std::thread::sleep(Duration::from_millis(50));
         }
         std::thread::sleep(Duration::from_millis(200));
-        if child.try_wait().unwrap().is_none() {
-            Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status()
-                .unwrap();
-        }
-        let until = Instant::now() + DEADLINE;
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                Instant::now() < until,
-                "{} did not stop",
-                name(server.program)
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
         // A panic on the closed pipe would be status 101.
+        let status = stop(&mut child);
         assert!(status.success(), "{}: {status:?}", name(server.program));
     }
 }
