@@ -214,6 +214,7 @@ fn a_closed_stdout_does_not_stop_a_server() {
 
 /// Starts `program` and reads its stdout up to the readiness line, then
 /// closes the pipe (as `| head` would); returns the child and the address.
+#[allow(clippy::zombie_processes)] // returned to the caller, who waits with `stop`
 fn spawn_with_stdout_closed(program: &str, args: &[&str]) -> (Child, SocketAddr) {
     let mut child = Command::new(program)
         .args(args)
@@ -226,11 +227,11 @@ fn spawn_with_stdout_closed(program: &str, args: &[&str]) -> (Child, SocketAddr)
     let mut line = String::new();
     loop {
         line.clear();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "{}: no readiness line",
-            name(program)
-        );
+        if stdout.read_line(&mut line).unwrap_or(0) == 0 {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{}: no readiness line", name(program));
+        }
         if let Some(rest) = line.strip_prefix("Listening on ") {
             let addr = rest.split_whitespace().next().unwrap().parse().unwrap();
             return (child, addr);
