@@ -55,8 +55,12 @@ fn run(args: Args) -> std::io::Result<()> {
         reply_timeout: args.timeout.0,
         receive_wait: args.wait.0,
     };
-    client::run(config, std::io::BufReader::new(std::io::stdin()), &shutdown)?;
-    args.output
-        .json(|| JsonObject::new().str("server", &server.to_string()));
+    let session = client::run(config, std::io::BufReader::new(std::io::stdin()), &shutdown)?;
+    args.output.json(|| {
+        JsonObject::new()
+            .str("server", &server.to_string())
+            .uint("sent", session.sent)
+            .uint("received", session.received)
+    });
     Ok(())
 }

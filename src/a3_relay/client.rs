@@ -17,7 +17,7 @@ use crate::shutdown::{Shutdown, POLL_INTERVAL};
 use crossbeam_channel::{after, bounded, select, Receiver, Sender};
 use std::io::{self, BufRead};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -69,6 +69,8 @@ enum Wait<T> {
 #[derive(Default)]
 struct Console {
     open_prompt: Mutex<Option<String>>,
+    /// Messages from other clients shown so far.
+    messages: AtomicU64,
 }
 
 impl Console {
@@ -99,6 +101,7 @@ impl Console {
 
     /// Prints lines from the receiver, around an open prompt if there is one.
     fn announce(&self, text: &str) {
+        self.messages.fetch_add(1, Ordering::Relaxed);
         let prompt = self.lock();
         let before = if prompt.is_some() { "\n" } else { "" };
         let after = prompt.as_deref().unwrap_or("");
@@ -131,7 +134,7 @@ pub fn run(
     config: ClientConfig,
     input: impl BufRead + Send + 'static,
     shutdown: &Shutdown,
-) -> io::Result<()> {
+) -> io::Result<Session> {
     let local_ip = config.bind.unwrap_or(match config.server {
         SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
         SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
@@ -188,6 +191,7 @@ pub fn run(
         arrivals,
         shutdown: menu_stop,
         me: None,
+        sent: 0,
     };
     menu.run();
     menu.console.close();
@@ -196,7 +200,19 @@ pub fn run(
     if no_server.load(Ordering::SeqCst) {
         return Err(net::no_server(server));
     }
-    Ok(())
+    Ok(Session {
+        sent: menu.sent,
+        received: menu.console.messages.load(Ordering::Relaxed),
+    })
+}
+
+/// What a menu session did, for `--json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Session {
+    /// Messages the server confirmed forwarding (`200`).
+    pub sent: u64,
+    /// Messages received from other clients.
+    pub received: u64,
 }
 
 /// How the receiver reports that nothing listens at the server's address:
@@ -321,6 +337,8 @@ struct Menu {
     shutdown: Shutdown,
     /// Our address as the server reported it, once initialized.
     me: Option<(String, u16)>,
+    /// Messages the server confirmed forwarding.
+    sent: u64,
 }
 
 impl Menu {
@@ -430,6 +448,7 @@ impl Menu {
         }) {
             Wait::Got(status) if protocol::is_success(&status) => {
                 self.console.say("Message Sent");
+                self.sent += 1;
             }
             Wait::Got(status) => {
                 self.console.say("Message not sent");
