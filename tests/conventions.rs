@@ -83,6 +83,32 @@ fn servers(dir: &TempDir) -> Vec<Server> {
     ]
 }
 
+/// The keys of a flat JSON object, in order.
+fn json_keys(json: &str) -> Vec<String> {
+    json.split('"')
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|pair| pair[1].starts_with(':'))
+        .map(|pair| pair[0].to_string())
+        .collect()
+}
+
+/// The keys the README's "JSON keys" table lists for `binary`.
+fn readme_json_keys(binary: &str) -> Vec<String> {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let row = readme
+        .lines()
+        .find(|line| line.starts_with(&format!("| `{binary}` | `")))
+        .unwrap_or_else(|| panic!("README has no JSON keys row for {binary}"));
+    let keys = row.splitn(3, '|').nth(2).unwrap();
+    keys.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
 fn name(program: &str) -> &str {
     program.rsplit('/').next().unwrap()
 }
@@ -134,6 +160,13 @@ fn servers_take_the_same_flags_and_print_one_json_summary_on_sigterm() {
         assert!(
             stdout[0].starts_with('{') && stdout[0].ends_with('}'),
             "{}: {}",
+            name(server.program),
+            stdout[0]
+        );
+        assert_eq!(
+            json_keys(&stdout[0]),
+            readme_json_keys(name(server.program)),
+            "{}: the README's JSON keys differ from {}",
             name(server.program),
             stdout[0]
         );
