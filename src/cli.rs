@@ -7,14 +7,15 @@
 //! | [`OutputArgs`] | `-q/--quiet`, `-v/--verbose`, `--json` |
 //! | [`ListenArgs`] (servers) | `--bind HOST`, `-p/--port PORT` |
 //! | [`ConnectArgs`] (clients) | `[HOST] [PORT]`, `--server HOST` (also `--ip`, `--host`), `-p/--port PORT` |
-//! | [`LifecycleArgs`] (TCP servers) | `--max-clients N`, `--max-per-source N`, `--idle-timeout SECONDS` |
+//! | [`LifecycleArgs`] (TCP servers) | `--max-clients N`, `--idle-timeout SECONDS` (and `--max-per-source N`, hidden until wired) |
 //!
 //! Every duration is a number of seconds with fractions, parsed by
 //! [`Seconds`] (`--timeout 0.5`). A seed's own command line keeps working:
 //! positional `HOST PORT` stay beside the flags (a client's are part of
 //! [`ConnectArgs`]; a server merges its own with [`ListenArgs::port_or`]),
-//! and the handouts' single-dash words (`-ip`, `-port`) are rewritten by [`rewrite_seed_flags`]
-//! before clap sees them ([`parse`] does both).
+//! and the handouts' single-dash words (`-ip`, `-port`) are rewritten by
+//! [`rewrite_seed_flags`] before clap sees them ([`parse`] does both).
+//! Output paths are checked before a run with [`check_output_path`].
 //!
 //! [`exit_with`] turns a binary's result into its exit status: 0, or one
 //! `error: …` line on stderr and 1; usage errors exit 2 ([`usage_error`]).
