@@ -7,7 +7,6 @@ use socklab::a3_file::protocol::{
 };
 use socklab::a3_file::{fetch, ClientConfig, Fetched};
 use socklab::cli::{exit_with, positive_seconds, ConnectArgs, OutputArgs, Seconds};
-use socklab::net::resolve;
 use socklab::output::{human_bytes, human_rate, rate, JsonObject};
 use socklab::shutdown::Shutdown;
 use socklab::{report, say};
@@ -44,12 +43,11 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> io::Result<()> {
-    let host = args.server.host(None);
-    let port = args.server.port(None);
     // Checked before connecting: a bad output path fails before the download.
     socklab::cli::check_output_path(&args.output)?;
     let config = ClientConfig {
-        server: resolve(&host, port)?,
+        host: args.server.host(None),
+        port: args.server.port(None),
         key: args.key.into_bytes(),
         output: args.output,
         timeout: args.timeout.0,

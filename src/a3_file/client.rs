@@ -9,7 +9,7 @@ use crate::python;
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -17,8 +17,10 @@ use std::time::{Duration, Instant};
 /// Everything the client needs to know.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// The server to fetch from.
-    pub server: SocketAddr,
+    /// The server's host name or address (IPv4 or IPv6).
+    pub host: String,
+    /// The server's port.
+    pub port: u16,
     /// The key to send.
     pub key: Vec<u8>,
     /// Where the file goes (replaced only after a complete transfer).
@@ -52,8 +54,7 @@ pub enum Fetched {
 /// a timeout, Ctrl-C) the temporary file is removed, so a file at the
 /// output path is always a complete one.
 pub fn fetch(config: &ClientConfig, shutdown: &Shutdown) -> io::Result<Fetched> {
-    let mut stream = TcpStream::connect_timeout(&config.server, config.timeout)
-        .context(|| format!("cannot connect to {}", config.server))?;
+    let mut stream = crate::net::connect_first(&config.host, config.port, config.timeout)?;
     stream.set_read_timeout(Some(POLL_INTERVAL))?;
     stream.set_write_timeout(Some(config.timeout))?;
     stream.write_all(&config.key)?;
