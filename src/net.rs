@@ -252,13 +252,7 @@ pub fn recv_from_with_deadline(
 /// An IPv4 peer seen through a dual-stack socket (`[::ffff:127.0.0.1]:5`)
 /// as the plain IPv4 address it is (`127.0.0.1:5`); others unchanged.
 pub fn canonical(addr: SocketAddr) -> SocketAddr {
-    match addr {
-        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
-            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
-            None => addr,
-        },
-        SocketAddr::V4(_) => addr,
-    }
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
 /// Every address `host` resolves to, in the resolver's order; the error
