@@ -70,6 +70,24 @@ const DEMOS: &[Demo] = &[
         }],
     },
     Demo {
+        server: "a3-file-server 9000 notes.pdf",
+        port: "9000",
+        clients: &[
+            Client {
+                text: "a3-file-client 127.0.0.1 9000",
+                stdin: None,
+                expect: "into RECIEVED_FILE.txt",
+                wait: true,
+            },
+            Client {
+                text: "a3-file-client 127.0.0.1 9000 -o notes.pdf --key SECRET_KEY",
+                stdin: None,
+                expect: "into notes.pdf",
+                wait: true,
+            },
+        ],
+    },
+    Demo {
         server: "a3-relay-server 5000",
         port: "5000",
         clients: &[
