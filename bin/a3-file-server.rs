@@ -112,7 +112,8 @@ fn run(args: Args) -> io::Result<()> {
 
 /// Prompts `Enter the file path: ` and reads one line from stdin.
 fn ask_for_path() -> io::Result<PathBuf> {
-    socklab::output::prompt(PATH_PROMPT);
+    // The question must be seen, --quiet or not.
+    socklab::output::text(PATH_PROMPT, true);
     let mut line = String::new();
     if io::stdin().lock().read_line(&mut line)? == 0 {
         return Err(io::Error::new(

@@ -12,12 +12,14 @@
 //!   | function | normal | `--quiet` | `--json` |
 //!   |---|---|---|---|
 //!   | [`say`] (progress, per-event lines) | stdout | dropped | stderr |
+//!   | [`text`] (prompts; messages a client shows) | stdout | dropped / kept | stderr |
 //!   | [`report`] (results, the summary) | stdout | stdout | stderr |
 //!   | [`announce_listening`] (readiness) | stdout | stdout | stderr |
 //!   | [`warn`] (warnings, errors) | stderr | stderr | stderr |
 //!   | [`json`] (the one JSON object) | stdout | stdout | stdout |
 //!
-//! Also here: human-readable sizes and rates, a progress line on stderr
+//! [`Writer::say`] and [`Writer::report`] take text built with `write!` the
+//! same two ways. Also here: human-readable sizes and rates, a progress line on stderr
 //! (only when stderr is a terminal), and a tiny JSON object writer.
 
 #![allow(clippy::disallowed_methods)] // the one module that may touch stdout/stderr
@@ -98,9 +100,11 @@ pub fn warn(args: std::fmt::Arguments<'_>) {
     }
 }
 
-/// Prints text without a newline (a prompt), flushed at once.
-pub fn prompt(text: &str) {
-    if !mode().quiet {
+/// Prints text as it is, without adding a newline (a prompt, or a message
+/// that is the program's result), flushed at once. `keep_when_quiet` says
+/// whether `--quiet` keeps it (a result) or drops it (a menu's prompt).
+pub fn text(text: &str, keep_when_quiet: bool) {
+    if keep_when_quiet || !mode().quiet {
         human(text.as_bytes());
     }
 }

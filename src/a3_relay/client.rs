@@ -83,7 +83,7 @@ impl Console {
     /// Prints a prompt without a newline, as Python's `input()` does.
     fn prompt(&self, text: &str) {
         let mut prompt = self.lock();
-        output::prompt(text);
+        output::text(text, false);
         *prompt = Some(text.to_string());
     }
 
@@ -95,7 +95,7 @@ impl Console {
     /// Ends a prompt left open (stdin ended) with a newline.
     fn close(&self) {
         if self.lock().take().is_some() {
-            output::prompt("\n");
+            output::text("\n", false);
         }
     }
 
@@ -105,7 +105,8 @@ impl Console {
         let prompt = self.lock();
         let before = if prompt.is_some() { "\n" } else { "" };
         let after = prompt.as_deref().unwrap_or("");
-        output::prompt(&format!("{before}{text}\n{after}"));
+        // A message is the client's result: --quiet keeps it.
+        output::text(&format!("{before}{text}\n{after}"), true);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<String>> {

@@ -313,8 +313,9 @@ impl Screen {
     }
 
     fn show(self, text: &str) {
-        // A closed stdout must not end the chat (the output module ignores it).
-        crate::output::prompt(text);
+        // Messages are the client's result (--quiet keeps them); a closed
+        // stdout must not end the chat (the output module ignores it).
+        crate::output::text(text, true);
     }
 }
 
