@@ -15,6 +15,9 @@ use std::process::ExitCode;
 /// unless --max-clients says otherwise.
 #[derive(Parser)]
 #[command(name = env!("CARGO_BIN_NAME"), version)]
+// A chat client may stay silent as long as it likes: --idle-timeout is
+// not offered here (a client that stops *reading* meets --stall-timeout).
+#[command(mut_arg("idle_timeout", |arg| arg.hide(true)))]
 struct Args {
     /// Address to listen on (seed form; same as --bind), for example
     /// 127.0.0.1, 0.0.0.0 or ::1.
