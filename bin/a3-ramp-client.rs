@@ -2,10 +2,12 @@
 //!
 //! Seed form: `a3-ramp-client -ip HOST -port PORT -n COUNT -i SECONDS -s BYTES`
 //! (`-p` works for the port too; `-i` is the first interval).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use clap::Parser;
 use socklab::a3_ping::ramp::{self, RampConfig};
 use socklab::a3_ping::session::{Target, SEED_FLAGS};
+use socklab::cli::{check_output_path, exit_with, usage_error, OutputArgs};
 use socklab::shutdown::Shutdown;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,7 +18,7 @@ use std::process::ExitCode;
 /// Each probe may take up to its own interval to be acked. The plot is an
 /// SVG file with two panels (throughput in bits/s, delay in s).
 #[derive(Parser)]
-#[command(version)]
+#[command(name = env!("CARGO_BIN_NAME"), version)]
 struct Args {
     #[command(flatten)]
     target: Target,
@@ -32,22 +34,28 @@ struct Args {
     /// Do not send `exit` at the end (leaves the server running).
     #[arg(long)]
     no_exit: bool,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 fn main() -> ExitCode {
-    let argv = socklab::cli::rewrite_seed_flags(std::env::args(), SEED_FLAGS);
-    let args = Args::parse_from(argv);
-    socklab::cli::exit_with(run(args))
-}
-
-fn run(args: Args) -> std::io::Result<()> {
+    let args: Args = socklab::cli::parse(SEED_FLAGS);
+    args.output.install();
+    if let Err(problem) = args.target.validate() {
+        usage_error(problem);
+    }
     let config = RampConfig {
         target: args.target,
         plot: (!args.no_plot).then_some(args.plot),
         csv: args.csv,
         send_exit: !args.no_exit,
+        json: args.output.json,
     };
-    config.target.validate().map_err(std::io::Error::other)?;
-    let shutdown = Shutdown::install()?;
-    ramp::run(&config, &shutdown)
+    exit_with((|| {
+        // Checked before the run: a bad path fails now, not after it.
+        for path in config.plot.iter().chain(&config.csv) {
+            check_output_path(path)?;
+        }
+        ramp::run(&config, &Shutdown::install()?)
+    })())
 }

@@ -1,54 +1,66 @@
 //! `a3-relay-client IP PORT` — the relay client's menu on stdin (see
 //! `socklab::a3_relay`).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use clap::Parser;
 use socklab::a3_relay::client::{self, ClientConfig};
+use socklab::cli::{exit_with, positive_seconds, ConnectArgs, OutputArgs, Seconds};
+use socklab::output::JsonObject;
 use socklab::shutdown::Shutdown;
 use std::net::IpAddr;
 use std::process::ExitCode;
-use std::time::Duration;
 
 /// UDP relay client: a menu on stdin (1 Initialize, 2 Send Message,
 /// 3 Receive Message, 4 Exit, 5 Close Server); messages from other clients
 /// are printed as they arrive. Works with piped input.
 #[derive(Parser)]
-#[command(version)]
+#[command(name = env!("CARGO_BIN_NAME"), version)]
 struct Args {
-    /// The relay server's IP address or host name
-    server_ip: String,
-    /// The relay server's UDP port
-    server_port: u16,
+    #[command(flatten)]
+    server: ConnectArgs,
     /// Local IP address to bind (default: any)
-    #[arg(long)]
+    #[arg(long, value_name = "IP")]
     bind: Option<IpAddr>,
+    /// Local UDP port to bind (default: a free one), so other clients can
+    /// address this one at a known port
+    #[arg(long, value_name = "PORT", default_value_t = 0)]
+    local_port: u16,
     /// Seconds to wait for the server's reply to a request
-    #[arg(long, default_value_t = 2.0, value_parser = seconds)]
-    timeout: f64,
+    #[arg(long, value_name = "SECONDS", default_value_t = Seconds::new(2),
+          value_parser = positive_seconds)]
+    timeout: Seconds,
     /// Seconds menu 3 waits for a message
-    #[arg(long, default_value_t = 60.0, value_parser = seconds)]
-    wait: f64,
-}
-
-fn seconds(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(s),
-        _ => Err(format!("{text:?} is not a number of seconds in (0, 86400]")),
-    }
+    #[arg(long, value_name = "SECONDS", default_value_t = Seconds::new(60),
+          value_parser = positive_seconds)]
+    wait: Seconds,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    socklab::cli::exit_with(run(args))
+    args.output.install();
+    exit_with(run(args))
 }
 
 fn run(args: Args) -> std::io::Result<()> {
+    let host = args.server.host(None);
+    let port = args.server.port(None);
     let shutdown = Shutdown::install()?;
-    let server = client::resolve_server(&args.server_ip, args.server_port)?;
+    let server = client::resolve_server(&host, port)?;
     let config = ClientConfig {
         server,
         bind: args.bind,
-        reply_timeout: Duration::from_secs_f64(args.timeout),
-        receive_wait: Duration::from_secs_f64(args.wait),
+        local_port: args.local_port,
+        reply_timeout: args.timeout.0,
+        receive_wait: args.wait.0,
     };
-    client::run(config, std::io::BufReader::new(std::io::stdin()), &shutdown)
+    let session = client::run(config, std::io::BufReader::new(std::io::stdin()), &shutdown)?;
+    args.output.json(|| {
+        JsonObject::new()
+            .str("server", &server.to_string())
+            .uint("sent", session.sent)
+            .uint("received", session.received)
+    });
+    Ok(())
 }

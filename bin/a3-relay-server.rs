@@ -1,23 +1,27 @@
 //! `a3-relay-server PORT` — the UDP relay between clients (see
 //! `socklab::a3_relay`).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use clap::Parser;
 use socklab::a3_relay::server::{self, ServerConfig, DEFAULT_MAX_CLIENTS};
+use socklab::cli::{exit_with, positive_count, ListenArgs, OutputArgs};
+use socklab::output::JsonObject;
 use socklab::ratelimit::ReplyLimits;
 use socklab::shutdown::Shutdown;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 
 /// UDP relay: clients say `hii`, then send `to:IP/PORT;content:MESSAGE` and
-/// the server forwards the message to that client.
+/// the server forwards the message to that client. IPv4 only, as the seed
+/// (`:` separates the request's fields). Stops at `exit server` (menu 5).
 #[derive(Parser)]
-#[command(version)]
+#[command(name = env!("CARGO_BIN_NAME"), version)]
 struct Args {
-    /// UDP port to listen on (0 picks a free one)
-    port: u16,
-    /// Local address to bind
-    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
-    bind: IpAddr,
+    /// UDP port to listen on (seed form; same as --port).
+    #[arg(value_name = "PORT")]
+    port_arg: Option<u16>,
+    #[command(flatten)]
+    listen: ListenArgs,
     /// Forward to any address, as the seed did (default: only to clients
     /// that said `hii`)
     #[arg(long)]
@@ -26,32 +30,47 @@ struct Args {
     /// or ::1)
     #[arg(long)]
     remote_exit: bool,
-    /// Do not print a line per datagram
-    #[arg(long, short)]
-    quiet: bool,
     /// How many registered clients to remember (the oldest is forgotten first)
-    #[arg(long, default_value_t = DEFAULT_MAX_CLIENTS)]
-    max_clients: usize,
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_CLIENTS,
+          value_parser = positive_count)]
+    max_registered: usize,
     #[command(flatten)]
     reply_limits: ReplyLimits,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    socklab::cli::exit_with(run(args))
+    args.output.install();
+    exit_with(run(args))
 }
 
 fn run(args: Args) -> std::io::Result<()> {
+    let port = args.listen.port_or(args.port_arg, None);
+    // The relay's requests name IPv4 addresses only: it listens on IPv4.
+    let bind = match args.listen.host_or(None) {
+        Some(host) => socklab::net::resolve(&host, port)?,
+        None => SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)),
+    };
     let shutdown = Shutdown::install()?;
     let config = ServerConfig {
-        bind: SocketAddr::new(args.bind, args.port),
+        bind,
         open_relay: args.open_relay,
         remote_exit: args.remote_exit,
-        quiet: args.quiet,
-        max_clients: args.max_clients,
+        quiet: args.output.quiet,
+        max_clients: args.max_registered,
         reply_limits: args.reply_limits,
     };
     let summary = server::run(config, &shutdown)?;
-    socklab::output::say(format_args!("{summary}"));
+    socklab::report!("{summary}");
+    args.output.json(|| {
+        JsonObject::new()
+            .uint("datagrams", summary.datagrams)
+            .uint("forwarded", summary.forwarded)
+            .uint("refused", summary.refused)
+            .uint("ignored", summary.ignored)
+            .uint("rate_limited", summary.limited)
+    });
     Ok(())
 }

@@ -1,7 +1,10 @@
 //! `a4-chat-client HOST PORT` — the a4 chat client (see `socklab::a4_chat`).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use clap::Parser;
 use socklab::a4_chat::client;
+use socklab::cli::{exit_with, positive_seconds, ConnectArgs, OutputArgs, Seconds};
+use socklab::output::JsonObject;
 use socklab::shutdown::Shutdown;
 use std::process::ExitCode;
 
@@ -9,21 +12,30 @@ use std::process::ExitCode;
 /// pipe); `#upload 'name'` sends a file from the working directory; Ctrl-C
 /// or end of input leaves.
 #[derive(Parser)]
-#[command(version)]
+#[command(name = env!("CARGO_BIN_NAME"), version)]
 struct Args {
-    /// Server host name or address.
-    host: String,
-    /// Server port.
-    port: u16,
+    #[command(flatten)]
+    server: ConnectArgs,
+    /// Seconds to wait for the connection.
+    #[arg(long, value_name = "SECONDS", default_value_t = Seconds::new(10),
+          value_parser = positive_seconds)]
+    timeout: Seconds,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    socklab::cli::exit_with(run(&args))
-}
-
-fn run(args: &Args) -> std::io::Result<()> {
-    let shutdown = Shutdown::install()?;
-    let addr = socklab::net::resolve(&args.host, args.port)?;
-    client::run(addr, &shutdown)
+    args.output.install();
+    let host = args.server.host(None);
+    let port = args.server.port(None);
+    exit_with(Shutdown::install().and_then(|shutdown| {
+        let session = client::run(&host, port, args.timeout.0, &shutdown)?;
+        args.output.json(|| {
+            JsonObject::new()
+                .uint("messages", session.messages)
+                .bool("server_closed", session.server_closed)
+        });
+        Ok(())
+    }))
 }

@@ -1,17 +1,21 @@
 //! `a5-accio-client HOST PORT FILE` — sends one file to an accio server.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 use clap::Parser;
 use socklab::a5_accio::{self, client, protocol, Seconds};
+use socklab::cli::OutputArgs;
+use socklab::output::{rate, JsonObject};
 use socklab::shutdown::Shutdown;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// a5 accio client: sends FILE's bytes to the server, half-closes, and waits
 /// for the server's close (which means the file is saved). Errors print
-/// `ERROR: …` and exit 1.
+/// `ERROR: …` and exit 1. (The seed's positional HOST PORT FILE only: a
+/// required FILE after them leaves no room for optional positionals.)
 #[derive(Parser)]
-#[command(name = "a5-accio-client", version)]
+#[command(name = env!("CARGO_BIN_NAME"), version)]
 struct Args {
-    /// The server's host name or address
+    /// The server's host name or address (IPv4 or IPv6)
     host: String,
     /// The server's port
     #[arg(value_parser = protocol::parse_client_port)]
@@ -21,6 +25,8 @@ struct Args {
     /// Give up if connecting, a send, or the server's final close takes longer
     #[arg(long, value_name = "SECONDS", default_value_t = Seconds(protocol::DEFAULT_CLIENT_TIMEOUT))]
     timeout: Seconds,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 fn main() -> ExitCode {
@@ -28,6 +34,7 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(status) => return status,
     };
+    args.output.install();
     let config = client::ClientConfig {
         host: args.host,
         port: args.port,
@@ -36,7 +43,14 @@ fn main() -> ExitCode {
     };
     a5_accio::exit_with(Shutdown::install().and_then(|shutdown| {
         let upload = client::send_file(&config, &shutdown)?;
-        socklab::output::say(format_args!("{upload}"));
+        socklab::report!("{upload}");
+        args.output.json(|| {
+            JsonObject::new()
+                .str("server", &upload.server.to_string())
+                .uint("sent_bytes", upload.bytes)
+                .num("elapsed_seconds", upload.elapsed.as_secs_f64())
+                .num("rate_bps", rate(upload.bytes, upload.elapsed) * 8.0)
+        });
         Ok(())
     }))
 }

@@ -1,9 +1,11 @@
 //! `a5-accio-server PORT FILE_DIR` — receives files from any number of
 //! clients at once and saves them as `FILE_DIR/1.file`, `2.file`, …
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 use clap::Parser;
-use socklab::a5_accio::{self, protocol, server, Seconds};
+use socklab::a5_accio::{self, protocol, server};
+use socklab::cli::{LifecycleArgs, ListenArgs, OutputArgs, Seconds};
+use socklab::output::JsonObject;
 use socklab::shutdown::Shutdown;
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -12,35 +14,28 @@ use std::process::ExitCode;
 /// SIGTERM, SIGQUIT or Ctrl-C stop it: transfers in flight get a grace period
 /// (exit 0); a second signal stops it at once (exit 130), unfinished uploads
 /// saved as `ERROR`. Numbering continues past the files already in FILE_DIR.
+/// Defaults: at most 1024 uploads at once (lowered to fit the open-file
+/// limit), a connection silent for 10 s fails.
 #[derive(Parser)]
-#[command(name = "a5-accio-server", version)]
+#[command(name = env!("CARGO_BIN_NAME"), version)]
 struct Args {
     /// Port to listen on, 1024–65535 (0 picks a free port)
-    #[arg(value_parser = protocol::parse_server_port)]
-    port: u16,
+    #[arg(value_name = "PORT", value_parser = protocol::parse_server_port)]
+    port_arg: u16,
     /// Directory for the received files (created if missing)
     file_dir: PathBuf,
-    /// Address to listen on
-    #[arg(long, default_value = "0.0.0.0")]
-    bind: IpAddr,
-    /// Abort a connection that sends nothing for this many seconds
-    #[arg(long, value_name = "SECONDS", default_value_t = Seconds(protocol::DEFAULT_IDLE_TIMEOUT))]
-    idle_timeout: Seconds,
+    #[command(flatten)]
+    listen: ListenArgs,
+    #[command(flatten)]
+    lifecycle: LifecycleArgs,
     /// On SIGTERM/SIGQUIT/Ctrl-C, let transfers in flight finish for this many seconds
     #[arg(long, value_name = "SECONDS", default_value_t = Seconds(protocol::DEFAULT_GRACE))]
     grace: Seconds,
-    /// Serve at most this many connections at once; when full, the one that
-    /// has sent the least recently (idle or trickling) is evicted for a
-    /// newcomer, else newcomers wait to be accepted (`--max-connections` is
-    /// the old name)
-    #[arg(long, alias = "max-connections", value_name = "N",
-          default_value_t = protocol::DEFAULT_MAX_CONNECTIONS,
-          value_parser = a5_accio::parse_positive)]
-    max_clients: usize,
-    /// Serve at most this many connections from one address (default: a
-    /// quarter of --max-clients, at least 8)
-    #[arg(long, value_name = "N", value_parser = a5_accio::parse_positive)]
-    max_per_source: Option<usize>,
+    /// Same as --max-clients (the earlier spelling).
+    #[arg(long, value_name = "N", hide = true, value_parser = socklab::cli::positive_count)]
+    max_connections: Option<usize>,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 fn main() -> ExitCode {
@@ -48,18 +43,37 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(status) => return status,
     };
-    let config = server::ServerConfig {
-        bind: args.bind,
-        port: args.port,
-        file_dir: args.file_dir,
-        idle_timeout: args.idle_timeout.0,
-        grace: args.grace.0,
-        max_connections: args.max_clients,
-        max_per_source: args.max_per_source,
-    };
-    a5_accio::exit_with(Shutdown::install_with_sigquit().and_then(|shutdown| {
+    args.output.install();
+    if args.listen.port.is_some_and(|flag| flag != args.port_arg) {
+        return a5_accio::exit_with(Err::<(), _>("--port differs from PORT"));
+    }
+    a5_accio::exit_with((|| {
+        let config = server::ServerConfig {
+            bind: ListenArgs::resolve(args.listen.host_or(None).as_deref(), args.port_arg)?.ip(),
+            port: args.port_arg,
+            file_dir: args.file_dir.clone(),
+            idle_timeout: args
+                .lifecycle
+                .idle_timeout
+                .map_or(protocol::DEFAULT_IDLE_TIMEOUT, |s| s.0),
+            grace: args.grace.0,
+            max_connections: args
+                .lifecycle
+                .max_clients
+                .or(args.max_connections)
+                .unwrap_or(protocol::DEFAULT_MAX_CONNECTIONS),
+            max_per_source: args.lifecycle.max_per_source,
+        };
+        let shutdown = Shutdown::install_with_sigquit()?;
         let summary = server::run(&config, &shutdown)?;
-        socklab::output::say(format_args!("{summary}"));
-        Ok(())
-    }))
+        socklab::report!("{summary}");
+        args.output.json(|| {
+            JsonObject::new()
+                .uint("files", summary.complete + summary.failed)
+                .uint("complete", summary.complete)
+                .uint("failed", summary.failed)
+                .uint("received_bytes", summary.bytes)
+        });
+        std::io::Result::Ok(())
+    })())
 }

@@ -29,6 +29,12 @@
 //! - [`a4_chat`] — multi-client TCP chat with file upload;
 //! - [`a5_accio`] — threaded file receiver.
 
+// One output path: lines go through `output` (which never panics on a
+// closed pipe and honours --quiet/--json). The print macros are refused here
+// and in every binary (`#![deny]` at their top), and `clippy.toml` refuses
+// `io::stdout()`/`io::stderr()` outside `output`.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod cli;
 pub mod files;
 pub mod net;
@@ -39,6 +45,8 @@ pub mod ratelimit;
 pub mod shutdown;
 pub mod stats;
 
+// a1 moves to the output module with its own rewrite (issue-14).
+#[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod a1_iperf;
 pub mod a2_tcp;
 pub mod a3_dual;

@@ -5,7 +5,18 @@
 //! connection lifecycle of every TCP server (a cap, a per-source share,
 //! eviction of the connection that has made the least progress, an idle
 //! timeout, named threads and a bounded drain on shutdown).
+//!
+//! Listeners bound to the IPv6 wildcard `::` are dual-stack (`IPV6_V6ONLY`
+//! off unless asked otherwise), so a server started without `--bind` takes
+//! IPv4 and IPv6 clients; the IPv4 peers it sees (`::ffff:127.0.0.1`) are
+//! reported as plain IPv4 ([`canonical`]), as the seeds print them.
+//!
+//! Clients: [`connect_first`] connects to the first address a name resolves
+//! to that answers; [`connect_udp`] gives a *connected* UDP socket, so an
+//! ICMP port-unreachable ends a run at once ([`recv_connected`] reports it
+//! as [`no_server`]).
 
+use crate::cli::Context;
 use crate::output::warn;
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -25,7 +36,7 @@ use std::time::{Duration, Instant};
 pub fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
     let mut addrs = (host, port)
         .to_socket_addrs()
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot resolve host {host:?}: {e}")))?;
+        .context(|| format!("cannot resolve host {host:?}"))?;
     addrs.next().ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::NotFound,
@@ -61,6 +72,9 @@ fn new_socket(
     }
     if let (Some(only), true) = (options.ipv6_only, addr.is_ipv6()) {
         socket.set_only_v6(only)?;
+    } else if addr.is_ipv6() && addr.ip().is_unspecified() {
+        // `::` takes IPv4 clients too where the system allows it.
+        let _ = socket.set_only_v6(false);
     }
     Ok(socket)
 }
@@ -70,7 +84,7 @@ pub fn bind_udp(addr: SocketAddr, options: &SocketOptions) -> io::Result<UdpSock
     let socket = new_socket(addr, Type::DGRAM, Protocol::UDP, options)?;
     socket
         .bind(&addr.into())
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot bind UDP {addr}: {e}")))?;
+        .context(|| format!("cannot bind UDP {addr}"))?;
     Ok(socket.into())
 }
 
@@ -81,7 +95,7 @@ pub fn bind_tcp(addr: SocketAddr, options: &SocketOptions) -> io::Result<TcpList
     socket.set_reuse_address(true)?;
     socket
         .bind(&addr.into())
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot bind TCP {addr}: {e}")))?;
+        .context(|| format!("cannot bind TCP {addr}"))?;
     socket.listen(1024)?;
     Ok(socket.into())
 }
@@ -126,7 +140,7 @@ pub fn accept_until_shutdown(
                 if shutdown.is_triggered() {
                     break;
                 }
-                if on_connection(stream, peer).is_break() {
+                if on_connection(stream, canonical(peer)).is_break() {
                     break;
                 }
             }
@@ -309,17 +323,6 @@ impl Limits {
 /// few tabs or a small lab behind one address still fit.
 pub fn default_share(max_clients: usize) -> usize {
     max_clients.div_ceil(4).max(max_clients.min(8)).max(1)
-}
-
-/// Parses a number of seconds such as `30` or `0.5` (for `--idle-timeout`);
-/// it must be positive and finite.
-pub fn parse_seconds(text: &str) -> Result<Duration, String> {
-    text.trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|seconds| *seconds > 0.0)
-        .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
-        .ok_or_else(|| format!("{text:?} is not a positive number of seconds"))
 }
 
 /// Why the server closed a connection (rather than the client).
@@ -871,23 +874,131 @@ pub fn recv_from_with_deadline(
     shutdown: &Shutdown,
     idle: Option<Duration>,
 ) -> io::Result<Option<(usize, SocketAddr)>> {
+    receive_until(socket, shutdown, idle, false, |socket| {
+        socket
+            .recv_from(buffer)
+            .map(|(len, from)| (len, canonical(from)))
+    })
+}
+
+/// An IPv4 peer seen through a dual-stack socket (`[::ffff:127.0.0.1]:5`)
+/// as the plain IPv4 address it is (`127.0.0.1:5`); others unchanged.
+pub fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
+/// Every address `host` resolves to, in the resolver's order; the error
+/// names the host.
+pub fn resolve_all(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .context(|| format!("cannot resolve host {host:?}"))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("host {host:?} has no address"),
+        ));
+    }
+    Ok(addrs)
+}
+
+/// Connects to the first of `host`'s addresses that accepts, each within
+/// `timeout` (a name such as `localhost` may resolve to `::1` before
+/// `127.0.0.1`, and a server may listen on only one of them). The error
+/// names the host and the last address tried, and asks "is the server
+/// running?" when the connection was refused — the one case that says so.
+pub fn connect_first(host: &str, port: u16, timeout: Duration) -> io::Result<TcpStream> {
+    let mut last_error = None;
+    for addr in resolve_all(host, port)? {
+        match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last_error = Some((addr, e)),
+        }
+    }
+    let Some((addr, e)) = last_error else {
+        return Err(io::Error::new(io::ErrorKind::NotFound, "no address to try"));
+    };
+    let hint = if e.kind() == io::ErrorKind::ConnectionRefused {
+        " (is the server running?)"
+    } else {
+        ""
+    };
+    Err(io::Error::new(
+        e.kind(),
+        format!("cannot connect to {host} ({addr}): {e}{hint}"),
+    ))
+}
+
+/// A UDP socket of `server`'s address family on an ephemeral port (or on
+/// `local`, when given), *connected* to `server`: it receives only from the
+/// server, and an ICMP port-unreachable for its datagrams surfaces as
+/// `ConnectionRefused` on the next receive.
+pub fn connect_udp(server: SocketAddr, local: Option<SocketAddr>) -> io::Result<UdpSocket> {
+    let local = local.unwrap_or(match server {
+        SocketAddr::V4(_) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+        SocketAddr::V6(_) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+    });
+    let socket = bind_udp(local, &SocketOptions::default())?;
+    socket
+        .connect(server)
+        .context(|| format!("cannot connect a UDP socket to {server}"))?;
+    Ok(socket)
+}
+
+/// The error a UDP client reports when the system said nothing listens at
+/// `server` (an ICMP port-unreachable): `no server at 127.0.0.1:8080`.
+pub fn no_server(server: SocketAddr) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ConnectionRefused,
+        format!("no server at {server} (nothing listens on that port)"),
+    )
+}
+
+/// Receives one datagram on a socket connected with [`connect_udp`],
+/// waking every [`POLL_INTERVAL`] to look at the shutdown flag: `Ok(None)`
+/// on shutdown or once `idle` has passed without a datagram, and the
+/// [`no_server`] error when the system reported that nothing listens there.
+pub fn recv_connected(
+    socket: &UdpSocket,
+    buffer: &mut [u8],
+    shutdown: &Shutdown,
+    idle: Option<Duration>,
+) -> io::Result<Option<usize>> {
+    receive_until(socket, shutdown, idle, true, |socket| socket.recv(buffer))
+}
+
+/// The receive loop behind [`recv_from_with_deadline`] and
+/// [`recv_connected`]: `receive` once per [`POLL_INTERVAL`] until it
+/// yields, shutdown or `idle` (`Ok(None)`). An ICMP port unreachable
+/// (`ConnectionRefused`) is the [`no_server`] error when `refused_is_error`
+/// (a connected client); on a server's socket it concerns an earlier send
+/// to some peer and says nothing about this receive, so it is skipped.
+fn receive_until<T>(
+    socket: &UdpSocket,
+    shutdown: &Shutdown,
+    idle: Option<Duration>,
+    refused_is_error: bool,
+    mut receive: impl FnMut(&UdpSocket) -> io::Result<T>,
+) -> io::Result<Option<T>> {
     socket.set_read_timeout(Some(POLL_INTERVAL))?;
     let started = Instant::now();
     loop {
         if shutdown.is_triggered() {
             return Ok(None);
         }
-        match socket.recv_from(buffer) {
+        match receive(socket) {
             Ok(received) => return Ok(Some(received)),
-            Err(e) if is_timeout(&e) => {
+            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
                 if idle.is_some_and(|idle| started.elapsed() >= idle) {
                     return Ok(None);
                 }
             }
-            // A previous send's ICMP "port unreachable" surfaces here on
-            // Linux; it says nothing about this receive.
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                if refused_is_error {
+                    return Err(no_server(socket.peer_addr()?));
+                }
+            }
             Err(e) => return Err(e),
         }
     }
@@ -1018,10 +1129,6 @@ mod tests {
                 .max_per_source,
             16
         );
-        assert_eq!(parse_seconds("0.5"), Ok(Duration::from_millis(500)));
-        assert!(parse_seconds("0").is_err());
-        assert!(parse_seconds("-1").is_err());
-        assert!(parse_seconds("soon").is_err());
         let v6 = |text: &str| source_of(SocketAddr::new(text.parse().unwrap(), 1));
         assert_eq!(v6("2001:db8::1"), v6("2001:db8::ffff:2"));
         assert_ne!(v6("2001:db8::1"), v6("2001:db8:0:1::1"));
@@ -1223,6 +1330,62 @@ mod tests {
         assert!(recv_from_until_shutdown(&socket, &mut buffer, &shutdown)
             .unwrap()
             .is_none());
+    }
+
+    #[test]
+    fn wildcard_listener_is_dual_stack_and_peers_are_canonical() {
+        let Ok(listener) = bind_tcp("[::]:0".parse().unwrap(), &SocketOptions::default()) else {
+            return; // no IPv6 on this system: nothing to check
+        };
+        let port = listener.local_addr().unwrap().port();
+        let _client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (_, peer) = listener.accept().unwrap();
+        assert!(canonical(peer).is_ipv4(), "{peer}");
+        assert_eq!(
+            canonical("[::ffff:10.0.0.1]:5".parse().unwrap()),
+            "10.0.0.1:5".parse().unwrap()
+        );
+        assert_eq!(
+            canonical("[::1]:5".parse().unwrap()),
+            "[::1]:5".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn connected_udp_socket_learns_there_is_no_server() {
+        // A port that was just free: nothing listens there.
+        let free = bind_udp("127.0.0.1:0".parse().unwrap(), &SocketOptions::default())
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let socket = connect_udp(free, None).unwrap();
+        socket.send(b"ping").unwrap();
+        let started = std::time::Instant::now();
+        let mut buffer = [0u8; 16];
+        let error = recv_connected(
+            &socket,
+            &mut buffer,
+            &Shutdown::new(),
+            Some(Duration::from_secs(5)),
+        )
+        .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::ConnectionRefused);
+        assert!(error.to_string().contains("no server at"), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn connect_first_names_the_host_when_refused() {
+        let free = bind_tcp("127.0.0.1:0".parse().unwrap(), &SocketOptions::default())
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        // The listener is dropped: nothing accepts on that port any more.
+        let error = connect_first("127.0.0.1", free.port(), Duration::from_secs(2)).unwrap_err();
+        assert!(
+            error.to_string().contains("is the server running?"),
+            "{error}"
+        );
     }
 
     #[test]

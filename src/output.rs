@@ -1,32 +1,187 @@
-//! Output helpers shared by every binary: lines that never panic on a
-//! closed pipe ([`say`], [`warn`]), the readiness line servers print,
-//! human-readable sizes and rates, a progress line on stderr (only when
-//! stderr is a terminal), and a tiny JSON object writer for `--json`.
+//! The one output path of the kit: every line a binary prints goes through
+//! here, so the conventions live in one place.
+//!
+//! - Lines never panic on a closed pipe ([`say`], [`warn`], [`report`]): a
+//!   server whose stdout was closed (`… | head -1`) keeps serving. The
+//!   print macros are forbidden elsewhere (clippy's `print_stdout` and
+//!   `print_stderr`, and `disallowed_methods` for `io::stdout()`), so no
+//!   other path exists.
+//! - The process's [`Mode`] (from `-q/--quiet` and `--json`, see
+//!   [`crate::cli::OutputArgs`]) decides where a line goes:
+//!
+//!   | function | normal | `--quiet` | `--json` |
+//!   |---|---|---|---|
+//!   | [`say`] (progress, per-event lines) | stdout | dropped | stderr |
+//!   | [`text`] (prompts; messages a client shows) | stdout | dropped / kept | stderr |
+//!   | [`report`] (results, the summary) | stdout | stdout | stderr |
+//!   | [`announce_listening`] (readiness) | stdout | stdout | stderr |
+//!   | [`warn`] (warnings, errors) | stderr | stderr | stderr |
+//!   | [`json`] (the one JSON object) | stdout | stdout | stdout |
+//!
+//! [`Writer::say`] and [`Writer::report`] take text built with `write!` the
+//! same two ways. Also here: human-readable sizes and rates, a progress line on stderr
+//! (only when stderr is a terminal), and a tiny JSON object writer.
+
+#![allow(clippy::disallowed_methods)] // the one module that may touch stdout/stderr
 
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// Prints one line on stdout. Unlike `println!` it never panics: a server
-/// whose stdout pipe was closed (`… | head`) must keep serving.
-pub fn say(line: std::fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stdout().lock(), "{line}");
+/// How much a process prints and in which form.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Mode {
+    /// Drop the lines printed with [`say`].
+    pub quiet: bool,
+    /// stdout carries only the JSON object; human lines go to stderr.
+    pub json: bool,
+}
+
+static QUIET: AtomicBool = AtomicBool::new(false);
+static JSON: AtomicBool = AtomicBool::new(false);
+
+/// Sets the process's output mode (once, in `main`, before any output).
+pub fn set_mode(mode: Mode) {
+    QUIET.store(mode.quiet, Ordering::Relaxed);
+    JSON.store(mode.json, Ordering::Relaxed);
+}
+
+/// The process's output mode.
+pub fn mode() -> Mode {
+    Mode {
+        quiet: QUIET.load(Ordering::Relaxed),
+        json: JSON.load(Ordering::Relaxed),
+    }
+}
+
+/// Writes `text` to stdout, or to stderr in `--json` mode, in one write
+/// (so lines from different threads never interleave mid-line), and
+/// flushes. Output errors (a closed pipe) are ignored.
+#[cfg(not(test))]
+fn human(text: &[u8]) {
+    if mode().json {
+        let _ = std::io::stderr().lock().write_all(text);
+    } else {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text).and_then(|()| out.flush());
+    }
+}
+
+fn line(args: std::fmt::Arguments<'_>) -> String {
+    let mut text = String::with_capacity(64);
+    let _ = writeln!(text, "{args}");
+    text
+}
+
+/// Prints one progress or per-event line (dropped with `--quiet`). Unlike
+/// `println!` it never panics: a server whose stdout pipe was closed
+/// (`… | head`) must keep serving.
+pub fn say(args: std::fmt::Arguments<'_>) {
+    if !mode().quiet {
+        human(line(args).as_bytes());
+    }
+}
+
+/// Prints one line of a result or summary (kept with `--quiet`).
+pub fn report(args: std::fmt::Arguments<'_>) {
+    human(line(args).as_bytes());
 }
 
 /// Prints one line on stderr; like [`say`], output errors are ignored.
-pub fn warn(line: std::fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stderr().lock(), "{line}");
+pub fn warn(args: std::fmt::Arguments<'_>) {
+    #[cfg(not(test))]
+    let _ = std::io::stderr().lock().write_all(line(args).as_bytes());
+    #[cfg(test)]
+    #[allow(clippy::print_stderr)]
+    {
+        eprint!("{}", line(args));
+    }
+}
+
+/// Prints text as it is, without adding a newline (a prompt, or a message
+/// that is the program's result), flushed at once. `keep_when_quiet` says
+/// whether `--quiet` keeps it (a result) or drops it (a menu's prompt).
+pub fn text(text: &str, keep_when_quiet: bool) {
+    if keep_when_quiet || !mode().quiet {
+        human(text.as_bytes());
+    }
+}
+
+/// In unit tests, lines go through `print!` so that the test harness
+/// captures them (it shows them only for a failing test).
+#[cfg(test)]
+#[allow(clippy::print_stdout)]
+fn human(text: &[u8]) {
+    print!("{}", String::from_utf8_lossy(text));
+}
+
+/// Prints the `--json` object on stdout, on a line of its own.
+pub fn json(object: JsonObject) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", object.finish()).and_then(|()| out.flush());
+}
+
+/// A writer for text built with `write!`, going where [`say`] lines go
+/// ([`Writer::say`]) or where [`report`] lines go ([`Writer::report`]);
+/// output errors are ignored.
+pub struct Writer {
+    keep_when_quiet: bool,
+}
+
+impl Writer {
+    /// Per-event text (dropped with `--quiet`).
+    pub fn say() -> Writer {
+        Writer {
+            keep_when_quiet: false,
+        }
+    }
+
+    /// Result text (kept with `--quiet`).
+    pub fn report() -> Writer {
+        Writer {
+            keep_when_quiet: true,
+        }
+    }
+}
+
+impl Write for Writer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.keep_when_quiet || !mode().quiet {
+            human(bytes);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `say!("x = {x}")`: [`say`] with `format!` syntax.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => { $crate::output::say(format_args!($($arg)*)) };
+}
+
+/// `report!("x = {x}")`: [`report`] with `format!` syntax.
+#[macro_export]
+macro_rules! report {
+    ($($arg:tt)*) => { $crate::output::report(format_args!($($arg)*)) };
+}
+
+/// `warn!("x = {x}")`: [`warn`] with `format!` syntax.
+#[macro_export]
+macro_rules! warn {
+    ($($arg:tt)*) => { $crate::output::warn(format_args!($($arg)*)) };
 }
 
 /// Prints the readiness line every server prints once its socket is bound,
 /// for example `Listening on 127.0.0.1:5555 (udp)`. Tests wait for it, and it
 /// names the port actually bound (port 0 picks a free one).
 pub fn announce_listening(addr: SocketAddr, transport: &str) {
-    let mut out = std::io::stdout().lock();
-    // Output errors (a closed pipe) must not stop a server.
-    let _ = writeln!(out, "Listening on {addr} ({transport})");
-    let _ = out.flush();
+    human(line(format_args!("Listening on {addr} ({transport})")).as_bytes());
 }
 
 /// `1234567` → `"1.23 MB"` (decimal units, as the course uses).
@@ -181,6 +336,28 @@ impl JsonObject {
         self
     }
 
+    /// Adds a string field.
+    pub fn str(self, key: &str, value: &str) -> Self {
+        self.field(key, JsonValue::Str(value))
+    }
+
+    /// Adds an unsigned integer field.
+    pub fn uint(self, key: &str, value: u64) -> Self {
+        self.field(key, JsonValue::Uint(value))
+    }
+
+    /// Adds a number rounded to 6 decimals (`null` when `None` or not
+    /// finite), so `--json` never prints `0.30000000000000004`.
+    pub fn num(self, key: &str, value: impl Into<Option<f64>>) -> Self {
+        let rounded = value.into().map_or(f64::NAN, |x| (x * 1e6).round() / 1e6);
+        self.field(key, JsonValue::Float(rounded))
+    }
+
+    /// Adds a boolean field.
+    pub fn bool(self, key: &str, value: bool) -> Self {
+        self.field(key, JsonValue::Bool(value))
+    }
+
     /// The finished object text.
     pub fn finish(mut self) -> String {
         if self.text.is_empty() {
@@ -273,9 +450,10 @@ struct LogState {
 }
 
 impl BoundedLog {
-    /// Starts a log on stdout holding at most `budget` bytes of waiting lines.
+    /// Starts a log where [`say`] lines go, holding at most `budget` bytes
+    /// of waiting lines.
     pub fn start(thread_name: &str, budget: usize) -> std::io::Result<BoundedLog> {
-        Self::to_writer(thread_name, budget, std::io::stdout())
+        Self::to_writer(thread_name, budget, Writer::say())
     }
 
     /// Like [`BoundedLog::start`], printing to `out`.
@@ -420,6 +598,12 @@ mod tests {
             r#"{"name":"a \"b\"\n","bytes":42,"loss":0.5,"nan":null,"ok":true}"#
         );
         assert_eq!(JsonObject::new().finish(), "{}");
+        let rounded = JsonObject::new()
+            .num("a_seconds", 0.1 + 0.2)
+            .num("b_bps", None)
+            .uint("c_bytes", 3)
+            .finish();
+        assert_eq!(rounded, r#"{"a_seconds":0.3,"b_bps":null,"c_bytes":3}"#);
     }
 
     /// A writer that blocks until the test lets it go, then keeps what it got.

@@ -218,7 +218,7 @@ fn refused_connection_is_a_clear_error_with_status_1() {
     assert_eq!(status.code(), Some(1), "{}", client.dump());
     let stderr = client.stderr_text();
     assert!(
-        stderr.starts_with("error: cannot connect to [::1]"),
+        stderr.starts_with("error: cannot connect to ::1 ([::1]:"),
         "{stderr}"
     );
     assert!(stderr.contains("refused"), "{stderr}");

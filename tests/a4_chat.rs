@@ -197,9 +197,16 @@ fn seed_transcript_with_three_of_our_clients() {
 
     server.signal("INT");
     assert!(server.expect_exit().success(), "{}", server.dump());
+    // The seed's `exit`, then the summary.
+    let log = server.stdout_lines();
     assert_eq!(
-        server.stdout_lines().last().map(String::as_str),
-        Some("exit")
+        log[log.len().saturating_sub(2)..],
+        [
+            "exit".to_string(),
+            "Server stopped: 3 client(s) served".to_string()
+        ],
+        "{}",
+        server.dump()
     );
     a.expect_stdout("server closed");
     assert!(a.expect_exit().success());

@@ -10,19 +10,12 @@ use crate::net::{
 use crate::output::{announce_listening, warn};
 use crate::python;
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
+use crate::{report, say, warn};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown as Direction, SocketAddr, TcpStream};
 use std::ops::ControlFlow;
 use std::thread::Builder;
 use std::time::{Duration, Instant};
-
-/// `println!` that never panics: a server must not stop because nobody
-/// reads its log any more (a closed pipe).
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        let _ = writeln!(io::stdout().lock(), $($arg)*);
-    }};
-}
 
 /// How long writing the (at most 512-byte) reply may block.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -45,9 +38,10 @@ pub struct ServerConfig {
 }
 
 /// Runs the server until it has served one connection (or, with
-/// `forever`, until shutdown). Problems with one connection are reported
-/// on stderr and never stop the server.
-pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
+/// `forever`, until shutdown); returns how many connections it accepted.
+/// Problems with one connection are reported on stderr and never stop the
+/// server.
+pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<u64> {
     let listener = bind_tcp(config.bind, &SocketOptions::default())?;
     say!("server socket bind successfully");
     announce_listening(listener.local_addr()?, "tcp");
@@ -90,8 +84,8 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
         ControlFlow::Continue(())
     })?;
     lifecycle.drain(Duration::ZERO);
-    say!("Server stopped after {accepted} connection(s)");
-    Ok(())
+    report!("Server stopped after {accepted} connection(s)");
+    Ok(accepted)
 }
 
 /// Serves one connection, reporting any failure on stderr. `conn` is its
@@ -114,7 +108,7 @@ fn serve_connection(
             request.len(),
             python::bytes_repr(half_echo(&request))
         ),
-        Err(e) => eprintln!("{peer}: {e}; connection closed"),
+        Err(e) => warn!("{peer}: {e}; connection closed"),
     }
 }
 

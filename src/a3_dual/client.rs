@@ -2,10 +2,11 @@
 //! then `exit`.
 
 use super::protocol::{family_name, ACKNOWLEDGEMENT, EXIT};
-use crate::net::{is_timeout, resolve};
+use crate::cli::Context;
+use crate::net::{connect_first, is_timeout};
 use crate::stats::Summary;
+use crate::{report, say};
 use std::io::{self, Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 /// At most this many round-trip times are kept for the summary (the first
@@ -43,21 +44,14 @@ pub struct Session {
 /// connection, a server that closes early, a wrong reply, a silent server —
 /// is an error naming what happened.
 pub fn run(config: &ClientConfig) -> io::Result<Session> {
-    let addr = resolve(&config.host, config.port)?;
-    println!(
+    let mut stream = connect_first(&config.host, config.port, config.timeout)?;
+    let addr = stream.peer_addr()?;
+    say!(
         "Address family: {} ({} resolved to {})",
         family_name(addr),
         config.host,
         addr.ip()
     );
-    let mut stream = TcpStream::connect_timeout(&addr, config.timeout).map_err(|e| {
-        let hint = if e.kind() == io::ErrorKind::ConnectionRefused {
-            " (is the server running?)"
-        } else {
-            ""
-        };
-        io::Error::new(e.kind(), format!("cannot connect to {addr}: {e}{hint}"))
-    })?;
     stream.set_read_timeout(Some(config.timeout))?;
     stream.set_write_timeout(Some(config.timeout))?;
     stream.set_nodelay(true)?;
@@ -88,27 +82,26 @@ pub fn run(config: &ClientConfig) -> io::Result<Session> {
         if round <= MAX_SAMPLES {
             round_trips.push(sent.elapsed().as_secs_f64() * 1e6);
         }
-        println!("Acknowledgement Received: {ACKNOWLEDGEMENT}");
+        say!("Acknowledgement Received: {ACKNOWLEDGEMENT}");
     }
     let elapsed = started.elapsed();
     stream
         .write_all(EXIT.as_bytes())
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot send {EXIT:?}: {e}")))?;
+        .context(|| format!("cannot send {EXIT:?}"))?;
     drop(stream);
-    println!("Connection closed");
+    say!("Connection closed");
     let round_trips = Summary::of(&round_trips);
-    print!(
-        "{} round(s) in {:.3} ms",
+    let rtt_text = round_trips.as_ref().map_or(String::new(), |rtt| {
+        format!(
+            "; round trip min {:.1} / median {:.1} / mean {:.1} / max {:.1} µs",
+            rtt.min, rtt.p50, rtt.mean, rtt.max
+        )
+    });
+    report!(
+        "{} round(s) in {:.3} ms{rtt_text}",
         config.rounds,
         elapsed.as_secs_f64() * 1e3
     );
-    match &round_trips {
-        Some(rtt) => println!(
-            "; round trip min {:.1} / median {:.1} / mean {:.1} / max {:.1} µs",
-            rtt.min, rtt.p50, rtt.mean, rtt.max
-        ),
-        None => println!(),
-    }
     Ok(Session {
         rounds: config.rounds,
         elapsed,

@@ -9,7 +9,7 @@ use crate::net::{
 };
 use crate::output::{announce_listening, warn};
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,16 +32,26 @@ pub struct ServerConfig {
     pub limits: Limits,
 }
 
-/// Runs the server until shutdown. Each connection gets its own thread; a
-/// client that resets, stalls or sends junk only ends its own connection.
-pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
+/// What the server did, for its summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerSummary {
+    /// Connections accepted.
+    pub connections: u64,
+    /// Messages acknowledged, all connections together.
+    pub acknowledged: u64,
+}
+
+/// Runs the server until shutdown and returns its summary. Each connection
+/// gets its own thread; a client that resets, stalls or sends junk only
+/// ends its own connection.
+pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<ServerSummary> {
     let addr = resolve(&config.host, config.port)?;
-    say(format!(
-        "Address family: {} ({} resolved to {})\n",
+    crate::say!(
+        "Address family: {} ({} resolved to {})",
         family_name(addr),
         config.host,
         addr.ip()
-    ));
+    );
     // An IPv6 wildcard (`::`) also takes IPv4 clients; a specific IPv6
     // address is IPv6 only.
     let dual_stack = addr.is_ipv6() && addr.ip().is_unspecified();
@@ -52,13 +62,9 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
     let listener = bind_tcp(addr, &options)?;
     let local = listener.local_addr()?;
     announce_listening(local, "tcp");
-    say(format!(
-        "Server is listening on {}:{}\n",
-        local.ip(),
-        local.port()
-    ));
+    crate::say!("Server is listening on {}:{}", local.ip(), local.port());
     if dual_stack {
-        say("(the IPv6 wildcard serves IPv4 clients too)\n".into());
+        crate::say!("(the IPv6 wildcard serves IPv4 clients too)");
     }
 
     let acknowledged = Arc::new(AtomicU64::new(0));
@@ -98,11 +104,16 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
         ControlFlow::Continue(())
     })?;
     lifecycle.drain(Duration::ZERO);
-    say(format!(
-        "Server stopped: {accepted} connection(s), {} message(s) acknowledged\n",
-        acknowledged.load(Ordering::Relaxed)
-    ));
-    Ok(())
+    let summary = ServerSummary {
+        connections: accepted,
+        acknowledged: acknowledged.load(Ordering::Relaxed),
+    };
+    crate::report!(
+        "Server stopped: {} connection(s), {} message(s) acknowledged",
+        summary.connections,
+        summary.acknowledged
+    );
+    Ok(summary)
 }
 
 /// How a conversation ended without an error.
@@ -131,17 +142,17 @@ impl Connection {
     /// Serves the connection to its end, reporting errors on stderr.
     fn serve(self, mut stream: TcpStream, conn: &Conn) {
         let tag = &self.tag;
-        say(format!(
-            "{tag} Got a connection from the address :  {}\n",
+        crate::say!(
+            "{tag} Got a connection from the address :  {}",
             crate::python::address_tuple(self.peer)
-        ));
+        );
         match self.converse(&mut stream, conn) {
-            Ok(End::Exit | End::PeerClosed) => say(format!("{tag} Closing Connection\n")),
+            Ok(End::Exit | End::PeerClosed) => crate::say!("{tag} Closing Connection"),
             Ok(End::Shutdown | End::Closed(CloseReason::Shutdown)) => {
-                say(format!("{tag} Closing Connection (server shutting down)\n"))
+                crate::say!("{tag} Closing Connection (server shutting down)")
             }
-            Ok(End::Closed(reason)) => say(format!("{tag} Closing Connection ({reason})\n")),
-            Err(e) => eprintln!("{tag} {}: {e}; connection closed", self.peer),
+            Ok(End::Closed(reason)) => crate::say!("{tag} Closing Connection ({reason})"),
+            Err(e) => crate::warn!("{tag} {}: {e}; connection closed", self.peer),
         }
     }
 
@@ -169,14 +180,14 @@ impl Connection {
             };
             match classify(read) {
                 Incoming::Exit => {
-                    say(format!("{tag} Received Message: exit\n"));
+                    crate::say!("{tag} Received Message: exit");
                     return Ok(End::Exit);
                 }
                 Incoming::Message(text) => {
-                    say(format!(
-                        "{tag} Received Message: {}\n{tag} Sending Acknowledgement\n",
+                    crate::say!(
+                        "{tag} Received Message: {}\n{tag} Sending Acknowledgement",
                         printable(&text)
-                    ));
+                    );
                     conn.write_all(
                         stream,
                         ACKNOWLEDGEMENT.as_bytes(),
@@ -188,11 +199,4 @@ impl Connection {
             }
         }
     }
-}
-
-/// Prints whole lines with one write, so lines from concurrent connections
-/// never interleave mid-line. Output errors (a closed pipe) are ignored: a
-/// server must not stop because nobody reads its log.
-fn say(lines: String) {
-    let _ = io::stdout().lock().write_all(lines.as_bytes());
 }

@@ -2,13 +2,14 @@
 //! after `AUTH_SUCCESS` until the server closes the connection.
 
 use super::protocol::{classify_reply, Reply, AUTH_SUCCESS, CHUNK};
+use crate::cli::Context;
 use crate::net::is_timeout;
 use crate::output::Progress;
 use crate::python;
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -16,8 +17,10 @@ use std::time::{Duration, Instant};
 /// Everything the client needs to know.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// The server to fetch from.
-    pub server: SocketAddr,
+    /// The server's host name or address (IPv4 or IPv6).
+    pub host: String,
+    /// The server's port.
+    pub port: u16,
     /// The key to send.
     pub key: Vec<u8>,
     /// Where the file goes (replaced only after a complete transfer).
@@ -51,12 +54,7 @@ pub enum Fetched {
 /// a timeout, Ctrl-C) the temporary file is removed, so a file at the
 /// output path is always a complete one.
 pub fn fetch(config: &ClientConfig, shutdown: &Shutdown) -> io::Result<Fetched> {
-    let mut stream = TcpStream::connect_timeout(&config.server, config.timeout).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot connect to {}: {e}", config.server),
-        )
-    })?;
+    let mut stream = crate::net::connect_first(&config.host, config.port, config.timeout)?;
     stream.set_read_timeout(Some(POLL_INTERVAL))?;
     stream.set_write_timeout(Some(config.timeout))?;
     stream.write_all(&config.key)?;
@@ -89,12 +87,10 @@ fn read_reply(reader: &mut Receiver<'_>, buffer: &mut [u8]) -> io::Result<Option
                     ),
                 ))
             }
-            Reply::Incomplete => match reader.read(&mut buffer[filled..]).map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("no answer to the key from the server: {e}"),
-                )
-            })? {
+            Reply::Incomplete => match reader
+                .read(&mut buffer[filled..])
+                .context(|| "no answer to the key from the server")?
+            {
                 0 => {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -127,7 +123,7 @@ fn receive_file(
                 started = Instant::now();
             }
             if config.verbose {
-                println!("Received Data :  {}", python::bytes_repr(chunk));
+                crate::say!("Received Data :  {}", python::bytes_repr(chunk));
             }
             partial.write(chunk)?;
             bytes += chunk.len() as u64;
@@ -138,7 +134,7 @@ fn receive_file(
             .map_err(|e| broken_off(e, bytes, &config.output))?;
         if read == 0 {
             if config.verbose {
-                println!("Received Data :  {}", python::bytes_repr(b""));
+                crate::say!("Received Data :  {}", python::bytes_repr(b""));
             }
             break;
         }
@@ -226,9 +222,7 @@ impl PartialFile {
             .write(true)
             .create_new(true)
             .open(&path)
-            .map_err(|e| {
-                io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))
-            })?;
+            .context(|| format!("cannot create {}", path.display()))?;
         Ok(PartialFile {
             path,
             file,
@@ -239,19 +233,16 @@ impl PartialFile {
     fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.file
             .write_all(bytes)
-            .map_err(|e| io::Error::new(e.kind(), format!("writing {}: {e}", self.path.display())))
+            .context(|| format!("writing {}", self.path.display()))
     }
 
     /// Renames the finished file to `output`, replacing what was there.
     fn finish(mut self, output: &Path) -> io::Result<()> {
-        fs::rename(&self.path, output).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!(
-                    "cannot rename {} to {}: {e}",
-                    self.path.display(),
-                    output.display()
-                ),
+        fs::rename(&self.path, output).context(|| {
+            format!(
+                "cannot rename {} to {}",
+                self.path.display(),
+                output.display()
             )
         })?;
         self.renamed = true;

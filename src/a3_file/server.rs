@@ -4,10 +4,12 @@
 use super::protocol::{
     keys_match, AUTH_ERROR, AUTH_SUCCESS, BAD_PATH_MESSAGE, CHUNK, KEY_QUIET, MAX_KEY_LEN,
 };
+use crate::cli::Context;
 use crate::net::{self, is_timeout, Conn, Lifecycle, Limits, SocketOptions};
-use crate::output::{announce_listening, human_bytes, human_rate, rate, warn};
+use crate::output::{announce_listening, human_bytes, human_rate, rate};
 use crate::pacing::{period_for_rate, Pacer};
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
+use crate::{report, say, warn};
 use std::fs::File;
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
@@ -109,7 +111,7 @@ enum Outcome {
 pub fn serve(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<Arc<ServerTotals>> {
     let size = check_source(&config.path)?;
     let listener = net::bind_tcp(config.bind, &SocketOptions::default())?;
-    println!("Serving {} ({})", config.path.display(), human_bytes(size));
+    say!("Serving {} ({})", config.path.display(), human_bytes(size));
     announce_listening(listener.local_addr()?, "tcp");
 
     let config = Arc::new(config.clone());
@@ -117,7 +119,7 @@ pub fn serve(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<Arc<Serve
     let mut lifecycle = Lifecycle::new(config.limits, "a3-file")?;
     let mut once_outcome = None;
     net::accept_until_shutdown(&listener, shutdown, |stream, peer| {
-        println!("Got a new connection from {peer}");
+        say!("Got a new connection from {peer}");
         if config.once {
             once_outcome = Some(handle_connection(
                 stream, None, peer, &config, &totals, shutdown,
@@ -127,7 +129,7 @@ pub fn serve(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<Arc<Serve
         let admitted = match lifecycle.admit(&stream, peer, shutdown) {
             Ok(admitted) => admitted,
             Err(refused) => {
-                warn(format_args!(
+                crate::output::warn(format_args!(
                     "{peer}: refused: {refused}; connection closed"
                 ));
                 totals.dropped.fetch_add(1, Ordering::Relaxed);
@@ -135,7 +137,7 @@ pub fn serve(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<Arc<Serve
             }
         };
         if let Some(evicted) = admitted.evicted {
-            warn(format_args!(
+            crate::output::warn(format_args!(
                 "{evicted}: evicted (least progress) to admit {peer}"
             ));
         }
@@ -145,14 +147,14 @@ pub fn serve(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<Arc<Serve
             handle_connection(stream, Some(&conn), peer, &config, &totals, &shutdown);
         });
         if let Err(e) = started {
-            warn(format_args!(
+            crate::output::warn(format_args!(
                 "{peer}: cannot start a thread, connection dropped: {e}"
             ));
         }
         ControlFlow::Continue(())
     })?;
     lifecycle.drain(Duration::ZERO);
-    println!("{}", totals.summary());
+    report!("{}", totals.summary());
     let failure = match once_outcome {
         Some(Outcome::Sent) | None => return Ok(totals),
         Some(Outcome::Refused) => "the client sent a wrong key",
@@ -190,14 +192,14 @@ fn handle_connection(
     let outcome = match result {
         Ok(outcome) => outcome,
         Err(e) => {
-            eprintln!("{peer}: transfer broken off after {sent} bytes: {e}");
+            warn!("{peer}: transfer broken off after {sent} bytes: {e}");
             Outcome::Failed
         }
     };
     let counter = match outcome {
         Outcome::Sent => {
             let elapsed = started.elapsed();
-            println!(
+            say!(
                 "File sent successfully to {peer}: {sent} bytes in {:.3} s ({})",
                 elapsed.as_secs_f64(),
                 human_rate(rate(sent, elapsed))
@@ -205,11 +207,11 @@ fn handle_connection(
             &totals.sent
         }
         Outcome::Refused => {
-            println!("{peer}: wrong key, answered AUTH_ERROR and closed");
+            say!("{peer}: wrong key, answered AUTH_ERROR and closed");
             &totals.refused
         }
         Outcome::Dropped => {
-            println!("{peer}: no key received, connection dropped");
+            say!("{peer}: no key received, connection dropped");
             &totals.dropped
         }
         Outcome::Failed => &totals.failed,
@@ -235,12 +237,8 @@ fn serve_client(
         write_all(stream, conn, AUTH_ERROR, config, shutdown)?;
         return Ok(Outcome::Refused);
     }
-    let mut file = File::open(&config.path).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot open {}: {e}", config.path.display()),
-        )
-    })?;
+    let mut file =
+        File::open(&config.path).context(|| format!("cannot open {}", config.path.display()))?;
     // Until the last byte is out, closing the socket (a crash, a kill,
     // shutdown, an error) resets the connection instead of ending it
     // cleanly, so the client can tell a cut-off file from a complete one:
@@ -333,7 +331,7 @@ fn stream_file(
             Ok(0) => return Ok(()),
             Ok(read) => read,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io::Error::new(e.kind(), format!("reading the file: {e}"))),
+            Err(e) => return Err(e).context(|| "reading the file"),
         };
         if let Some(pacer) = pacer.as_mut() {
             pacer.wait(shutdown).ok_or_else(interrupted)?;

@@ -32,7 +32,7 @@ pub struct PingConfig {
     pub send_exit: bool,
     /// Print the sender's schedule error and drift.
     pub schedule_report: bool,
-    /// Print one JSON object with every figure at the end.
+    /// Print one JSON object with every figure instead of the report.
     pub json: bool,
 }
 
@@ -60,16 +60,16 @@ pub fn run(config: &PingConfig, shutdown: &Shutdown) -> io::Result<()> {
     let mut printer = PingPrinter { size: target.size };
     let report = session::run(&socket, &plan, shutdown, &mut printer)?;
 
-    let mut out = io::stdout().lock();
+    let mut out = crate::output::Writer::report();
     print_seed_totals(&mut out, &report)?;
     print_summary(&mut out, &format!("{server}"), &report)?;
     if config.schedule_report {
         print_schedule(&mut out, &report)?;
     }
     if config.json {
-        writeln!(out, "{}", json_summary(&report))?;
+        crate::output::json(json_summary(&report));
     }
-    out.flush()
+    Ok(())
 }
 
 /// Prints the seed's per-probe blocks as outcomes are decided.
@@ -79,7 +79,7 @@ struct PingPrinter {
 
 impl Observer for PingPrinter {
     fn decided(&mut self, probe: &Probe) {
-        let mut out = io::stdout().lock();
+        let mut out = crate::output::Writer::say();
         // Output errors (a closed pipe) must not stop the measurement.
         let _ = match &probe.outcome {
             Outcome::Acked { reply, .. } => writeln!(
@@ -101,7 +101,7 @@ impl Observer for PingPrinter {
     }
 
     fn late(&mut self, late: &LateAck) {
-        let _ = writeln!(io::stdout().lock(), "{}\n", late_line(late));
+        say(format_args!("{}\n", late_line(late)));
     }
 
     fn finished_sending(&mut self) {
@@ -226,8 +226,8 @@ fn print_schedule(out: &mut impl Write, report: &Report) -> io::Result<()> {
     )
 }
 
-/// Every figure of the run as one JSON object (times in µs).
-pub fn json_summary(report: &Report) -> String {
+/// Every figure of the run as one JSON object (times in µs, keys `…_us`).
+pub fn json_summary(report: &Report) -> JsonObject {
     let rtts_us: Vec<f64> = report.rtts().iter().map(|s| s * 1e6).collect();
     let mut json = JsonObject::new()
         .field("sent", JsonValue::Uint(report.probes.len() as u64))
@@ -254,7 +254,6 @@ pub fn json_summary(report: &Report) -> String {
         json = json.field("drift_us", JsonValue::Float(drift * 1e6));
     }
     json.field("rebases", JsonValue::Uint(report.rebases))
-        .finish()
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use super::protocol;
 use super::session::{self, LateAck, Observer, Outcome, Plan, Probe, Report, Target};
 use super::svg::{self, Panel};
 use super::{say, warn};
+use crate::cli::Context;
 use crate::python;
 use crate::shutdown::Shutdown;
 use std::io::{self, Write};
@@ -34,6 +35,8 @@ pub struct RampConfig {
     pub csv: Option<PathBuf>,
     /// Send `exit` at the end (stops the server, as the seed does).
     pub send_exit: bool,
+    /// Print one JSON object instead of the report ([`json_summary`]).
+    pub json: bool,
 }
 
 /// One second of the report.
@@ -121,23 +124,37 @@ pub fn run(config: &RampConfig, shutdown: &Shutdown) -> io::Result<()> {
         .map(|p| (offset(&report, p), p.rtt().map(|r| r.as_secs_f64())))
         .collect();
     let seconds = per_second(&timeline, target.size);
-    print_report(&mut io::stdout().lock(), &report, &seconds)?;
+    print_report(&mut crate::output::Writer::report(), &report, &seconds)?;
     if let Some(path) = &config.plot {
-        std::fs::write(path, plot(&seconds)).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot write the plot {}: {e}", path.display()),
-            )
-        })?;
+        std::fs::write(path, plot(&seconds))
+            .context(|| format!("cannot write the plot {}", path.display()))?;
         say(format_args!("Plot written to {}", path.display()));
     }
     if let Some(path) = &config.csv {
-        std::fs::write(path, csv(&seconds)).map_err(|e| {
-            io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display()))
-        })?;
+        std::fs::write(path, csv(&seconds))
+            .context(|| format!("cannot write {}", path.display()))?;
         say(format_args!("Table written to {}", path.display()));
     }
+    if config.json {
+        crate::output::json(json_summary(&report, &seconds));
+    }
     Ok(())
+}
+
+/// The run's totals as one JSON object: probes `sent`, `acknowledged`,
+/// `late`, the number of `seconds` in the table and the best second's
+/// throughput (`peak_throughput_bps`).
+pub fn json_summary(report: &Report, seconds: &[Second]) -> crate::output::JsonObject {
+    crate::output::JsonObject::new()
+        .uint("sent", report.probes.len() as u64)
+        .uint("acknowledged", report.received() as u64)
+        .uint("late", report.late.len() as u64)
+        .bool("interrupted", report.interrupted)
+        .uint("seconds", seconds.len() as u64)
+        .uint(
+            "peak_throughput_bps",
+            seconds.iter().map(|s| s.throughput_bits).max().unwrap_or(0),
+        )
 }
 
 /// Seconds from the start to when `probe` was sent (the seed's Timestamp1).
@@ -152,7 +169,7 @@ struct RampPrinter {
 
 impl Observer for RampPrinter {
     fn decided(&mut self, probe: &Probe) {
-        let mut out = io::stdout().lock();
+        let mut out = crate::output::Writer::say();
         let header = format!(
             "Sending message {} of size {}:  {}",
             probe.seq,
@@ -176,7 +193,7 @@ impl Observer for RampPrinter {
     }
 
     fn late(&mut self, late: &LateAck) {
-        let _ = writeln!(io::stdout().lock(), "{}\n", late_line(late));
+        say(format_args!("{}\n", late_line(late)));
     }
 
     fn finished_sending(&mut self) {

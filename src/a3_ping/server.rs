@@ -227,7 +227,7 @@ pub fn serve(
     stats.acked = counters.acked.load(Ordering::SeqCst);
     stats.abandoned = counters.abandoned.load(Ordering::SeqCst);
     stats.limited = replies.limiter.dropped();
-    say(format_args!("{stats}"));
+    crate::report!("{stats}");
     Ok((reason, stats))
 }
 

@@ -26,6 +26,7 @@
 
 use super::protocol::{self, Reply};
 use super::{say, warn};
+use crate::cli::{ConnectArgs, Context};
 use crate::net;
 use crate::pacing::Pacer;
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
@@ -207,15 +208,13 @@ enum Event {
 
 /// What both clients are told on the command line: where the server is and
 /// what to send (the seed's `-ip -port -n -i -s`; the binaries rewrite the
-/// single-dash seed spellings with [`SEED_FLAGS`] before parsing).
+/// single-dash seed spellings with [`SEED_FLAGS`] before parsing). The
+/// server is the kit's [`ConnectArgs`]: `--server` (or the seed's `--ip`)
+/// and `-p/--port`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Target {
-    /// Server host name or address (seed: `-ip`).
-    #[arg(long)]
-    pub ip: String,
-    /// Server port (seed: `-port` or `-p`).
-    #[arg(short, long)]
-    pub port: u16,
+    #[command(flatten)]
+    pub server: ConnectArgs,
     /// Number of probes.
     #[arg(short = 'n', long = "count", value_name = "COUNT")]
     pub count: u64,
@@ -231,8 +230,14 @@ pub struct Target {
 pub const SEED_FLAGS: &[(&str, &str)] = &[("-ip", "--ip"), ("-port", "--port")];
 
 impl Target {
-    /// Checks the count, interval and size.
+    /// Checks that the server is given, and the count, interval and size.
     pub fn validate(&self) -> Result<(), String> {
+        if self.server.given_host().is_none() {
+            return Err("no server given (-ip HOST or --server HOST)".into());
+        }
+        if self.server.given_port().is_none() {
+            return Err("no server port given (-port PORT or --port PORT)".into());
+        }
         if self.count == 0 {
             return Err("the number of messages (-n) must be at least 1".into());
         }
@@ -263,7 +268,10 @@ pub fn connect(
     shutdown: &Shutdown,
 ) -> io::Result<Option<(UdpSocket, SocketAddr)>> {
     target.validate().map_err(io::Error::other)?;
-    let server = net::resolve(&target.ip, target.port)?;
+    let (Some(host), Some(port)) = (target.server.given_host(), target.server.given_port()) else {
+        return Err(io::Error::other("no server given"));
+    };
+    let server = net::resolve(host, port)?;
     let socket = client_socket(server)?;
     if !protocol::probe_fits(probe_text, target.count, target.size) {
         warn(format_args!(
@@ -282,14 +290,11 @@ pub fn connect(
     Ok(Some((socket, server)))
 }
 
-/// Binds a client socket of the server's address family on an ephemeral port.
+/// A client socket of the server's address family on an ephemeral port,
+/// connected to the server: it hears only the server, and an ICMP port
+/// unreachable ends the run at once with "no server at HOST:PORT".
 pub fn client_socket(server: SocketAddr) -> io::Result<UdpSocket> {
-    let local: SocketAddr = if server.is_ipv4() {
-        "0.0.0.0:0".parse().map_err(io::Error::other)?
-    } else {
-        "[::]:0".parse().map_err(io::Error::other)?
-    };
-    net::bind_udp(local, &net::SocketOptions::default())
+    net::connect_udp(server, None)
 }
 
 /// Sends `C <size>` and waits for the calibration reply, retrying a few
@@ -308,8 +313,8 @@ pub fn calibrate(
         socket.send_to(&protocol::calibration_request(size), server)?;
         let until = Instant::now() + wait;
         while let Some(left) = until.checked_duration_since(Instant::now()) {
-            match net::recv_from_with_deadline(socket, &mut buffer, shutdown, Some(left))? {
-                Some((len, _)) if protocol::parse_reply(&buffer[..len]) == Reply::Calibrated => {
+            match net::recv_connected(socket, &mut buffer, shutdown, Some(left))? {
+                Some(len) if protocol::parse_reply(&buffer[..len]) == Reply::Calibrated => {
                     return Ok(Some(buffer[..len].to_vec()));
                 }
                 Some(_) => continue, // a stray datagram from an earlier run
@@ -321,7 +326,7 @@ pub fn calibrate(
     Err(io::Error::new(
         io::ErrorKind::TimedOut,
         format!(
-            "no calibration reply from {server} after {CALIBRATION_ATTEMPTS} tries of {wait:?}; is the server running?"
+            "no calibration reply from {server} after {CALIBRATION_ATTEMPTS} tries of {wait:?}"
         ),
     ))
 }
@@ -425,9 +430,17 @@ fn send_probes(socket: &UdpSocket, plan: &Plan, events: &Sender<Event>, stop: &S
 /// The receiver thread: timestamps every datagram as it arrives.
 fn receive_replies(socket: &UdpSocket, events: &Sender<Event>, stop: &Shutdown) {
     let mut buffer = vec![0u8; protocol::MAX_DATAGRAM + 1];
+    // The socket is connected: every datagram comes from the server.
+    let from = match socket.peer_addr() {
+        Ok(server) => server,
+        Err(e) => {
+            let _ = events.send(Event::ReceiveFailed(e));
+            return;
+        }
+    };
     loop {
-        match net::recv_from_until_shutdown(socket, &mut buffer, stop) {
-            Ok(Some((len, from))) => {
+        match net::recv_connected(socket, &mut buffer, stop, None) {
+            Ok(Some(len)) => {
                 let at = Instant::now();
                 let bytes = buffer[..len].to_vec();
                 if events.send(Event::Reply { bytes, from, at }).is_err() {
@@ -536,9 +549,10 @@ impl<O: Observer> Collector<'_, O> {
                 self.report.rebases = rebases;
             }
             Event::Reply { bytes, from, at } => self.match_reply(bytes, from, at),
-            Event::ReceiveFailed(e) => {
-                return Err(io::Error::new(e.kind(), format!("receive failed: {e}")))
+            Event::ReceiveFailed(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                return Err(e)
             }
+            Event::ReceiveFailed(e) => return Err(e).context(|| "receive failed"),
         }
         Ok(())
     }
@@ -653,8 +667,11 @@ mod tests {
     #[test]
     fn settings_are_checked() {
         let target = |count, interval, size| Target {
-            ip: "127.0.0.1".into(),
-            port: 8080,
+            server: ConnectArgs {
+                server: Some("127.0.0.1".into()),
+                port: Some(8080),
+                ..ConnectArgs::default()
+            },
             count,
             interval,
             size,

@@ -11,11 +11,13 @@
 //! - the caller's thread runs the menu.
 
 use super::protocol::{self, ErrorCode, Incoming, MAX_REQUEST};
-use crate::net::{self, SocketOptions};
+use crate::net;
+use crate::output;
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
 use crossbeam_channel::{after, bounded, select, Receiver, Sender};
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -35,6 +37,9 @@ pub struct ClientConfig {
     pub server: SocketAddr,
     /// The local IP to bind (default: any address of the server's family).
     pub bind: Option<IpAddr>,
+    /// The local port to bind (0: any free port); a fixed port lets another
+    /// client address this one before it has said `hii`.
+    pub local_port: u16,
     /// How long to wait for the server's reply to a request.
     pub reply_timeout: Duration,
     /// How long menu 3 waits for a message.
@@ -64,24 +69,21 @@ enum Wait<T> {
 #[derive(Default)]
 struct Console {
     open_prompt: Mutex<Option<String>>,
+    /// Messages from other clients shown so far.
+    messages: AtomicU64,
 }
 
 impl Console {
     /// Prints lines from the menu.
     fn say(&self, text: &str) {
         let _prompt = self.lock();
-        let mut out = io::stdout().lock();
-        // A closed stdout must not crash the client.
-        let _ = writeln!(out, "{text}");
-        let _ = out.flush();
+        crate::say!("{text}");
     }
 
     /// Prints a prompt without a newline, as Python's `input()` does.
     fn prompt(&self, text: &str) {
         let mut prompt = self.lock();
-        let mut out = io::stdout().lock();
-        let _ = write!(out, "{text}");
-        let _ = out.flush();
+        output::text(text, false);
         *prompt = Some(text.to_string());
     }
 
@@ -93,22 +95,18 @@ impl Console {
     /// Ends a prompt left open (stdin ended) with a newline.
     fn close(&self) {
         if self.lock().take().is_some() {
-            let _ = writeln!(io::stdout());
+            output::text("\n", false);
         }
     }
 
     /// Prints lines from the receiver, around an open prompt if there is one.
     fn announce(&self, text: &str) {
+        self.messages.fetch_add(1, Ordering::Relaxed);
         let prompt = self.lock();
-        let mut out = io::stdout().lock();
-        if prompt.is_some() {
-            let _ = writeln!(out);
-        }
-        let _ = writeln!(out, "{text}");
-        if let Some(prompt) = prompt.as_deref() {
-            let _ = write!(out, "{prompt}");
-        }
-        let _ = out.flush();
+        let before = if prompt.is_some() { "\n" } else { "" };
+        let after = prompt.as_deref().unwrap_or("");
+        // A message is the client's result: --quiet keeps it.
+        output::text(&format!("{before}{text}\n{after}"), true);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<String>> {
@@ -137,7 +135,7 @@ pub fn run(
     config: ClientConfig,
     input: impl BufRead + Send + 'static,
     shutdown: &Shutdown,
-) -> io::Result<()> {
+) -> io::Result<Session> {
     let local_ip = config.bind.unwrap_or(match config.server {
         SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
         SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
@@ -151,7 +149,13 @@ pub fn run(
             ),
         ));
     }
-    let socket = net::bind_udp(SocketAddr::new(local_ip, 0), &SocketOptions::default())?;
+    // A connected socket hears only the server, and learns at once (ICMP
+    // port unreachable) when nothing listens there.
+    let socket = net::connect_udp(
+        config.server,
+        Some(SocketAddr::new(local_ip, config.local_port)),
+    )?;
+    let server = config.server;
     let console = Arc::new(Console::default());
     let (replies_tx, replies) = bounded(16);
     let (arrivals_tx, arrivals) = bounded(16);
@@ -160,12 +164,22 @@ pub fn run(
     let receiver_stop = Shutdown::new();
     let stop = receiver_stop.clone();
     shutdown.on_trigger(move || stop.trigger());
+    // The menu stops on shutdown, or when the receiver learns that no
+    // server listens (`no_server` is set then).
+    let menu_stop = Shutdown::new();
+    let stop = menu_stop.clone();
+    shutdown.on_trigger(move || stop.trigger());
+    let no_server = Arc::new(AtomicBool::new(false));
     let receiver = spawn_receiver(
         socket.try_clone()?,
         console.clone(),
         replies_tx,
         arrivals_tx,
         receiver_stop.clone(),
+        NoServer {
+            flag: no_server.clone(),
+            stop_menu: menu_stop.clone(),
+        },
     )?;
     let lines = spawn_stdin_reader(input)?;
 
@@ -176,14 +190,37 @@ pub fn run(
         lines,
         replies,
         arrivals,
-        shutdown: shutdown.clone(),
+        shutdown: menu_stop,
         me: None,
+        sent: 0,
     };
     menu.run();
     menu.console.close();
     receiver_stop.trigger();
     let _ = receiver.join();
-    Ok(())
+    if no_server.load(Ordering::SeqCst) {
+        return Err(net::no_server(server));
+    }
+    Ok(Session {
+        sent: menu.sent,
+        received: menu.console.messages.load(Ordering::Relaxed),
+    })
+}
+
+/// What a menu session did, for `--json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Session {
+    /// Messages the server confirmed forwarding (`200`).
+    pub sent: u64,
+    /// Messages received from other clients.
+    pub received: u64,
+}
+
+/// How the receiver reports that nothing listens at the server's address:
+/// it sets the flag and stops the menu.
+struct NoServer {
+    flag: Arc<AtomicBool>,
+    stop_menu: Shutdown,
 }
 
 /// Reads stdin lines into a channel; the channel disconnects at the end of
@@ -219,17 +256,28 @@ fn spawn_receiver(
     replies: Sender<Reply>,
     arrivals: Sender<()>,
     stop: Shutdown,
+    no_server: NoServer,
 ) -> io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("relay-receiver".into())
         .spawn(move || {
             let mut buffer = vec![0u8; 64 * 1024];
             loop {
-                let (len, from) = match net::recv_from_until_shutdown(&socket, &mut buffer, &stop) {
-                    Ok(Some(received)) => received,
+                // The socket is connected: everything comes from the server.
+                let from = match socket.peer_addr() {
+                    Ok(server) => server,
+                    Err(_) => return,
+                };
+                let len = match net::recv_connected(&socket, &mut buffer, &stop, None) {
+                    Ok(Some(len)) => len,
                     Ok(None) => return,
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                        no_server.flag.store(true, Ordering::SeqCst);
+                        no_server.stop_menu.trigger();
+                        return;
+                    }
                     Err(e) => {
-                        eprintln!("receive failed: {e}");
+                        crate::warn!("receive failed: {e}");
                         stop.sleep(POLL_INTERVAL);
                         continue;
                     }
@@ -290,6 +338,8 @@ struct Menu {
     shutdown: Shutdown,
     /// Our address as the server reported it, once initialized.
     me: Option<(String, u16)>,
+    /// Messages the server confirmed forwarding.
+    sent: u64,
 }
 
 impl Menu {
@@ -349,7 +399,7 @@ impl Menu {
             }
         }
         self.console.say(&format!(
-            "No answer from the server at {} ({HELLO_ATTEMPTS} tries); is it running?",
+            "No answer from the server at {} ({HELLO_ATTEMPTS} tries)",
             self.config.server
         ));
         true
@@ -399,6 +449,7 @@ impl Menu {
         }) {
             Wait::Got(status) if protocol::is_success(&status) => {
                 self.console.say("Message Sent");
+                self.sent += 1;
             }
             Wait::Got(status) => {
                 self.console.say("Message not sent");
@@ -474,7 +525,7 @@ impl Menu {
 
     /// Sends a request to the server; a failure is shown and the menu goes on.
     fn send(&self, text: &str) -> bool {
-        match self.socket.send_to(text.as_bytes(), self.config.server) {
+        match self.socket.send(text.as_bytes()) {
             Ok(_) => true,
             Err(e) => {
                 self.console

@@ -21,7 +21,7 @@ use crate::net::{self, SocketOptions};
 use crate::ratelimit::{PerSourceLimiter, ReplyLimits};
 use crate::shutdown::Shutdown;
 use std::collections::{HashSet, VecDeque};
-use std::io::{self, Write};
+use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
 
 /// How many registered clients the server remembers; the oldest is
@@ -332,7 +332,7 @@ fn send_limited(
 /// Sends a reply; a failure concerns only that client, so it is logged.
 fn send(socket: &UdpSocket, reply: &str, to: SocketAddr) {
     if let Err(e) = socket.send_to(reply.as_bytes(), to) {
-        eprintln!("cannot reply to {to}: {e}");
+        crate::warn!("cannot reply to {to}: {e}");
     }
 }
 
@@ -342,9 +342,7 @@ fn log(from: SocketAddr, datagram: &[u8], outcome: &str) {
     const SHOWN: usize = 80;
     let text = String::from_utf8_lossy(&datagram[..datagram.len().min(SHOWN)]);
     let more = if datagram.len() > SHOWN { "…" } else { "" };
-    let mut out = io::stdout().lock();
-    // A closed stdout must not stop the relay.
-    let _ = writeln!(out, "{from} {text:?}{more} -> {outcome}");
+    crate::say!("{from} {text:?}{more} -> {outcome}");
 }
 
 #[cfg(test)]

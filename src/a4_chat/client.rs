@@ -2,8 +2,10 @@
 //! another prints what the server sends; the main thread waits for the
 //! first of: stdin closed, server gone, Ctrl-C.
 //!
-//! Output follows the seed: each read from the server is printed as one
-//! line. When stdin is a terminal the client also shows the seed's `[You] `
+//! Output follows the seed: each message from the server is printed as
+//! one line. The wire has no terminator, so messages that arrive in one
+//! read are told apart by how the server's messages begin
+//! ([`split_messages`]). When stdin is a terminal the client also shows the seed's `[You] `
 //! prompt, redrawn under incoming messages; in a pipe it prints only the
 //! messages, so scripts and tests read clean lines.
 //!
@@ -17,8 +19,10 @@ use crate::shutdown::Shutdown;
 use crossbeam_channel::{select, Sender};
 use std::fs::File;
 use std::io::{self, BufRead, IsTerminal, Read, Write};
-use std::net::{Shutdown as Direction, SocketAddr, TcpStream};
+use std::net::{Shutdown as Direction, TcpStream};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
@@ -27,17 +31,20 @@ use std::time::Duration;
 /// the chat line before it or the file bytes after it come in the same read.
 const HEADER_PAUSE: Duration = Duration::from_millis(50);
 
+/// After stdin ends, how long the client waits for the server's close.
+const DRAIN_LIMIT: Duration = Duration::from_secs(2);
+
 /// Why the client stops.
 enum End {
     StdinClosed,
     ServerClosed,
 }
 
-/// Connects to the server at `addr` and chats until stdin ends, the server
-/// goes away or `shutdown` (Ctrl-C); prints `exit` or `server closed`.
-pub fn run(addr: SocketAddr, shutdown: &Shutdown) -> io::Result<()> {
-    let socket = TcpStream::connect(addr)
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot connect to {addr}: {e}")))?;
+/// Connects to the first of `host`'s addresses that answers within
+/// `timeout` and chats until stdin ends, the server goes away or
+/// `shutdown` (Ctrl-C); prints `exit` or `server closed`.
+pub fn run(host: &str, port: u16, timeout: Duration, shutdown: &Shutdown) -> io::Result<Session> {
+    let socket = crate::net::connect_first(host, port, timeout)?;
     socket.set_nodelay(true)?;
     let screen = Screen {
         interactive: io::stdin().is_terminal(),
@@ -46,9 +53,11 @@ pub fn run(addr: SocketAddr, shutdown: &Shutdown) -> io::Result<()> {
 
     let incoming = socket.try_clone()?;
     let server_ended = ended.clone();
+    let received = Arc::new(AtomicU64::new(0));
+    let counter = received.clone();
     thread::Builder::new()
         .name("chat-receive".into())
-        .spawn(move || print_incoming(incoming, screen, &server_ended))?;
+        .spawn(move || print_incoming(incoming, screen, &server_ended, &counter))?;
     let outgoing = socket.try_clone()?;
     thread::Builder::new()
         .name("chat-stdin".into())
@@ -58,17 +67,45 @@ pub fn run(addr: SocketAddr, shutdown: &Shutdown) -> io::Result<()> {
         recv(end) -> why => matches!(why, Ok(End::ServerClosed)),
         recv(shutdown.receiver()) -> _ => false,
     };
+    if !server_closed && !shutdown.is_triggered() {
+        // Stdin ended: say so to the server (half-close) and print what it
+        // sent before it saw that, up to its close — so `printf 'hi\n' |
+        // a4-chat-client …` shows the greeting, not just `exit`.
+        let _ = socket.shutdown(Direction::Write);
+        select! {
+            recv(end) -> _ => {},
+            recv(shutdown.receiver()) -> _ => {},
+            default(DRAIN_LIMIT) => {},
+        }
+    }
     let _ = socket.shutdown(Direction::Both);
     screen.finish(if server_closed {
         "server closed"
     } else {
         "exit"
     });
-    Ok(())
+    Ok(Session {
+        messages: received.load(Ordering::SeqCst),
+        server_closed,
+    })
+}
+
+/// What a chat session saw, for `--json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Session {
+    /// Messages received from the server.
+    pub messages: u64,
+    /// Whether the server ended the session (else stdin or Ctrl-C did).
+    pub server_closed: bool,
 }
 
 /// Prints each read from the server until it closes the connection.
-fn print_incoming(mut socket: TcpStream, screen: Screen, ended: &Sender<End>) {
+fn print_incoming(
+    mut socket: TcpStream,
+    screen: Screen,
+    ended: &Sender<End>,
+    received: &AtomicU64,
+) {
     let mut buffer = vec![0u8; 64 * 1024];
     let mut pending = Vec::new();
     loop {
@@ -78,7 +115,11 @@ fn print_incoming(mut socket: TcpStream, screen: Screen, ended: &Sender<End>) {
                 pending.extend_from_slice(&buffer[..count]);
                 let complete = complete_utf8_len(&pending);
                 if complete > 0 {
-                    screen.message(&String::from_utf8_lossy(&pending[..complete]));
+                    let text = String::from_utf8_lossy(&pending[..complete]).into_owned();
+                    for message in split_messages(&text) {
+                        screen.message(message);
+                        received.fetch_add(1, Ordering::Relaxed);
+                    }
                     pending.drain(..complete);
                 }
             }
@@ -87,6 +128,52 @@ fn print_incoming(mut socket: TcpStream, screen: Screen, ended: &Sender<End>) {
         }
     }
     let _ = ended.send(End::ServerClosed);
+}
+
+/// Splits what one read brought into the server's messages: a new message
+/// begins where one of the server's own openings (`> New user `, `< The
+/// user `, `[IP:PORT] `, …) begins. A chat line that quotes such an opening
+/// is split there too; nothing is lost either way.
+pub fn split_messages(text: &str) -> Vec<&str> {
+    const OPENINGS: [&str; 5] = [
+        "> Connected to the chat server",
+        "> New user ",
+        "> User ",
+        "< The user ",
+        "> File '",
+    ];
+    let starts_message = |rest: &str| {
+        OPENINGS.iter().any(|opening| rest.starts_with(opening)) || starts_with_peer_tag(rest)
+    };
+    let mut messages = Vec::new();
+    let mut start = 0;
+    for (i, _) in text.char_indices().skip(1) {
+        if starts_message(&text[i..]) {
+            messages.push(&text[start..i]);
+            start = i;
+        }
+    }
+    messages.push(&text[start..]);
+    messages
+}
+
+/// Whether `text` starts with a chat line's tag, `[IP:PORT] `.
+fn starts_with_peer_tag(text: &str) -> bool {
+    let Some(rest) = text.strip_prefix('[') else {
+        return false;
+    };
+    let Some((inside, _)) = rest.split_once("] ") else {
+        return false;
+    };
+    let Some((ip, port)) = inside.rsplit_once(':') else {
+        return false;
+    };
+    !ip.is_empty()
+        && ip
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() || c == '.' || c == ':')
+        && !port.is_empty()
+        && port.chars().all(|c| c.is_ascii_digit())
 }
 
 /// How much of `bytes` can be printed now: all of it, except a UTF-8
@@ -111,7 +198,7 @@ fn send_typed_lines(mut socket: TcpStream, screen: Screen, ended: &Sender<End>) 
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                eprintln!("error: cannot read stdin: {e}");
+                crate::warn!("error: cannot read stdin: {e}");
                 break End::StdinClosed;
             }
         }
@@ -143,7 +230,7 @@ fn upload(socket: &mut TcpStream, path: &str, screen: Screen) -> io::Result<()> 
     let (file, name, size) = match open_upload(path) {
         Ok(opened) => opened,
         Err(problem) => {
-            eprintln!("error: cannot upload '{path}': {problem}");
+            crate::warn!("error: cannot upload '{path}': {problem}");
             return Ok(());
         }
     };
@@ -155,7 +242,7 @@ fn upload(socket: &mut TcpStream, path: &str, screen: Screen) -> io::Result<()> 
         // The file shrank while being read: keep the promise of `size`
         // bytes so the server does not take later chat as file content.
         io::copy(&mut io::repeat(0).take(size - sent), socket)?;
-        eprintln!("error: '{path}' shrank while being sent; the upload was padded with zeros");
+        crate::warn!("error: '{path}' shrank while being sent; the upload was padded with zeros");
     }
     screen.uploaded(&protocol::file_uploaded(&name));
     Ok(())
@@ -226,10 +313,9 @@ impl Screen {
     }
 
     fn show(self, text: &str) {
-        let mut out = io::stdout().lock();
-        // A closed stdout must not end the chat.
-        let _ = out.write_all(text.as_bytes());
-        let _ = out.flush();
+        // Messages are the client's result (--quiet keeps them); a closed
+        // stdout must not end the chat (the output module ignores it).
+        crate::output::text(text, true);
     }
 }
 
@@ -243,6 +329,28 @@ mod tests {
         assert_eq!(complete_utf8_len(text), text.len());
         assert_eq!(complete_utf8_len(&text[..2]), 1);
         assert_eq!(complete_utf8_len(b"ab\xff"), 3);
+    }
+
+    #[test]
+    fn messages_read_together_print_one_per_line() {
+        assert_eq!(
+            split_messages(
+                "[127.0.0.1:5] hi[127.0.0.1:6] yo< The user 127.0.0.1:5 left (1 user online)"
+            ),
+            [
+                "[127.0.0.1:5] hi",
+                "[127.0.0.1:6] yo",
+                "< The user 127.0.0.1:5 left (1 user online)"
+            ]
+        );
+        assert_eq!(
+            split_messages("[x] not a tag [a:b] "),
+            ["[x] not a tag [a:b] "]
+        );
+        assert_eq!(
+            split_messages("> Connected to the chat server (1 user online)"),
+            ["> Connected to the chat server (1 user online)"]
+        );
     }
 
     #[test]

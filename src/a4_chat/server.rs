@@ -24,6 +24,7 @@
 use super::hub::{self, Event, Hub, Message, OUTBOX_CAPACITY};
 use super::inbound::{self, Inbound, Outcome};
 use super::protocol;
+use crate::cli::Context;
 use crate::net::{
     accept_until_shutdown, bind_tcp, is_timeout, Conn, Lifecycle, Limits, Refused, SocketOptions,
 };
@@ -90,22 +91,26 @@ struct Shared {
     events: Sender<Event>,
 }
 
+/// What the server did, printed after `exit` when it stops.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerSummary {
+    /// Clients accepted (turned-away ones not counted).
+    pub clients: u64,
+}
+
 /// Runs the chat server until `shutdown`: prints the seed's start line and
 /// the readiness line, serves clients, and on shutdown closes every
-/// connection and prints `exit`.
-pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
-    std::fs::create_dir_all(&config.upload_dir).map_err(|e| {
-        io::Error::new(
-            e.kind(),
-            format!(
-                "cannot create the upload folder {}: {e}",
-                config.upload_dir.display()
-            ),
+/// connection, prints `exit` (as the seed) and then its summary.
+pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<ServerSummary> {
+    std::fs::create_dir_all(&config.upload_dir).context(|| {
+        format!(
+            "cannot create the upload folder {}",
+            config.upload_dir.display()
         )
     })?;
     let listener = bind_tcp(config.addr, &SocketOptions::default())?;
     let local = listener.local_addr()?;
-    say(&protocol::server_started(local.port()));
+    crate::say!("{}", protocol::server_started(local.port()));
     announce_listening(local, "tcp");
 
     let (events, hub_events) = crossbeam_channel::bounded(EVENT_QUEUE);
@@ -120,37 +125,37 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<()> {
         events,
     });
     let mut lifecycle = Lifecycle::new(config.limits, "chat")?;
+    let mut summary = ServerSummary::default();
     let accepted = accept_until_shutdown(&listener, shutdown, |stream, peer| {
-        admit(&shared, &mut lifecycle, stream, peer, shutdown);
+        if admit(&shared, &mut lifecycle, stream, peer, shutdown) {
+            summary.clients += 1;
+        }
         ControlFlow::Continue(())
     });
     // Wake the hub even if the accept loop stopped on an error.
     shutdown.trigger();
     if hub.join().is_err() {
-        eprintln!("error: the chat hub stopped unexpectedly");
+        crate::warn!("error: the chat hub stopped unexpectedly");
     }
     drop(shared);
     // The hub has closed every socket; wait (briefly) for the connection
     // threads, so unfinished uploads are cleaned up before the process exits.
     lifecycle.drain(DRAIN_TIME);
-    say("exit");
-    accepted
-}
-
-/// Prints a line on stdout; a closed stdout must not stop the server.
-fn say(line: &str) {
-    let _ = writeln!(io::stdout().lock(), "{line}");
+    crate::say!("exit");
+    crate::report!("Server stopped: {} client(s) served", summary.clients);
+    accepted.map(|()| summary)
 }
 
 /// Starts serving a new connection (evicting the client that has sent the
-/// least recently if the server is full), or turns it away with a message.
+/// least recently if the server is full), or turns it away with a message;
+/// says whether it is served.
 fn admit(
     shared: &Arc<Shared>,
     lifecycle: &mut Lifecycle,
     stream: TcpStream,
     addr: SocketAddr,
     shutdown: &Shutdown,
-) {
+) -> bool {
     let peer = protocol::peer_label(addr);
     let admitted = match lifecycle.admit(&stream, addr, shutdown) {
         Ok(admitted) => admitted,
@@ -165,7 +170,7 @@ fn admit(
                 }
                 Refused::ShuttingDown | Refused::NoResources => {}
             }
-            return;
+            return false;
         }
     };
     if let Some(evicted) = admitted.evicted {
@@ -174,8 +179,12 @@ fn admit(
             "! Evicted {evicted} (sent the least recently) to admit {peer}"
         ));
     }
-    if let Err(e) = spawn_connection(shared, lifecycle, admitted.conn, &peer, stream) {
-        warn(format_args!("! Cannot serve {peer}: {e}"));
+    match spawn_connection(shared, lifecycle, admitted.conn, &peer, stream) {
+        Ok(()) => true,
+        Err(e) => {
+            warn(format_args!("! Cannot serve {peer}: {e}"));
+            false
+        }
     }
 }
 
@@ -345,7 +354,7 @@ fn read_from_client(shared: &Shared, conn: &Conn, peer: &str, socket: &TcpStream
     }
     inbound.end_of_stream(&mut emit);
     if let Some(note) = inbound.abandon() {
-        eprintln!("! {peer}: {note}");
+        crate::warn!("! {peer}: {note}");
     }
     let _ = events.send(Event::Leave { id });
 }

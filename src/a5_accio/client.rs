@@ -18,12 +18,13 @@
 //! leaves `ERROR` on the server, never a truncated file that looks whole.
 
 use super::protocol::SEND_BUFFER;
+use crate::cli::Context;
 use crate::output::{human_bytes, human_rate, rate, Progress};
 use crate::shutdown::Shutdown;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown as Direction, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown as Direction, SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -69,16 +70,13 @@ impl fmt::Display for Upload {
 /// Every error carries a message fit for the `ERROR: …` line.
 pub fn send_file(config: &ClientConfig, shutdown: &Shutdown) -> io::Result<Upload> {
     let path = config.file.display();
-    let mut file = File::open(&config.file)
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot open {path}: {e}")))?;
-    let metadata = file
-        .metadata()
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot read {path}: {e}")))?;
+    let mut file = File::open(&config.file).context(|| format!("cannot open {path}"))?;
+    let metadata = file.metadata().context(|| format!("cannot read {path}"))?;
     if metadata.is_dir() {
         return Err(io::Error::other(format!("{path} is a directory")));
     }
 
-    let mut stream = connect(&config.host, config.port, config.timeout)?;
+    let mut stream = crate::net::connect_first(&config.host, config.port, config.timeout)?;
     let server = stream.peer_addr()?;
     stream.set_write_timeout(Some(config.timeout))?;
     // Until the last byte is out, closing the socket for any reason (an
@@ -131,12 +129,7 @@ fn send_contents(
             Ok(0) => return Ok(sent),
             Ok(count) => count,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Err(io::Error::new(
-                    e.kind(),
-                    format!("cannot read the file after {sent} bytes: {e}"),
-                ))
-            }
+            Err(e) => return Err(e).context(|| format!("cannot read the file after {sent} bytes")),
         };
         // write_all would lose count of a partly written piece.
         let mut piece = &buffer[..count];
@@ -158,26 +151,6 @@ fn send_contents(
     }
 }
 
-/// Connects to the first address of `host` that answers within `timeout`.
-fn connect(host: &str, port: u16, timeout: Duration) -> io::Result<TcpStream> {
-    let addrs = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot resolve host {host:?}: {e}")))?;
-    let mut last_error = io::Error::new(
-        io::ErrorKind::NotFound,
-        format!("host {host:?} has no address"),
-    );
-    for addr in addrs {
-        match TcpStream::connect_timeout(&addr, timeout) {
-            Ok(stream) => return Ok(stream),
-            Err(e) => {
-                last_error = io::Error::new(e.kind(), format!("cannot connect to {addr}: {e}"));
-            }
-        }
-    }
-    Err(last_error)
-}
-
 /// Waits for the server's close (end of stream), which says it has saved
 /// the file. Anything the server sends is ignored.
 fn wait_for_close(
@@ -194,10 +167,8 @@ fn wait_for_close(
             Ok(_) => {}
             Err(e) if crate::net::is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
-                return Err(io::Error::new(
-                    e.kind(),
-                    format!("the server broke the connection before confirming the file: {e}"),
-                ))
+                return Err(e)
+                    .context(|| "the server broke the connection before confirming the file")
             }
         }
         if shutdown.is_triggered() {

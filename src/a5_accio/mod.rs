@@ -46,10 +46,8 @@ pub mod protocol;
 pub mod server;
 
 use crate::output::warn;
-use std::fmt::{self, Display};
+use std::fmt::Display;
 use std::process::ExitCode;
-use std::str::FromStr;
-use std::time::Duration;
 
 /// Parses the command line into `C`, printing usage errors as one
 /// `ERROR: …` paragraph with exit status 1 (clap's own would say `error:`
@@ -69,11 +67,11 @@ pub fn parse_args<C: clap::Parser>() -> Result<C, ExitCode> {
         }
         Err(error) => {
             let text = error.to_string();
-            eprint!(
+            warn(format_args!(
                 "{}{}",
                 protocol::ERROR_PREFIX,
-                text.trim_start_matches("error: ")
-            );
+                text.trim_start_matches("error: ").trim_end()
+            ));
             Err(ExitCode::FAILURE)
         }
     }
@@ -82,65 +80,8 @@ pub fn parse_args<C: clap::Parser>() -> Result<C, ExitCode> {
 /// Maps a binary's result to its exit status: 0, or 1 after printing
 /// `ERROR: <message>` on stderr.
 pub fn exit_with<T, E: Display>(result: Result<T, E>) -> ExitCode {
-    match result {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(error) => {
-            warn(format_args!("{}{error}", protocol::ERROR_PREFIX));
-            ExitCode::FAILURE
-        }
-    }
+    crate::cli::exit_with_prefix(result, protocol::ERROR_PREFIX)
 }
 
-/// A duration given in seconds on the command line, such as `10` or `0.5`
-/// (clap parses it with [`FromStr`] and shows defaults with [`Display`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Seconds(pub Duration);
-
-impl FromStr for Seconds {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, String> {
-        text.trim()
-            .parse::<f64>()
-            .ok()
-            .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
-            .map(Seconds)
-            .ok_or_else(|| format!("{text:?} is not a number of seconds"))
-    }
-}
-
-impl Display for Seconds {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.as_secs_f64())
-    }
-}
-
-/// Parses a count of at least 1, such as `--max-connections 64`.
-pub fn parse_positive(text: &str) -> Result<usize, String> {
-    match text.trim().parse::<usize>() {
-        Ok(count) if count > 0 => Ok(count),
-        _ => Err(format!("{text:?} is not a whole number of at least 1")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn seconds_accept_fractions_and_refuse_words() {
-        assert_eq!("10".parse(), Ok(Seconds(Duration::from_secs(10))));
-        assert_eq!("0.25".parse(), Ok(Seconds(Duration::from_millis(250))));
-        assert!("-1".parse::<Seconds>().is_err());
-        assert!("soon".parse::<Seconds>().is_err());
-        assert_eq!(Seconds(Duration::from_secs(10)).to_string(), "10");
-        assert_eq!(Seconds(Duration::from_millis(500)).to_string(), "0.5");
-    }
-
-    #[test]
-    fn counts_start_at_one() {
-        assert_eq!(parse_positive("1024"), Ok(1024));
-        assert!(parse_positive("0").is_err());
-        assert!(parse_positive("many").is_err());
-    }
-}
+/// Durations on the command line: the kit's one seconds parser.
+pub use crate::cli::Seconds;

@@ -35,6 +35,7 @@
 //! removing its `.part` ([`Shutdown::on_forced_exit`]).
 
 use super::protocol::{self, ERROR_CONTENT, RECEIVE_BUFFER};
+use crate::cli::Context;
 use crate::files;
 use crate::net::{self, CloseReason, Conn, Lifecycle, Limits, SocketOptions, WhenFull};
 use crate::output::{announce_listening, human_bytes, human_rate, rate};
@@ -189,18 +190,11 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<ServerSumma
 
 /// Creates `dir` if missing and checks that it is a directory.
 pub fn prepare_dir(dir: &Path) -> io::Result<()> {
-    let context = |e: io::Error| {
-        io::Error::new(
-            e.kind(),
-            format!("cannot use {} as the file directory: {e}", dir.display()),
-        )
-    };
+    let what = || format!("cannot use {} as the file directory", dir.display());
     if dir.exists() && !dir.is_dir() {
-        return Err(context(io::Error::other(
-            "it exists and is not a directory",
-        )));
+        return Err(io::Error::other("it exists and is not a directory")).context(what);
     }
-    fs::create_dir_all(dir).map_err(context)
+    fs::create_dir_all(dir).context(what)
 }
 
 /// Checks that files can be created in `dir` (a read-only mount, an
