@@ -17,6 +17,10 @@
 //! - [`cli`] — seed-style flags and exit statuses;
 //! - [`python`] — values printed the way the Python seeds print them.
 //!
+//! Tools:
+//! - [`check`] — `socklab-check`, a protocol conformance checker for any
+//!   implementation of the assignments.
+//!
 //! Assignments:
 //! - [`a1_iperf`] — UDP iPerf;
 //! - [`a2_tcp`] — TCP basics (half-echo);
@@ -27,6 +31,7 @@
 //! - [`a4_chat`] — multi-client TCP chat with file upload;
 //! - [`a5_accio`] — threaded file receiver.
 
+pub mod check;
 pub mod cli;
 pub mod net;
 pub mod output;

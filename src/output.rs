@@ -148,6 +148,8 @@ pub enum JsonValue<'a> {
     Float(f64),
     /// `true` or `false`.
     Bool(bool),
+    /// Already formatted JSON (an array or object), inserted as is.
+    Raw(&'a str),
 }
 
 /// Builds one flat JSON object, key by key, without a JSON crate.
@@ -177,6 +179,7 @@ impl JsonObject {
             }
             JsonValue::Float(_) => self.text.push_str("null"),
             JsonValue::Bool(b) => self.text.push_str(if b { "true" } else { "false" }),
+            JsonValue::Raw(json) => self.text.push_str(json),
         }
         self
     }
