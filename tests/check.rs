@@ -267,3 +267,334 @@ fn addr_tests_a_running_server_and_skips_process_cases() {
     server.signal("TERM");
     assert!(server.wait_exit(Duration::from_secs(5)).is_some());
 }
+
+/// A broken Python program in `tests/fixtures/`: `python3 SCRIPT MODE
+/// ARGS`, where mode `good` passes the target's cases and every other mode
+/// breaks exactly what one case checks.
+struct Fixture {
+    assignment: &'static str,
+    role: &'static str,
+    script: &'static str,
+    args: &'static str,
+    /// (mode, the case that mode must fail).
+    faults: &'static [(&'static str, &'static str)],
+}
+
+const FIXTURES: &[Fixture] = &[
+    Fixture {
+        assignment: "a1",
+        role: "server",
+        script: "a1_server.py",
+        args: "{port}",
+        faults: &[
+            ("wrong-decimals", "throughput-reply"),
+            ("count-datagrams", "report"),
+            ("assert-start", "stray-before-start"),
+            ("negative", "empty-test"),
+            ("decode", "non-utf8"),
+            ("one-shot", "repeated-stop"),
+            ("traceback", "ctrl-c"),
+        ],
+    },
+    Fixture {
+        assignment: "a1",
+        role: "client",
+        script: "a1_client.py",
+        args: "25 {port}",
+        faults: &[
+            ("no-start", "payload"),
+            ("no-retry", "stop-retry"),
+            ("swallow-int", "ctrl-c-while-waiting"),
+        ],
+    },
+    Fixture {
+        assignment: "a2",
+        role: "server",
+        script: "a2_server.py",
+        args: "{port}",
+        faults: &[
+            ("wrong-half", "half-echo"),
+            ("no-close", "half-of-any-text"),
+            ("read-once", "request-in-pieces"),
+            ("decode", "non-utf8"),
+            ("one-shot", "empty-connection"),
+            ("serial", "silent-client"),
+            ("crash-on-reset", "reset-client"),
+            ("traceback", "ctrl-c"),
+        ],
+    },
+    Fixture {
+        assignment: "a2",
+        role: "client",
+        script: "a2_client.py",
+        args: "{host} {port}",
+        faults: &[
+            ("wrong-request", "request"),
+            ("print-str", "prints-reply"),
+            ("traceback", "refused"),
+            ("no-timeout", "silent-server"),
+        ],
+    },
+    Fixture {
+        assignment: "ping",
+        role: "server",
+        script: "ping_server.py",
+        args: "-p {port}",
+        faults: &[
+            ("wrong-calibration", "calibration"),
+            ("wrong-ack", "probe-ack"),
+            ("plain-only", "ramp-probe"),
+            ("no-exit", "exit"),
+            ("crash-empty", "empty-datagram"),
+            ("decode", "non-utf8"),
+            ("c-any", "c-not-calibration"),
+            ("small-buffer", "small-calibration"),
+            ("serial", "delays-independent"),
+            ("traceback", "ctrl-c"),
+        ],
+    },
+    Fixture {
+        assignment: "ping",
+        role: "client",
+        script: "ping_client.py",
+        args: "ping -ip {host} -port {port} -n 5 -i 0.3 -s 64",
+        faults: &[
+            ("no-calibration", "all-acked"),
+            ("loss-off-by-one", "loss-reported"),
+            ("late-credit", "late-ack"),
+            ("zero-div", "all-lost"),
+            ("crash-no-exit", "no-exit-reply"),
+        ],
+    },
+    Fixture {
+        assignment: "ramp",
+        role: "client",
+        script: "ping_client.py",
+        args: "ramp -ip {host} -p {port} -n 10 -i 0.3 -s 64",
+        faults: &[
+            ("no-calibration", "probes"),
+            ("fixed-interval", "interval-decreases"),
+            ("lost-wrong", "lost-probe"),
+            ("late-credit", "late-ack"),
+            ("crash-no-exit", "no-exit-reply"),
+        ],
+    },
+    Fixture {
+        assignment: "file",
+        role: "server",
+        script: "file_server.py",
+        args: "{port} {file}",
+        faults: &[
+            ("byte-changed", "key-file"),
+            ("wrong-reply", "wrong-key"),
+            ("one-shot", "serves-again"),
+            ("exit-on-wrong-key", "wrong-then-right"),
+            ("read-once", "key-in-pieces"),
+            ("serial", "silent-client"),
+            ("crash-on-reset", "reset-mid-transfer"),
+            ("traceback", "ctrl-c"),
+        ],
+    },
+    Fixture {
+        assignment: "file",
+        role: "client",
+        script: "file_client.py",
+        args: "{host} {port}",
+        faults: &[
+            ("wrong-key", "file-received"),
+            ("silent-error", "auth-error"),
+            ("seed-drop", "same-segment"),
+            ("keep-partial", "reset-mid-transfer"),
+        ],
+    },
+    Fixture {
+        assignment: "relay",
+        role: "server",
+        script: "relay_server.py",
+        args: "{port}",
+        faults: &[
+            ("wrong-tuple", "hello"),
+            ("swap-codes", "error-codes"),
+            ("no-trim", "forward"),
+            ("ignore-exit", "exit-server"),
+            ("decode", "non-utf8"),
+            ("open-relay", "open-relay"),
+            ("traceback", "ctrl-c"),
+        ],
+    },
+    Fixture {
+        assignment: "relay",
+        role: "client",
+        script: "relay_client.py",
+        args: "{host} {port}",
+        faults: &[
+            ("wrong-hello", "initialize"),
+            ("spaces", "send"),
+            ("no-error-line", "send-error"),
+            ("no-message-line", "receive"),
+            ("take-first", "forward-during-send"),
+            ("no-timeout", "no-reply"),
+        ],
+    },
+    Fixture {
+        assignment: "dual",
+        role: "server",
+        script: "dual_server.py",
+        args: "{host} {port}",
+        faults: &[
+            ("wrong-ack", "rounds-ipv4"),
+            ("ipv4-only", "rounds-ipv6"),
+            ("one-shot", "serves-again"),
+            ("serial", "concurrent"),
+            ("decode", "non-utf8"),
+            ("crash-on-reset", "reset-client"),
+            ("traceback", "ctrl-c"),
+        ],
+    },
+    Fixture {
+        assignment: "dual",
+        role: "client",
+        script: "dual_client.py",
+        args: "{host} {port}",
+        faults: &[
+            ("bad-exit", "rounds-ipv4"),
+            ("ipv4-only", "rounds-ipv6"),
+            ("recv-once", "split-ack"),
+            ("ignore-close", "server-closes"),
+        ],
+    },
+    Fixture {
+        assignment: "chat",
+        role: "server",
+        script: "chat_server.py",
+        args: "{host} {port}",
+        faults: &[
+            ("wrong-count", "join"),
+            ("wrong-prefix", "broadcast"),
+            ("no-announce", "upload"),
+            ("no-leave", "leave"),
+            ("traversal", "traversal"),
+            ("one-read", "one-segment"),
+            ("crash-on-reset", "reset-peer"),
+            ("blocking-send", "stalled-reader"),
+            ("replace", "duplicate-name"),
+            ("ignore-int", "ctrl-c"),
+        ],
+    },
+    Fixture {
+        assignment: "chat",
+        role: "client",
+        script: "chat_client.py",
+        args: "{host} {port}",
+        faults: &[
+            ("newline", "chat-line"),
+            ("short-upload", "upload"),
+            ("silent-close", "server-closed"),
+            ("crash-missing", "missing-file"),
+            ("ignore-int", "ctrl-c"),
+        ],
+    },
+    Fixture {
+        assignment: "accio",
+        role: "server",
+        script: "accio_server.py",
+        args: "{port} {dir}/files",
+        faults: &[
+            ("drop-last", "one-file"),
+            ("zero-based", "numbering"),
+            ("any-port", "low-port"),
+            ("die-on-term", "sigterm"),
+            ("no-quit", "sigquit"),
+            ("serial", "concurrent"),
+            ("restart-at-1", "restart-numbering"),
+            ("no-idle", "idle-error"),
+            ("keep-partial", "reset-upload"),
+        ],
+    },
+    Fixture {
+        assignment: "accio",
+        role: "client",
+        script: "accio_client.py",
+        args: "{host} {port} {file}",
+        faults: &[
+            ("drop-last", "sends-file"),
+            ("lowercase-error", "connect-error"),
+            ("one-send", "slow-server"),
+            ("traceback", "missing-file"),
+        ],
+    },
+];
+
+/// The command that runs `fixture` in `mode`.
+fn fixture_command(fixture: &Fixture, mode: &str) -> String {
+    format!(
+        "python3 '{}/tests/fixtures/{}' {mode} {}",
+        env!("CARGO_MANIFEST_DIR"),
+        fixture.script,
+        fixture.args
+    )
+}
+
+#[test]
+fn every_case_fails_for_its_broken_fixture_and_passes_for_the_good_one() {
+    // One job per (fixture, mode): mode `good` runs every case that has a
+    // fault, each fault mode runs just its case.
+    let mut jobs = Vec::new();
+    for fixture in FIXTURES {
+        jobs.push((fixture, "good", None));
+        for (mode, case) in fixture.faults {
+            jobs.push((fixture, *mode, Some(*case)));
+        }
+    }
+    let outcomes = in_parallel(jobs.clone(), |(fixture, mode, case)| {
+        let command = fixture_command(fixture, mode);
+        let mut args = vec![fixture.assignment, fixture.role, "--cmd", &command];
+        let cases: Vec<&str> = match case {
+            Some(case) => vec![case],
+            None => fixture.faults.iter().map(|(_, c)| *c).collect(),
+        };
+        for case in &cases {
+            args.extend(["--case", case]);
+        }
+        check(&args)
+    });
+    let mut problems = Vec::new();
+    for ((fixture, mode, case), outcome) in jobs.iter().zip(&outcomes) {
+        let target = format!(
+            "{} {} ({} {mode})",
+            fixture.assignment, fixture.role, fixture.script
+        );
+        match case {
+            None => {
+                for (_, case) in fixture.faults {
+                    if outcome.status_of(case) != Some("PASS") {
+                        problems.push(format!("{target}: {case} did not pass\n{}", outcome.dump));
+                    }
+                }
+            }
+            Some(case) => {
+                if outcome.status_of(case) != Some("FAIL") || outcome.status != Some(1) {
+                    problems.push(format!("{target}: {case} did not fail\n{}", outcome.dump));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+}
+
+#[test]
+fn fixtures_cover_every_case_of_every_target() {
+    for (assignment, role, _) in own_targets() {
+        let covered: Vec<&str> = FIXTURES
+            .iter()
+            .filter(|f| f.assignment == assignment && f.role == role)
+            .flat_map(|f| f.faults.iter().map(|(_, case)| *case))
+            .collect();
+        for name in case_names(assignment, role) {
+            assert!(
+                covered.contains(&name.as_str()),
+                "{assignment} {role} {name} has no failing fixture"
+            );
+        }
+    }
+}

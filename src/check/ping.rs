@@ -37,7 +37,7 @@ pub fn server_cases() -> Vec<Case> {
         case("non-utf8", Tier::Robust, "a datagram that is not UTF-8 does not crash the server", Needs::Network, non_utf8),
         case("c-not-calibration", Tier::Robust, "`Cat` (starts with C, no size) does not crash the server", Needs::Network, c_not_calibration),
         case("small-calibration", Tier::Robust, "after `C 2` the server still reads a whole `exit`", Needs::Process, small_calibration),
-        case("delays-independent", Tier::Robust, "10 probes sent at once are all answered within 1.5 s (one delay does not hold up the others)", Needs::Network, delays_independent),
+        case("delays-independent", Tier::Robust, "20 probes sent at once: at least 14 acks within 1 s (one delay does not hold up the others)", Needs::Network, delays_independent),
         case("ctrl-c", Tier::Robust, "Ctrl-C (SIGINT) ends an idle server within 2 s, no traceback", Needs::Process, super::ctrl_c_server),
     ]
 }
@@ -252,28 +252,29 @@ fn delays_independent(ctx: &mut Ctx) -> Verdict {
     let server = ctx.start_server("127.0.0.1")?;
     let socket = udp_for(server)?;
     let started = Instant::now();
-    for _ in 0..10 {
+    for _ in 0..20 {
         socket
             .send_to(PING_PROBE.as_bytes(), server)
             .context("sending a probe")?;
     }
     let mut acked = 0;
-    let deadline = started + Duration::from_millis(1500);
+    let deadline = started + Duration::from_secs(1);
     while let Some((reply, _)) =
         recv_within(&socket, deadline.saturating_duration_since(Instant::now()))
     {
         expect_bytes("reply to a probe", ACK.as_bytes(), &reply)?;
         acked += 1;
     }
-    // With 1 in 10 dropped, 10 probes lose 4 or more about once in 80 runs…
-    // of a seed-like serial server; a parallel one answers all it keeps.
-    if acked < 6 {
+    // Delays of at most 0.5 s run side by side: all ~18 kept acks are back
+    // within 1 s (7 or more drops out of 20 happen once in 400 runs). Served
+    // one after another they add up to about 5 s.
+    if acked < 14 {
         return Err(Fail::problem(format!(
-            "only {acked} of 10 probes sent together were acknowledged within 1.5 s \
-             (delays are served one after another?)"
+            "only {acked} of 20 probes sent together were acknowledged within 1 s \
+             (one delay holds up the others?)"
         )));
     }
-    Ok(format!("{acked} of 10 acknowledged within 1.5 s"))
+    Ok(format!("{acked} of 20 acknowledged within 1 s"))
 }
 
 /// What the checker does with the ack for probe `k` (1-based).
