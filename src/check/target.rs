@@ -576,6 +576,11 @@ pub fn kill_groups(groups: &Groups) {
     }
 }
 
+/// Bytes of a program's output kept from its start and from its end: the
+/// seeds can print megabytes of payload between the lines that matter.
+const KEEP_HEAD: usize = 64 * 1024;
+const KEEP_TAIL: usize = 1 << 20;
+
 fn collect(stream: Option<impl Read + Send + 'static>, into: Arc<Mutex<Vec<u8>>>, name: &str) {
     let Some(mut stream) = stream else {
         return;
@@ -589,9 +594,10 @@ fn collect(stream: Option<impl Read + Send + 'static>, into: Arc<Mutex<Vec<u8>>>
                     break;
                 }
                 let mut kept = into.lock().unwrap_or_else(|e| e.into_inner());
-                // Keep at most 1 MB: the seeds can print megabytes of payload.
-                if kept.len() < 1 << 20 {
-                    kept.extend_from_slice(&buffer[..n]);
+                kept.extend_from_slice(&buffer[..n]);
+                if kept.len() > KEEP_HEAD + 2 * KEEP_TAIL {
+                    let cut = kept.len() - KEEP_TAIL;
+                    kept.drain(KEEP_HEAD..cut);
                 }
             }
         });

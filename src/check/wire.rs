@@ -178,6 +178,10 @@ pub fn read_upto(stream: &mut TcpStream, want: usize, wait: Duration) -> Receive
         match stream.read(&mut buffer[..room]) {
             Ok(0) => {
                 received.closed = true;
+                // The peer closed first; closing with a reset spares it a
+                // TIME_WAIT that would keep a fixed port (--port) from being
+                // bound again by a server without SO_REUSEADDR.
+                let _ = crate::net::reset_on_close(stream, true);
                 break;
             }
             Ok(n) => received.bytes.extend_from_slice(&buffer[..n]),
