@@ -49,7 +49,7 @@ fn own_targets() -> Vec<(&'static str, &'static str, String)> {
         (
             "a1",
             "client",
-            format!("{a1c} 25 --port {{port}} --bind 127.0.0.1:0 --rate 400M"),
+            format!("{a1c} 25 --port {{port}} --bind 127.0.0.1:0 --rate 200M"),
         ),
         ("a2", "server", format!("{a2s} --forever {{port}}")),
         (

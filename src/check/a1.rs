@@ -316,11 +316,18 @@ fn serve_client(
         }
         let expected = &pattern.datagram_at(session.bytes)[..datagram.len()];
         if datagram != expected {
-            return Err(Fail::mismatch(
-                format!("payload at byte {}", session.bytes),
-                expected,
-                &datagram,
-            ));
+            let lost =
+                (0..26).any(|phase| datagram == pattern.datagram_at(phase)[..datagram.len()]);
+            let what = if lost {
+                format!(
+                    "payload at byte {} (a datagram went missing: if the client does not \
+                     pace, the checker may not have kept up; run again)",
+                    session.bytes
+                )
+            } else {
+                format!("payload at byte {}", session.bytes)
+            };
+            return Err(Fail::mismatch(what, expected, &datagram));
         }
         session.bytes += datagram.len() as u64;
     }

@@ -29,7 +29,7 @@ pub fn server_cases() -> Vec<Case> {
         run,
     };
     vec![
-        case("calibration", Tier::Wire, "`C 1024` → `Buffer Size Calibrated at Server.` at once (within 0.3 s)", Needs::Network, calibration),
+        case("calibration", Tier::Wire, "`C 1024` → `Buffer Size Calibrated at Server.` (within 1 s, never dropped)", Needs::Network, calibration),
         case("probe-ack", Tier::Wire, "20 `Hello Server` probes → exact `Packet Acknowledged` replies, at least half of them, each within 0.6 s", Needs::Network, probe_ack),
         case("ramp-probe", Tier::Wire, "the ramp's `Hello Server.` probe is acknowledged too", Needs::Network, ramp_probe),
         case("exit", Tier::Wire, "`exit` → `Stopping the Server.`, then the server exits", Needs::Process, exit),
@@ -113,7 +113,7 @@ fn calibration(ctx: &mut Ctx) -> Verdict {
         server,
         &protocol::calibration_request(1024),
         CALIBRATION_REPLY,
-        Duration::from_millis(300),
+        Duration::from_secs(1),
     )?;
     Ok(show(CALIBRATION_REPLY))
 }
@@ -561,7 +561,7 @@ fn ramp_interval(ctx: &mut Ctx) -> Verdict {
     let last = (gaps[k - 1] + gaps[k - 2] + gaps[k - 3]) / 3.0;
     let expected = 0.95f64.powi(k as i32 - 3);
     let ratio = last / first;
-    if !(expected - 0.12..=expected + 0.12).contains(&ratio) {
+    if !(expected - 0.15..=expected + 0.15).contains(&ratio) {
         return Err(Fail::problem(format!(
             "the last gaps are {ratio:.2} × the first ({expected:.2} expected for 5 % a probe); \
              gaps {:?}",

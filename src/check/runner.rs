@@ -121,6 +121,9 @@ pub fn list(assignment: Assignment, role: Role) -> Result<(), RunError> {
 /// selected case passed (skips do not count against).
 pub fn run(options: &Options) -> Result<bool, RunError> {
     let selected = select(options)?;
+    if options.role == Role::Server {
+        super::wire::set_fixed_port(options.port.unwrap_or(0));
+    }
     let started = Instant::now();
     let mut results = Vec::new();
     for case in &selected {

@@ -9,6 +9,7 @@
 use crate::python::bytes_repr;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 /// What a case concludes: `Ok(detail)` passes.
@@ -178,10 +179,7 @@ pub fn read_upto(stream: &mut TcpStream, want: usize, wait: Duration) -> Receive
         match stream.read(&mut buffer[..room]) {
             Ok(0) => {
                 received.closed = true;
-                // The peer closed first; closing with a reset spares it a
-                // TIME_WAIT that would keep a fixed port (--port) from being
-                // bound again by a server without SO_REUSEADDR.
-                let _ = crate::net::reset_on_close(stream, true);
+                spare_time_wait(stream);
                 break;
             }
             Ok(n) => received.bytes.extend_from_slice(&buffer[..n]),
@@ -195,6 +193,25 @@ pub fn read_upto(stream: &mut TcpStream, want: usize, wait: Duration) -> Receive
         }
     }
     received
+}
+
+/// The fixed port of the server under test (`--port`), or 0.
+static FIXED_PORT: AtomicU16 = AtomicU16::new(0);
+
+/// Tells the helpers the server's fixed port (`--port`).
+pub fn set_fixed_port(port: u16) {
+    FIXED_PORT.store(port, Ordering::Relaxed);
+}
+
+/// After a server on a fixed port closed a connection first, closes our
+/// end with a reset: that ends the server's side at once, instead of a
+/// TIME_WAIT that would keep a server without SO_REUSEADDR from binding the
+/// port again for the next case.
+fn spare_time_wait(stream: &TcpStream) {
+    let fixed = FIXED_PORT.load(Ordering::Relaxed);
+    if fixed != 0 && stream.peer_addr().is_ok_and(|peer| peer.port() == fixed) {
+        let _ = crate::net::reset_on_close(stream, true);
+    }
 }
 
 /// Reads until the peer closes or `wait` passes.
