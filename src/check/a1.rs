@@ -87,7 +87,7 @@ pub fn client_cases() -> Vec<Case> {
         tier,
         about,
         needs: Needs::Process,
-        timeout: Duration::from_secs(30),
+        timeout: Duration::from_secs(45),
         run,
     };
     vec![
@@ -354,7 +354,7 @@ fn start_client(ctx: &mut Ctx) -> Result<UdpSocket, Fail> {
 
 fn payload(ctx: &mut Ctx) -> Verdict {
     let socket = start_client(ctx)?;
-    let session = serve_client(&socket, ctx, 1, true, Duration::from_secs(25))?;
+    let session = serve_client(&socket, ctx, 1, true, Duration::from_secs(40))?;
     let mb = protocol::MB;
     if session.bytes % mb != 0 || !protocol::SIZE_RANGE_MB.contains(&(session.bytes / mb)) {
         return Err(Fail::problem(format!(
@@ -382,7 +382,7 @@ fn payload(ctx: &mut Ctx) -> Verdict {
 
 fn stop_retry(ctx: &mut Ctx) -> Verdict {
     let socket = start_client(ctx)?;
-    let session = serve_client(&socket, ctx, 2, true, Duration::from_secs(25))?;
+    let session = serve_client(&socket, ctx, 2, true, Duration::from_secs(40))?;
     let gap = session.stops[1] - session.stops[0];
     if gap < Duration::from_millis(300) || gap > Duration::from_secs(3) {
         return Err(Fail::problem(format!(
@@ -397,7 +397,7 @@ fn stop_retry(ctx: &mut Ctx) -> Verdict {
 
 fn ctrl_c_waiting(ctx: &mut Ctx) -> Verdict {
     let socket = start_client(ctx)?;
-    serve_client(&socket, ctx, 1, false, Duration::from_secs(25))?;
+    serve_client(&socket, ctx, 1, false, Duration::from_secs(40))?;
     let target = ctx.target()?;
     target.signal(SIGINT);
     match target.wait_exit(Duration::from_secs(3)) {
