@@ -74,6 +74,16 @@ fn parse_assignment(text: &str) -> Result<Assignment, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // Ctrl-C or SIGTERM: the programs under test run in their own process
+    // groups, so they are killed here before the checker exits.
+    if ctrlc::set_handler(|| {
+        socklab::check::target::kill_everything();
+        std::process::exit(130);
+    })
+    .is_err()
+    {
+        warn(format_args!("warning: cannot install the Ctrl-C handler"));
+    }
     let role = match args.role {
         RoleArg::Server => Role::Server,
         RoleArg::Client => Role::Client,

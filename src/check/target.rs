@@ -104,6 +104,10 @@ impl Ctx {
         std::fs::create_dir(&dir).map_err(|e| {
             std::io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display()))
         })?;
+        LIVE_DIRS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(dir.clone());
         Ok(Ctx {
             source,
             fixed_port,
@@ -287,6 +291,10 @@ impl Drop for Ctx {
         groups.retain(|g| !self.targets.iter().any(|t| t.group == *g));
         drop(groups);
         let _ = std::fs::remove_dir_all(&self.dir);
+        LIVE_DIRS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|d| *d != self.dir);
     }
 }
 
@@ -419,6 +427,10 @@ impl Target {
             .context(&format!("cannot start `sh -c {command}`"))?;
         let group =
             i32::try_from(child.id()).map_err(|_| Fail::problem("process id out of range"))?;
+        LIVE_GROUPS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(group);
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(Vec::new()));
         collect(child.stdout.take(), stdout.clone(), "check-stdout");
@@ -549,6 +561,10 @@ impl Target {
     /// Kills the whole process group and reaps the shell.
     pub fn kill(&mut self) {
         signal_group(self.group, SIGKILL);
+        LIVE_GROUPS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|g| *g != self.group);
         self.stdin = None;
         if self.status.is_none() {
             let _ = self.child.kill();
@@ -567,6 +583,25 @@ impl Drop for Target {
 pub fn contains(haystack: &[u8], needle: &str) -> bool {
     let needle = needle.as_bytes();
     needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Every process group started and not yet killed, for [`kill_everything`].
+static LIVE_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// Every case directory not yet removed, for [`kill_everything`].
+static LIVE_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Kills every process group the checker started and removes the case
+/// directories (for its own Ctrl-C, so nothing is left behind).
+pub fn kill_everything() {
+    let mut groups = LIVE_GROUPS.lock().unwrap_or_else(|e| e.into_inner());
+    for group in groups.drain(..) {
+        signal_group(group, SIGKILL);
+    }
+    let mut dirs = LIVE_DIRS.lock().unwrap_or_else(|e| e.into_inner());
+    for dir in dirs.drain(..) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 /// Kills the process groups of a case that overran its time.
