@@ -15,9 +15,13 @@
 //! - [`stats`] — min/mean/max/mdev/percentiles;
 //! - [`output`] — readiness line, human units, progress, JSON;
 //! - [`cli`] — seed-style flags and exit statuses;
-//! - [`python`] — values printed the way the Python seeds print them.
+//! - [`python`] — values printed the way the Python seeds print them;
 //! - [`ratelimit`] — per-source token buckets that keep UDP replies from being a reflector;
-//! - [`files`] — exclusive temporary files and publishing that never overwrites;
+//! - [`files`] — exclusive temporary files and publishing that never overwrites.
+//!
+//! Tools:
+//! - [`check`] — `socklab-check`, a protocol conformance checker for any
+//!   implementation of the assignments.
 //!
 //! Assignments:
 //! - [`a1_iperf`] — UDP iPerf;
@@ -35,6 +39,7 @@
 // `io::stdout()`/`io::stderr()` outside `output`.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod check;
 pub mod cli;
 pub mod files;
 pub mod net;

@@ -1,0 +1,409 @@
+//! a1 UDP iPerf cases.
+//!
+//! Server role: the checker sends `START`, a short payload in 1500-byte
+//! datagrams (the seed pattern, lightly paced so loopback loses nothing),
+//! then `STOP` every second until the reply comes. Client role: the checker
+//! plays the seed server on `{port}` (the seed client's fixed 5555 with
+//! `--port 5555`), counts the payload, checks its pattern and answers
+//! `STOP`.
+
+use super::target::{contains, SIGINT};
+use super::wire::{expect_bytes, recv_within, show, udp_for, Context, Fail, Verdict};
+use super::{Case, Ctx, Needs, Tier};
+use crate::a1_iperf::protocol::{self, Payload, START, STOP};
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+/// Datagrams in the payload the checker sends a server (300 kB).
+const DATAGRAMS: u64 = 200;
+
+/// The a1 server cases.
+pub fn server_cases() -> Vec<Case> {
+    let case = |name, tier, about, needs, run| Case {
+        name,
+        tier,
+        about,
+        needs,
+        timeout: Duration::from_secs(15),
+        run,
+    };
+    vec![
+        case(
+            "throughput-reply",
+            Tier::Wire,
+            "START, 300 kB, STOP → `Throughput: X.XXX Kilobytes per second` to the STOP's sender",
+            Needs::Network,
+            throughput_reply,
+        ),
+        case(
+            "report",
+            Tier::Wire,
+            "after one test the server prints the seed's report lines with the exact byte count",
+            Needs::Process,
+            report,
+        ),
+        case(
+            "stray-before-start",
+            Tier::Robust,
+            "a stray datagram before START is ignored, the test that follows still works",
+            Needs::Network,
+            stray_before_start,
+        ),
+        case(
+            "empty-test",
+            Tier::Robust,
+            "START then STOP with no data gets a reply with a finite, non-negative throughput",
+            Needs::Network,
+            empty_test,
+        ),
+        case(
+            "non-utf8",
+            Tier::Robust,
+            "payload bytes that are not UTF-8 are counted like any other",
+            Needs::Network,
+            non_utf8,
+        ),
+        case(
+            "repeated-stop",
+            Tier::Robust,
+            "a STOP repeated after the reply (the reply was lost) is answered again",
+            Needs::Network,
+            repeated_stop,
+        ),
+        case(
+            "ctrl-c",
+            Tier::Robust,
+            "Ctrl-C (SIGINT) ends an idle server within 2 s, status 0, no traceback",
+            Needs::Process,
+            super::ctrl_c_server,
+        ),
+    ]
+}
+
+/// The a1 client cases.
+pub fn client_cases() -> Vec<Case> {
+    let case = |name, tier, about, run| Case {
+        name,
+        tier,
+        about,
+        needs: Needs::Process,
+        timeout: Duration::from_secs(45),
+        run,
+    };
+    vec![
+        case("payload", Tier::Wire, "START, then whole MB of the seed pattern in datagrams ≤ 1500 bytes, then STOP; the reply is printed and the client exits 0", payload),
+        case("stop-retry", Tier::Wire, "when the first STOP gets no reply, STOP is sent again about a second later", stop_retry),
+        case("ctrl-c-while-waiting", Tier::Robust, "Ctrl-C while the client waits for the reply ends it within 3 s", ctrl_c_waiting),
+    ]
+}
+
+/// Sends START and the payload from `socket`; returns the bytes sent.
+fn send_payload(socket: &UdpSocket, server: SocketAddr, datagrams: u64) -> Result<u64, Fail> {
+    socket.send_to(START, server).context("sending START")?;
+    let total = datagrams * protocol::DEFAULT_LENGTH as u64;
+    let payload = Payload::new(total, protocol::DEFAULT_LENGTH);
+    let mut offset = 0;
+    let mut sent = 0u64;
+    while offset < total {
+        let datagram = payload.datagram_at(offset);
+        socket
+            .send_to(datagram, server)
+            .context("sending the payload")?;
+        offset += datagram.len() as u64;
+        sent += 1;
+        if sent.is_multiple_of(8) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    Ok(total)
+}
+
+/// Sends STOP every second (at most 5 times) until a reply arrives.
+fn stop_until_reply(socket: &UdpSocket, server: SocketAddr) -> Result<Vec<u8>, Fail> {
+    for _ in 0..5 {
+        socket.send_to(STOP, server).context("sending STOP")?;
+        if let Some((reply, _)) = recv_within(socket, Duration::from_millis(1100)) {
+            return Ok(reply);
+        }
+    }
+    Err(Fail::problem("no reply to STOP within 5 tries of 1 s"))
+}
+
+/// Fails unless `reply` is the seed sentence (optionally with socklab's
+/// `, received N bytes`); returns the throughput.
+fn check_reply(reply: &[u8]) -> Result<f64, Fail> {
+    let sample = b"Throughput: 1234.567 Kilobytes per second";
+    let text = std::str::from_utf8(reply)
+        .map_err(|_| Fail::mismatch("reply to STOP (not UTF-8)", sample, reply))?;
+    let Some(value) = protocol::parse_throughput(text) else {
+        return Err(Fail::mismatch("reply to STOP", sample, reply));
+    };
+    let number = text["Throughput: ".len()..].split(' ').next().unwrap_or("");
+    let decimals = number.split_once('.').map_or(0, |(_, d)| d.len());
+    let tail = &text[text.find(" Kilobytes per second").unwrap_or(0) + 21..];
+    if decimals != 3 || !(tail.is_empty() || protocol::parse_received_bytes(text).is_some()) {
+        return Err(Fail::mismatch(
+            "reply to STOP (3 decimals, nothing after but `, received N bytes`)",
+            sample,
+            reply,
+        ));
+    }
+    Ok(value)
+}
+
+fn throughput_reply(ctx: &mut Ctx) -> Verdict {
+    let server = ctx.start_server("127.0.0.1")?;
+    let socket = udp_for(server)?;
+    send_payload(&socket, server, DATAGRAMS)?;
+    let reply = stop_until_reply(&socket, server)?;
+    let value = check_reply(&reply)?;
+    Ok(format!("{} ({value} kB/s)", show(&reply)))
+}
+
+fn report(ctx: &mut Ctx) -> Verdict {
+    let server = ctx.start_server("127.0.0.1")?;
+    let socket = udp_for(server)?;
+    let total = send_payload(&socket, server, DATAGRAMS)?;
+    let reply = stop_until_reply(&socket, server)?;
+    check_reply(&reply)?;
+    let target = ctx.target()?;
+    // The seed exits after its test; a server that keeps serving is stopped.
+    if target.wait_exit(Duration::from_secs(3)).is_none() {
+        target.signal(SIGINT);
+        target.wait_exit(Duration::from_secs(3));
+    }
+    let stdout = target.stdout();
+    for line in [
+        format!("Size of data received (bytes):  {total}"),
+        "Time that first packet was received: ".to_string(),
+        "Client IP address:  127.0.0.1".to_string(),
+        "Time taken to receive (seconds):  ".to_string(),
+    ] {
+        if !contains(&stdout, &line) {
+            return Err(Fail::problem(format!(
+                "the report lacks the line {line:?} (stdout {})",
+                show(&stdout)
+            )));
+        }
+    }
+    Ok(format!("report counts {total} bytes"))
+}
+
+fn stray_before_start(ctx: &mut Ctx) -> Verdict {
+    let server = ctx.start_server("127.0.0.1")?;
+    let stray = udp_for(server)?;
+    stray
+        .send_to(b"hello?", server)
+        .context("sending a stray datagram")?;
+    std::thread::sleep(Duration::from_millis(100));
+    let socket = udp_for(server)?;
+    send_payload(&socket, server, 20)?;
+    let reply = stop_until_reply(&socket, server)?;
+    check_reply(&reply)?;
+    Ok("the test after the stray datagram was answered".into())
+}
+
+fn empty_test(ctx: &mut Ctx) -> Verdict {
+    let server = ctx.start_server("127.0.0.1")?;
+    let socket = udp_for(server)?;
+    socket.send_to(START, server).context("sending START")?;
+    std::thread::sleep(Duration::from_millis(50));
+    let reply = stop_until_reply(&socket, server)?;
+    let value = check_reply(&reply)?;
+    if !value.is_finite() || reply.starts_with(b"Throughput: -") {
+        return Err(Fail::mismatch(
+            "throughput of an empty test",
+            b"Throughput: 0.000 Kilobytes per second",
+            &reply,
+        ));
+    }
+    Ok(show(&reply))
+}
+
+fn non_utf8(ctx: &mut Ctx) -> Verdict {
+    let server = ctx.start_server("127.0.0.1")?;
+    let socket = udp_for(server)?;
+    socket.send_to(START, server).context("sending START")?;
+    for _ in 0..10 {
+        socket
+            .send_to(&[0xff; 1500], server)
+            .context("sending the payload")?;
+    }
+    let reply = stop_until_reply(&socket, server)?;
+    check_reply(&reply)?;
+    if let Some(count) = std::str::from_utf8(&reply)
+        .ok()
+        .and_then(protocol::parse_received_bytes)
+    {
+        expect_bytes("bytes counted", b"15000", count.to_string().as_bytes())?;
+    }
+    Ok(show(&reply))
+}
+
+fn repeated_stop(ctx: &mut Ctx) -> Verdict {
+    let server = ctx.start_server("127.0.0.1")?;
+    let socket = udp_for(server)?;
+    send_payload(&socket, server, 20)?;
+    let first = stop_until_reply(&socket, server)?;
+    check_reply(&first)?;
+    socket.send_to(STOP, server).context("sending STOP again")?;
+    match recv_within(&socket, Duration::from_secs(2)) {
+        Some((again, _)) => {
+            check_reply(&again)?;
+            Ok("the repeated STOP was answered".into())
+        }
+        None => Err(Fail::mismatch(
+            "reply to a repeated STOP (nothing within 2 s)",
+            &first,
+            b"",
+        )),
+    }
+}
+
+/// What the checker saw of one client run: payload bytes and when each
+/// STOP arrived.
+struct Session {
+    bytes: u64,
+    stops: Vec<Instant>,
+}
+
+/// Plays the seed server for one client run: START, payload, then STOPs
+/// until `stops` of them arrived; the last one is answered if `answer`.
+fn serve_client(
+    socket: &UdpSocket,
+    ctx: &mut Ctx,
+    stops: usize,
+    answer: bool,
+    deadline: Duration,
+) -> Result<Session, Fail> {
+    let started = Instant::now();
+    let pattern = Payload::new(u64::MAX, protocol::MAX_LENGTH);
+    let mut session = Session {
+        bytes: 0,
+        stops: Vec::new(),
+    };
+    let mut seen_start = false;
+    while started.elapsed() < deadline {
+        let Some((datagram, from)) = recv_within(socket, Duration::from_millis(200)) else {
+            ctx.target()?.expect_alive("sending part of the test")?;
+            continue;
+        };
+        if !seen_start {
+            expect_bytes("first datagram", START, &datagram)?;
+            seen_start = true;
+            continue;
+        }
+        if datagram == STOP {
+            session.stops.push(Instant::now());
+            if session.stops.len() == stops {
+                if answer {
+                    let reply = b"Throughput: 1234.567 Kilobytes per second";
+                    socket.send_to(reply, from).context("replying to STOP")?;
+                }
+                return Ok(session);
+            }
+            continue;
+        }
+        if !session.stops.is_empty() {
+            return Err(Fail::mismatch("datagram after STOP", STOP, &datagram));
+        }
+        if datagram.len() > protocol::DEFAULT_LENGTH {
+            return Err(Fail::problem(format!(
+                "a payload datagram of {} bytes (at most {} expected)",
+                datagram.len(),
+                protocol::DEFAULT_LENGTH
+            )));
+        }
+        let expected = &pattern.datagram_at(session.bytes)[..datagram.len()];
+        if datagram != expected {
+            let lost =
+                (0..26).any(|phase| datagram == pattern.datagram_at(phase)[..datagram.len()]);
+            let what = if lost {
+                format!(
+                    "payload at byte {} (a datagram went missing: if the client does not \
+                     pace, the checker may not have kept up; run again)",
+                    session.bytes
+                )
+            } else {
+                format!("payload at byte {}", session.bytes)
+            };
+            return Err(Fail::mismatch(what, expected, &datagram));
+        }
+        session.bytes += datagram.len() as u64;
+    }
+    Err(Fail::problem(format!(
+        "the test did not end within {} s (start seen: {seen_start}, {} bytes)",
+        deadline.as_secs(),
+        session.bytes
+    )))
+}
+
+/// Binds the checker's server socket and starts the client.
+fn start_client(ctx: &mut Ctx) -> Result<UdpSocket, Fail> {
+    let port = ctx.port_for("127.0.0.1")?;
+    // A large receive buffer: the seed client does not pace.
+    let options = crate::net::SocketOptions {
+        recv_buffer: Some(8 << 20),
+        ..Default::default()
+    };
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let socket = crate::net::bind_udp(addr, &options).context("the checker's server")?;
+    ctx.spawn("127.0.0.1", port)?;
+    Ok(socket)
+}
+
+fn payload(ctx: &mut Ctx) -> Verdict {
+    let socket = start_client(ctx)?;
+    let session = serve_client(&socket, ctx, 1, true, Duration::from_secs(40))?;
+    let mb = protocol::MB;
+    if session.bytes % mb != 0 || !protocol::SIZE_RANGE_MB.contains(&(session.bytes / mb)) {
+        return Err(Fail::problem(format!(
+            "the payload was {} bytes, not a whole number of MB in 25..=200 (datagrams lost or cut)",
+            session.bytes
+        )));
+    }
+    let target = ctx.target()?;
+    let status = target.expect_exit(Duration::from_secs(5), "after the reply")?;
+    let stdout = target.stdout();
+    if !contains(&stdout, "Throughput: 1234.567 Kilobytes per second") {
+        return Err(Fail::problem(format!(
+            "the client did not print the reply (stdout {})",
+            show(&stdout)
+        )));
+    }
+    if !status.success() {
+        return Err(Fail::problem(format!("the client exited with {status}")));
+    }
+    Ok(format!(
+        "{} MB of the pattern, reply printed",
+        session.bytes / mb
+    ))
+}
+
+fn stop_retry(ctx: &mut Ctx) -> Verdict {
+    let socket = start_client(ctx)?;
+    let session = serve_client(&socket, ctx, 2, true, Duration::from_secs(40))?;
+    let gap = session.stops[1] - session.stops[0];
+    if gap < Duration::from_millis(300) || gap > Duration::from_secs(3) {
+        return Err(Fail::problem(format!(
+            "STOP was repeated after {:.2} s (about 1 s expected)",
+            gap.as_secs_f64()
+        )));
+    }
+    ctx.target()?
+        .expect_exit(Duration::from_secs(5), "after the reply")?;
+    Ok(format!("STOP repeated after {:.2} s", gap.as_secs_f64()))
+}
+
+fn ctrl_c_waiting(ctx: &mut Ctx) -> Verdict {
+    let socket = start_client(ctx)?;
+    serve_client(&socket, ctx, 1, false, Duration::from_secs(40))?;
+    let target = ctx.target()?;
+    target.signal(SIGINT);
+    match target.wait_exit(Duration::from_secs(3)) {
+        Some(status) => Ok(format!("exited with {status} on Ctrl-C")),
+        None => Err(Fail::problem(
+            "still running 3 s after Ctrl-C while waiting for the reply",
+        )),
+    }
+}

@@ -1,0 +1,302 @@
+//! Selecting, running and reporting cases.
+//!
+//! Cases run one after another (a fixed `--port` can serve only one at a
+//! time), each on its own thread with its own [`Ctx`]; a case that gives no
+//! verdict within its timeout is failed and its processes are killed. Each
+//! case prints one line, `PASS|FAIL|SKIP <tier> <case>: <detail>`, then a
+//! summary line follows; `--json` prints one object instead.
+
+pub use super::target::Source;
+use super::target::{kill_groups, skip_reason, Groups};
+use super::wire::Fail;
+use super::{cases, Assignment, Case, Ctx, Role, Tier};
+use crate::output::{say, JsonObject, JsonValue};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Everything a run needs (the binary's flags).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Which assignment.
+    pub assignment: Assignment,
+    /// Which role the program under test plays.
+    pub role: Role,
+    /// The command to start, or the address of a running server.
+    pub source: Source,
+    /// A fixed port the program uses (`--port`).
+    pub port: Option<u16>,
+    /// Only this tier (`None`: both).
+    pub tier: Option<Tier>,
+    /// Only these cases (empty: all).
+    pub cases: Vec<String>,
+    /// Print one JSON object instead of lines.
+    pub json: bool,
+    /// Print only failures and the summary.
+    pub quiet: bool,
+    /// After a failure, also print the end of the program's output.
+    pub verbose: bool,
+}
+
+/// Why a run could not start.
+#[derive(Debug)]
+pub enum RunError {
+    /// A bad combination of arguments (exit status 2).
+    Usage(String),
+    /// Anything else (exit status 1).
+    Io(std::io::Error),
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Usage(text) => f.write_str(text),
+            RunError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// The outcome of one case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// It passed.
+    Pass,
+    /// It failed.
+    Fail,
+    /// It could not run here.
+    Skip,
+}
+
+impl Status {
+    fn name(self) -> &'static str {
+        match self {
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::Skip => "SKIP",
+        }
+    }
+}
+
+/// One case's result.
+#[derive(Debug, Clone)]
+pub struct CaseResult {
+    /// The case's name.
+    pub case: &'static str,
+    /// Its tier.
+    pub tier: Tier,
+    /// PASS, FAIL or SKIP.
+    pub status: Status,
+    /// The one-line detail.
+    pub detail: String,
+    /// How long it took.
+    pub elapsed: Duration,
+    /// The end of the program's output (for `-v`).
+    pub output: String,
+}
+
+/// The target's cases, or a usage error for a target that does not exist.
+pub fn target_cases(assignment: Assignment, role: Role) -> Result<Vec<Case>, RunError> {
+    cases(assignment, role).ok_or_else(|| {
+        RunError::Usage(format!(
+            "{assignment} has no {role} of its own (the ramp's server is the ping server: \
+             use `ping server`)"
+        ))
+    })
+}
+
+/// Prints one line per case of a target: tier, name, what it checks.
+pub fn list(assignment: Assignment, role: Role) -> Result<(), RunError> {
+    for case in target_cases(assignment, role)? {
+        say(format_args!(
+            "{:<6} {:<22} {}",
+            case.tier.name(),
+            case.name,
+            case.about
+        ));
+    }
+    Ok(())
+}
+
+/// Runs the selected cases and prints the report; `Ok(true)` iff every
+/// selected case passed (skips do not count against).
+pub fn run(options: &Options) -> Result<bool, RunError> {
+    let selected = select(options)?;
+    if options.role == Role::Server {
+        super::wire::set_fixed_port(options.port.unwrap_or(0));
+    }
+    let started = Instant::now();
+    let mut results = Vec::new();
+    for case in &selected {
+        let result = run_case(case, options);
+        if !options.json {
+            print_result(&result, options);
+        }
+        results.push(result);
+    }
+    let failed = count(&results, Status::Fail);
+    if options.json {
+        say(format_args!(
+            "{}",
+            json_report(options, &results, started.elapsed())
+        ));
+    } else {
+        say(format_args!(
+            "{} {}: {} passed, {} failed, {} skipped ({:.1} s)",
+            options.assignment,
+            options.role,
+            count(&results, Status::Pass),
+            failed,
+            count(&results, Status::Skip),
+            started.elapsed().as_secs_f64()
+        ));
+    }
+    Ok(failed == 0)
+}
+
+fn select(options: &Options) -> Result<Vec<Case>, RunError> {
+    let all = target_cases(options.assignment, options.role)?;
+    if options.role == Role::Client && matches!(options.source, Source::Address(_)) {
+        return Err(RunError::Usage(
+            "--addr tests a running server; a client needs --cmd".into(),
+        ));
+    }
+    for name in &options.cases {
+        if !all.iter().any(|c| c.name == name) {
+            return Err(RunError::Usage(format!(
+                "{} {} has no case {name:?} (see --list)",
+                options.assignment, options.role
+            )));
+        }
+    }
+    Ok(all
+        .into_iter()
+        .filter(|c| options.tier.is_none_or(|t| t == c.tier))
+        .filter(|c| options.cases.is_empty() || options.cases.iter().any(|n| n == c.name))
+        .collect())
+}
+
+fn count(results: &[CaseResult], status: Status) -> usize {
+    results.iter().filter(|r| r.status == status).count()
+}
+
+fn run_case(case: &Case, options: &Options) -> CaseResult {
+    let started = Instant::now();
+    let finish = |status, detail: String, output: String| CaseResult {
+        case: case.name,
+        tier: case.tier,
+        status,
+        detail,
+        elapsed: started.elapsed(),
+        output,
+    };
+    if let Some(reason) = skip_reason(case.needs, &options.source) {
+        return finish(Status::Skip, reason.into(), String::new());
+    }
+    let groups: Groups = Arc::new(Mutex::new(Vec::new()));
+    let mut ctx = match Ctx::new(
+        options.source.clone(),
+        options.port,
+        options.assignment.transport(),
+        groups.clone(),
+    ) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            return finish(
+                Status::Fail,
+                format!("cannot prepare the case: {e}"),
+                String::new(),
+            )
+        }
+    };
+    let (sender, receiver) = crossbeam_channel::bounded(1);
+    let check = case.run;
+    let spawned = std::thread::Builder::new()
+        .name(format!("check-{}", case.name))
+        .spawn(move || {
+            let verdict = check(&mut ctx);
+            let output = if verdict.is_err() {
+                ctx.output_tail()
+            } else {
+                String::new()
+            };
+            drop(ctx);
+            let _ = sender.send((verdict, output));
+        });
+    if let Err(e) = spawned {
+        return finish(
+            Status::Fail,
+            format!("cannot start the case thread: {e}"),
+            String::new(),
+        );
+    }
+    match receiver.recv_timeout(case.timeout) {
+        Ok((Ok(detail), _)) => finish(Status::Pass, detail, String::new()),
+        Ok((Err(Fail::Skip(reason)), _)) => finish(Status::Skip, reason, String::new()),
+        Ok((Err(fail), output)) => finish(Status::Fail, fail.describe(), output),
+        Err(_) => {
+            kill_groups(&groups);
+            // The case thread wakes up once its processes are gone.
+            let _ = receiver.recv_timeout(Duration::from_secs(5));
+            finish(
+                Status::Fail,
+                format!(
+                    "no verdict within {} s (something hung)",
+                    case.timeout.as_secs()
+                ),
+                String::new(),
+            )
+        }
+    }
+}
+
+fn print_result(result: &CaseResult, options: &Options) {
+    if options.quiet && result.status != Status::Fail {
+        return;
+    }
+    say(format_args!(
+        "{} {} {}: {}",
+        result.status.name(),
+        result.tier.name(),
+        result.case,
+        result.detail
+    ));
+    if options.verbose && !result.output.is_empty() {
+        for line in result.output.lines() {
+            say(format_args!("    | {line}"));
+        }
+    }
+}
+
+fn json_report(options: &Options, results: &[CaseResult], elapsed: Duration) -> String {
+    let cases: Vec<String> = results
+        .iter()
+        .map(|r| {
+            JsonObject::new()
+                .field("case", JsonValue::Str(r.case))
+                .field("tier", JsonValue::Str(r.tier.name()))
+                .field("status", JsonValue::Str(r.status.name()))
+                .field("detail", JsonValue::Str(&r.detail))
+                .field("seconds", JsonValue::Float(r.elapsed.as_secs_f64()))
+                .finish()
+        })
+        .collect();
+    let cases = format!("[{}]", cases.join(","));
+    JsonObject::new()
+        .field("assignment", JsonValue::Str(options.assignment.name()))
+        .field("role", JsonValue::Str(options.role.name()))
+        .field(
+            "passed",
+            JsonValue::Uint(count(results, Status::Pass) as u64),
+        )
+        .field(
+            "failed",
+            JsonValue::Uint(count(results, Status::Fail) as u64),
+        )
+        .field(
+            "skipped",
+            JsonValue::Uint(count(results, Status::Skip) as u64),
+        )
+        .field("seconds", JsonValue::Float(elapsed.as_secs_f64()))
+        .raw_field("cases", &cases)
+        .finish()
+}
