@@ -17,8 +17,20 @@
 //! [`CATCH_UP_LIMIT`] (and a whole period) *re-bases* the schedule (the late
 //! tick becomes the new origin), so that a long stall does not end in a
 //! burst of more than [`CATCH_UP_LIMIT`] worth of ticks.
+//!
+//! On a busy machine the largest error is not the sleep but the wake-up:
+//! the kernel may let a CPU-bound task finish its slice (up to a scheduler
+//! tick, 4 ms at HZ=250) before the woken pacing thread runs. A sender that
+//! must keep time can ask for [`Pacer::with_realtime`]: the pacing thread
+//! then runs under `SCHED_FIFO` at the lowest real-time priority while the
+//! period is at least [`REALTIME_MIN_PERIOD`] (so it spins at most a fifth
+//! of the time), and goes back to normal scheduling when the period drops
+//! below it or the pacer is dropped. This needs root (or `CAP_SYS_NICE`,
+//! or an `RLIMIT_RTPRIO` above 0); without it the pacer silently keeps
+//! normal scheduling.
 
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
+use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 /// How long before a planned instant the pacer stops sleeping and spins.
@@ -27,6 +39,11 @@ pub const SPIN_WINDOW: Duration = Duration::from_micros(200);
 /// The longest stall the pacer catches up on by releasing the late ticks at
 /// once; a caller further behind than this (and than one period) re-bases.
 pub const CATCH_UP_LIMIT: Duration = Duration::from_millis(200);
+
+/// The shortest period at which a [`Pacer::with_realtime`] pacer runs its
+/// thread under real-time scheduling: with [`SPIN_WINDOW`] of spinning per
+/// tick, it keeps a real-time thread busy at most a fifth of the time.
+pub const REALTIME_MIN_PERIOD: Duration = Duration::from_millis(1);
 
 /// One tick of the schedule: when it was planned and when it was released.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +64,7 @@ impl Tick {
 }
 
 /// A drift-free schedule of ticks `period` apart.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Pacer {
     origin: Instant,
     period: Duration,
@@ -58,6 +75,20 @@ pub struct Pacer {
     rebases: u64,
     /// The sleeping side of the pacer (absolute deadlines where possible).
     clock: clock::Sleeper,
+    realtime: Realtime,
+}
+
+/// Where a pacer stands on real-time scheduling for its thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Realtime {
+    /// Not asked for.
+    Off,
+    /// Asked for; applied while the period is at least REALTIME_MIN_PERIOD.
+    Wanted,
+    /// Applied to this thread.
+    On(ThreadId),
+    /// Asked for, but the kernel refused (not privileged): not tried again.
+    Denied,
 }
 
 impl Pacer {
@@ -75,7 +106,21 @@ impl Pacer {
             index: 0,
             rebases: 0,
             clock: clock::Sleeper::new(),
+            realtime: Realtime::Off,
         }
+    }
+
+    /// Runs the waiting thread under real-time scheduling where permitted,
+    /// while the period is at least [`REALTIME_MIN_PERIOD`] (see the module
+    /// docs). Takes effect on the thread that calls [`Pacer::wait`].
+    pub fn with_realtime(mut self) -> Self {
+        self.realtime = Realtime::Wanted;
+        self
+    }
+
+    /// Whether the waiting thread currently runs under real-time scheduling.
+    pub fn is_realtime(&self) -> bool {
+        matches!(self.realtime, Realtime::On(_))
     }
 
     /// The period between ticks.
@@ -118,6 +163,7 @@ impl Pacer {
             self.rebases += 1;
             planned = now;
         }
+        self.update_realtime();
         if let Some(before) = planned.checked_sub(SPIN_WINDOW) {
             if self.sleep_until(before, shutdown) {
                 return None;
@@ -139,6 +185,25 @@ impl Pacer {
         Some(tick)
     }
 
+    /// Applies or lifts real-time scheduling as the period asks.
+    fn update_realtime(&mut self) {
+        let long_enough = self.period >= REALTIME_MIN_PERIOD;
+        match self.realtime {
+            Realtime::Wanted if long_enough => {
+                self.realtime = if clock::set_realtime(true) {
+                    Realtime::On(thread::current().id())
+                } else {
+                    Realtime::Denied
+                };
+            }
+            Realtime::On(_) if !long_enough => {
+                clock::set_realtime(false);
+                self.realtime = Realtime::Wanted;
+            }
+            _ => {}
+        }
+    }
+
     /// Sleeps until `deadline` in steps of at most [`POLL_INTERVAL`],
     /// looking at `shutdown` between them; `true` if shutdown came first.
     fn sleep_until(&mut self, deadline: Instant, shutdown: &Shutdown) -> bool {
@@ -155,7 +220,17 @@ impl Pacer {
     }
 }
 
-/// Sleeping to an absolute instant of the monotonic clock.
+impl Drop for Pacer {
+    /// Gives the thread back to normal scheduling if the pacer raised it.
+    fn drop(&mut self) {
+        if self.realtime == Realtime::On(thread::current().id()) {
+            clock::set_realtime(false);
+        }
+    }
+}
+
+/// Sleeping to an absolute instant of the monotonic clock, and the
+/// real-time scheduling switch.
 #[cfg(all(target_os = "linux", target_pointer_width = "64"))]
 mod clock {
     use std::os::raw::{c_int, c_long};
@@ -164,6 +239,8 @@ mod clock {
     const CLOCK_MONOTONIC: c_int = 1;
     const TIMER_ABSTIME: c_int = 1;
     const PR_SET_TIMERSLACK: c_int = 29;
+    const SCHED_OTHER: c_int = 0;
+    const SCHED_FIFO: c_int = 1;
     const NANOS_PER_SEC: i128 = 1_000_000_000;
 
     /// `struct timespec` on 64-bit Linux.
@@ -183,6 +260,24 @@ mod clock {
             remain: *mut Timespec,
         ) -> c_int;
         fn prctl(option: c_int, ...) -> c_int;
+        fn sched_setscheduler(pid: c_int, policy: c_int, param: *const SchedParam) -> c_int;
+    }
+
+    /// `struct sched_param`.
+    #[repr(C)]
+    struct SchedParam {
+        sched_priority: c_int,
+    }
+
+    /// Puts the calling thread under `SCHED_FIFO` at priority 1 (`on`), or
+    /// back under `SCHED_OTHER`; `false` if the kernel refused.
+    pub fn set_realtime(on: bool) -> bool {
+        let (policy, priority) = if on { (SCHED_FIFO, 1) } else { (SCHED_OTHER, 0) };
+        let param = SchedParam {
+            sched_priority: priority,
+        };
+        // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param.
+        unsafe { sched_setscheduler(0, policy, &param) == 0 }
     }
 
     /// Maps `Instant`s to `CLOCK_MONOTONIC` nanoseconds (the clock `Instant`
@@ -273,6 +368,11 @@ mod clock {
 
     #[derive(Debug, Clone)]
     pub struct Sleeper;
+
+    /// Real-time scheduling is not wired up here.
+    pub fn set_realtime(_on: bool) -> bool {
+        false
+    }
 
     impl Sleeper {
         pub fn new() -> Self {
