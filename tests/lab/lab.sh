@@ -17,9 +17,9 @@
 #
 # lab_up / lab_down; lab_exec NS CMD...; lab_counter NS DEV FIELD;
 # lab_tbf_drops; lab_udp_rcvbuf_errors NS.
-# Environment: LAB_RATE (100mbit), LAB_NETEM (netem options for the
-# router's egress toward the server, e.g. "delay 5ms loss 1%"; used only
-# where the kernel has netem).
+# Environment: LAB_ID (part of the names; default PID-RANDOM), LAB_RATE
+# (100mbit), LAB_NETEM (netem options for the router's egress toward the
+# server, e.g. "delay 5ms loss 1%"; used only where the kernel has netem).
 
 LAB_RATE=${LAB_RATE:-100mbit}
 LAB_NETEM=${LAB_NETEM:-}
@@ -53,7 +53,7 @@ lab_available() {
 # and LAB_NETEM_STATUS. Call lab_down (trap it) whatever happens.
 lab_up() {
     local id
-    id="$$-$RANDOM"
+    id="${LAB_ID:-$$-$RANDOM}"
     LAB_NS_CLIENT="socklab-$id-client"
     LAB_NS_ROUTER="socklab-$id-router"
     LAB_NS_SERVER="socklab-$id-server"
