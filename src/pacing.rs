@@ -272,7 +272,11 @@ mod clock {
     /// Puts the calling thread under `SCHED_FIFO` at priority 1 (`on`), or
     /// back under `SCHED_OTHER`; `false` if the kernel refused.
     pub fn set_realtime(on: bool) -> bool {
-        let (policy, priority) = if on { (SCHED_FIFO, 1) } else { (SCHED_OTHER, 0) };
+        let (policy, priority) = if on {
+            (SCHED_FIFO, 1)
+        } else {
+            (SCHED_OTHER, 0)
+        };
         let param = SchedParam {
             sched_priority: priority,
         };

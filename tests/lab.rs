@@ -214,7 +214,11 @@ fn socklab_loss_equals_the_counted_truth_across_a_bottleneck() {
     );
     let status = client.expect_exit();
     assert!(status.success(), "a1 client failed; {}", client.dump());
-    assert!(server.expect_exit().success(), "a1 server; {}", server.dump());
+    assert!(
+        server.expect_exit().success(),
+        "a1 server; {}",
+        server.dump()
+    );
     let after = lab.snapshot();
     let (reported, send_rate) = socklab_report(&client.stdout_text());
     let counted = truth(before, after);
@@ -238,7 +242,16 @@ fn socklab_loss_equals_the_counted_truth_across_a_bottleneck() {
         &lab.server,
         env!("CARGO_BIN_EXE_a3-ping-server"),
         &[
-            "--bind", SERVER_IP, "-p", "0", "--loss", "0", "--min-delay", "0", "--max-delay", "0",
+            "--bind",
+            SERVER_IP,
+            "-p",
+            "0",
+            "--loss",
+            "0",
+            "--min-delay",
+            "0",
+            "--max-delay",
+            "0",
         ],
     );
     let port = ping_server.wait_listening().port().to_string();
@@ -269,5 +282,9 @@ fn socklab_loss_equals_the_counted_truth_across_a_bottleneck() {
         .filter(|c| !c.is_whitespace())
         .collect();
     assert_eq!(number(&json, "received"), Some(20.0), "{}", ping.dump());
-    assert!(ping_server.expect_exit().success(), "{}", ping_server.dump());
+    assert!(
+        ping_server.expect_exit().success(),
+        "{}",
+        ping_server.dump()
+    );
 }
