@@ -506,6 +506,44 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(2));
     }
 
+    /// The scheduling policy of the calling thread (0 normal, 1 FIFO), from
+    /// /proc; `None` where /proc does not say.
+    fn thread_policy() -> Option<u32> {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+        let after_name = &stat[stat.rfind(')')? + 1..];
+        // Field 41 of stat(5); the text after the name starts at field 3.
+        after_name.split_whitespace().nth(41 - 3)?.parse().ok()
+    }
+
+    #[test]
+    fn realtime_is_applied_where_permitted_and_always_given_back() {
+        // A thread of its own: the test harness's threads stay untouched.
+        std::thread::spawn(|| {
+            let shutdown = Shutdown::new();
+            let mut pacer = Pacer::new(Duration::from_millis(2)).with_realtime();
+            pacer.wait(&shutdown).unwrap();
+            let raised = pacer.is_realtime();
+            if let Some(policy) = thread_policy() {
+                // What the pacer says is what the kernel has.
+                assert_eq!(policy, u32::from(raised));
+            }
+            // Below REALTIME_MIN_PERIOD the thread goes back to normal.
+            pacer.set_period(REALTIME_MIN_PERIOD / 2);
+            pacer.wait(&shutdown).unwrap();
+            assert!(!pacer.is_realtime());
+            assert_ne!(thread_policy(), Some(1));
+            // Long enough again: raised again (where permitted); dropping
+            // the pacer gives the thread back.
+            pacer.set_period(Duration::from_millis(2));
+            pacer.wait(&shutdown).unwrap();
+            assert_eq!(pacer.is_realtime(), raised);
+            drop(pacer);
+            assert_ne!(thread_policy(), Some(1));
+        })
+        .join()
+        .unwrap();
+    }
+
     #[test]
     fn set_period_continues_from_last_planned_tick() {
         let shutdown = Shutdown::new();
