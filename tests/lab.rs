@@ -9,7 +9,7 @@
 //!   minus bytes the server's veth received, in data frames, plus the
 //!   server's socket-buffer drops), within two datagrams;
 //! - runs a short `a3-ping-client` across the link and checks every probe
-//!   is acknowledged.
+//!   is answered.
 //!
 //! Runs only where network namespaces are available (root and `ip netns`
 //! works); elsewhere it writes one skip line and passes. The namespaces are
@@ -269,7 +269,7 @@ fn socklab_loss_equals_the_counted_truth_across_a_bottleneck() {
             "-n",
             "20",
             "-i",
-            "0.01",
+            "0.05",
             "-s",
             "64",
             "--json",
@@ -281,7 +281,10 @@ fn socklab_loss_equals_the_counted_truth_across_a_bottleneck() {
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
-    assert_eq!(number(&json, "received"), Some(20.0), "{}", ping.dump());
+    // Every probe answered: in time, or late on a busy machine (the timeout
+    // is the 50 ms interval), but none lost on an uncongested link.
+    let answered = number(&json, "received").unwrap_or(0.0) + number(&json, "late").unwrap_or(0.0);
+    assert_eq!(answered, 20.0, "{}", ping.dump());
     assert!(
         ping_server.expect_exit().success(),
         "{}",
