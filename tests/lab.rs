@@ -43,6 +43,10 @@ impl Lab {
         if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
             return Some("not root".into());
         }
+        let tc = Command::new("tc").arg("-V").output();
+        if !tc.is_ok_and(|out| out.status.success()) {
+            return Some("tc (iproute2) is missing".into());
+        }
         let probe = format!("socklab-probe-{}", std::process::id());
         match Command::new("ip").args(["netns", "add", &probe]).output() {
             Ok(out) if out.status.success() => {
