@@ -27,11 +27,11 @@
 #
 # Environment: LAB_RATE (100mbit; the percentages assume 100 Mbit/s),
 # LAB_NETEM (e.g. "delay 5ms loss 1%": applied where the kernel has netem),
-# SIZE_MB (25, per transfer).
+# SIZE_MB (25, per transfer), BIN (the binaries; target/release).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$here/../.." && pwd)"
-BIN="$ROOT/target/release"
+BIN=${BIN:-$ROOT/target/release}
 # shellcheck source=lab.sh
 source "$here/lab.sh"
 mode=${1:-quick}
