@@ -40,6 +40,10 @@ pub const SPIN_WINDOW: Duration = Duration::from_micros(200);
 /// once; a caller further behind than this (and than one period) re-bases.
 pub const CATCH_UP_LIMIT: Duration = Duration::from_millis(200);
 
+/// How many ticks the pacer plans from one origin before it moves the
+/// origin to the next planned instant (the schedule stays the same).
+const FOLD_ORIGIN_EVERY: u32 = 1 << 30;
+
 /// The shortest period at which a [`Pacer::with_realtime`] pacer runs its
 /// thread under real-time scheduling: with [`SPIN_WINDOW`] of spinning per
 /// tick, it keeps a real-time thread busy at most a fifth of the time.
@@ -182,6 +186,12 @@ impl Pacer {
         };
         self.since_origin += 1;
         self.index += 1;
+        if self.since_origin == FOLD_ORIGIN_EVERY {
+            // Same schedule, nearer origin: `since_origin` never overflows
+            // however long a fast sender runs.
+            self.origin = self.next_planned();
+            self.since_origin = 0;
+        }
         Some(tick)
     }
 
