@@ -14,9 +14,11 @@
 //! pacer *catches up*: the late ticks are released at once, on their
 //! original planned instants, until the schedule is met again, so a stall of
 //! a few milliseconds leaves no drift. Only a stall longer than
-//! [`CATCH_UP_LIMIT`] (and a whole period) *re-bases* the schedule (the late
-//! tick becomes the new origin), so that a long stall does not end in a
-//! burst of more than [`CATCH_UP_LIMIT`] worth of ticks.
+//! [`CATCH_UP_LIMIT`] or than [`CATCH_UP_TICKS`] periods (and a whole
+//! period) *re-bases* the schedule (the late tick becomes the new origin), so
+//! a long stall never ends in a burst of more than 200 ms or 64 ticks worth
+//! of sends, whichever is less (a fast sender's burst must not flood its
+//! receiver: at 800 Mbit/s, 64 datagrams of 1500 bytes are about 1 ms).
 //!
 //! On a busy machine the largest error is not the sleep but the wake-up:
 //! the kernel may let a CPU-bound task finish its slice (up to a scheduler
@@ -39,6 +41,10 @@ pub const SPIN_WINDOW: Duration = Duration::from_micros(200);
 /// The longest stall the pacer catches up on by releasing the late ticks at
 /// once; a caller further behind than this (and than one period) re-bases.
 pub const CATCH_UP_LIMIT: Duration = Duration::from_millis(200);
+
+/// The most overdue ticks the pacer catches up on at once; a caller further
+/// behind than this many periods re-bases (bounds the burst of a fast sender).
+pub const CATCH_UP_TICKS: u32 = 64;
 
 /// How many ticks the pacer plans from one origin before it moves the
 /// origin to the next planned instant (the schedule stays the same).
@@ -159,7 +165,8 @@ impl Pacer {
         let mut planned = self.next_planned();
         let now = Instant::now();
         let behind = now.saturating_duration_since(planned);
-        if self.since_origin > 0 && behind >= self.period && behind > CATCH_UP_LIMIT {
+        let too_far = behind > CATCH_UP_LIMIT || behind > self.period * CATCH_UP_TICKS;
+        if self.since_origin > 0 && behind >= self.period && too_far {
             // Too far behind to catch up without a long burst: start a new
             // schedule here.
             self.origin = now;
@@ -496,6 +503,20 @@ mod tests {
         // (however the test thread itself is scheduled).
         let next = pacer.wait(&shutdown).unwrap();
         assert!(next.actual >= late.planned + period);
+    }
+
+    #[test]
+    fn a_stall_of_more_than_catch_up_ticks_rebases() {
+        let shutdown = Shutdown::new();
+        let period = Duration::from_millis(1);
+        let mut pacer = Pacer::new(period);
+        pacer.wait(&shutdown).unwrap();
+        // 100 periods behind: under CATCH_UP_LIMIT, over CATCH_UP_TICKS.
+        std::thread::sleep(period * 100);
+        let woke = Instant::now();
+        let late = pacer.wait(&shutdown).unwrap();
+        assert_eq!(pacer.rebases(), 1);
+        assert!(late.planned >= woke);
     }
 
     #[test]
