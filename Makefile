@@ -3,11 +3,13 @@
 #   make run-iperf SIZE=100   UDP iPerf on loopback (server + client, both reports)
 #   make test                 fmt check, clippy, unit and integration tests
 #   make bench                every benchmark against its peer tool (not a test)
+#   make lab                  socklab across a 3-namespace link limited to 100 Mbit/s (root)
+#   make bench-lab            a1 vs iperf3 across that link at 50-200 % of the limit (root)
 
 SIZE ?= 100
 CARGO ?= cargo
 
-.PHONY: build test lint run-iperf bench bench-iperf bench-ping bench-files bench-chat bench-dual clean
+.PHONY: build test lint run-iperf bench bench-iperf bench-ping bench-files bench-chat bench-dual clean lab bench-lab
 
 build:
 	$(CARGO) build --release --bins
@@ -38,6 +40,12 @@ bench-chat: build
 
 bench-dual: build
 	bash tests/bench/dual.sh
+
+lab: build
+	bash tests/lab/run.sh quick
+
+bench-lab: build
+	bash tests/lab/run.sh bench
 
 clean:
 	$(CARGO) clean

@@ -1404,3 +1404,99 @@ mod tests {
         );
     }
 }
+
+/// Bytes of IP and UDP header in front of a UDP payload sent to `peer`
+/// (IPv4 without options: 20 + 8; IPv6 without extension headers: 40 + 8).
+pub fn udp_header_bytes(peer: SocketAddr) -> usize {
+    if peer.is_ipv4() {
+        28
+    } else {
+        48
+    }
+}
+
+/// The path MTU the kernel knows for a *connected* UDP socket: the route's
+/// (first hop's) MTU, lowered by any ICMP "fragmentation needed" / "packet
+/// too big" message it has received for that destination. `None` where it
+/// cannot tell (not connected, not Linux).
+///
+/// std and `socket2` have no call for this, so it is Linux's
+/// `getsockopt(IP_MTU)` (`IPV6_MTU` for IPv6) through the C library std
+/// already links. A sender warns once when `payload + udp_header_bytes(peer)`
+/// exceeds it: such datagrams are fragmented (or dropped where fragments are).
+pub fn path_mtu(socket: &UdpSocket) -> Option<usize> {
+    path_mtu_impl(socket)
+}
+
+#[cfg(target_os = "linux")]
+fn path_mtu_impl(socket: &UdpSocket) -> Option<usize> {
+    use std::os::fd::AsRawFd;
+    use std::os::raw::{c_int, c_void};
+    const IPPROTO_IP: c_int = 0;
+    const IP_MTU: c_int = 14;
+    const IPPROTO_IPV6: c_int = 41;
+    const IPV6_MTU: c_int = 24;
+    extern "C" {
+        fn getsockopt(
+            fd: c_int,
+            level: c_int,
+            name: c_int,
+            value: *mut c_void,
+            len: *mut u32,
+        ) -> c_int;
+    }
+    let (level, name) = if socket.peer_addr().ok()?.is_ipv4() {
+        (IPPROTO_IP, IP_MTU)
+    } else {
+        (IPPROTO_IPV6, IPV6_MTU)
+    };
+    let mut mtu: c_int = 0;
+    let mut len = std::mem::size_of::<c_int>() as u32;
+    // SAFETY: a valid descriptor, and `mtu`/`len` describe a writable c_int.
+    let status = unsafe {
+        getsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&mut mtu as *mut c_int).cast(),
+            &mut len,
+        )
+    };
+    (status == 0 && mtu > 0).then_some(mtu as usize)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn path_mtu_impl(_socket: &UdpSocket) -> Option<usize> {
+    None
+}
+
+#[cfg(test)]
+mod path_mtu_tests {
+    use super::*;
+
+    #[test]
+    fn loopback_path_mtu_is_the_loopback_mtu() {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        // Not connected: nobody can tell.
+        assert_eq!(path_mtu(&socket), None);
+        // Connecting sends nothing; it only picks the route.
+        socket.connect("127.0.0.1:9").unwrap();
+        let mtu = path_mtu(&socket);
+        if cfg!(target_os = "linux") {
+            let expected: Option<usize> = std::fs::read_to_string("/sys/class/net/lo/mtu")
+                .ok()
+                .and_then(|text| text.trim().parse().ok());
+            assert!(mtu.is_some());
+            if let Some(expected) = expected {
+                // An IPv4 packet is at most 65,535 bytes, whatever lo says.
+                assert_eq!(mtu, Some(expected.min(65_535)));
+            }
+        }
+    }
+
+    #[test]
+    fn header_bytes_per_family() {
+        assert_eq!(udp_header_bytes("127.0.0.1:1".parse().unwrap()), 28);
+        assert_eq!(udp_header_bytes("[::1]:1".parse().unwrap()), 48);
+    }
+}

@@ -9,7 +9,8 @@
 //! ```
 //!
 //! - The **sender** waits for each tick of a [`Pacer`] (a drift-free
-//!   absolute schedule), records the send instant, announces the probe to
+//!   absolute schedule that catches up after a stall, on a real-time thread
+//!   where permitted), records the send instant, announces the probe to
 //!   the collector, then sends it. Nothing else runs on its path, so a slow
 //!   or lost ack never shifts the schedule.
 //! - The **receiver** timestamps every datagram the moment `recv` returns.
@@ -391,9 +392,14 @@ pub fn run(
 }
 
 /// The sender thread: one probe per pacer tick.
+///
+/// The pacer runs this thread under real-time scheduling where permitted
+/// (see [`Pacer::with_realtime`]). Each probe is built before the wait, so
+/// between the tick and the send there is only the announcement to the
+/// collector (a lock-free channel push): no allocation, lock or output.
 fn send_probes(socket: &UdpSocket, plan: &Plan, events: &Sender<Event>, stop: &Shutdown) {
     let mut interval = plan.interval;
-    let mut pacer = Pacer::new(Duration::from_secs_f64(interval));
+    let mut pacer = Pacer::new(Duration::from_secs_f64(interval)).with_realtime();
     for seq in 1..=plan.count {
         let datagram = protocol::probe(plan.text, seq, plan.size);
         let Some(tick) = pacer.wait(stop) else { break };

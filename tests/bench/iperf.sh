@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# make bench-iperf: a1 UDP iPerf next to iperf3, both on loopback in one run.
+# make bench-iperf: a1 UDP iPerf next to iperf3 and a plain C sendto loop,
+# all on loopback in one run.
 #
-# Five runs each of
+# RUNS runs each of
 #   socklab: a1-iperf-server + a1-iperf-client 100 (unpaced, 1500-byte datagrams)
 #   iperf3:  iperf3 -s -1  + iperf3 -c 127.0.0.1 -u -l 1500 -b 0 -n 100M
+#   C loop:  a1-iperf-server + tests/bench/udp_blast.c (START, 100 MB in
+#            1500-byte blocking sendto() calls, STOP), compiled with gcc
 # Goodput is what the receiver counted over its receive time. Then peak RSS
-# of each side at SIZE=200 (socklab) and -n 200M (iperf3).
+# of each side at 200 MB (socklab, C loop) and -n 200M (iperf3).
+# Targets: socklab >= 1.1x iperf3's goodput and >= 0.9x the C loop's,
+# RSS <= 4 MiB per side. iperf3 is installed with apt-get when missing.
 source "$(dirname "$0")/lib.sh"
 need_tool iperf3 iperf3
 need_tool python3 python3
+need_tool gcc gcc
 RUNS=${RUNS:-5}
 tmp=$(mktemp -d)
 # Stop whatever is still running (servers run under /usr/bin/time, so their
@@ -22,6 +28,7 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
+gcc -O2 -Wall -o "$tmp/udp_blast" "$(dirname "$0")/udp_blast.c"
 
 # start_server LOG: starts a1-iperf-server (one test) on a free port and
 # sets $port to the port it bound.
@@ -33,44 +40,89 @@ start_server() {
     port=$(sed -n 's/^Listening on .*:\([0-9]*\) (udp)$/\1/p' "$1")
 }
 
-
-
 json_field() { # json_field FILE EXPR  (EXPR over the parsed object d)
     python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"
 }
 
-socklab_rates=() socklab_losses=() iperf_rates=() iperf_losses=()
+# socklab_numbers FILE: "MB/s loss%" from a1-iperf-client --json, with
+# either the iperf3-style receiver object or the older flat keys.
+socklab_numbers() {
+    python3 - "$1" <<'PY'
+import json, sys
+text = open(sys.argv[1]).read()
+d = json.JSONDecoder().raw_decode(text[text.index("{"):])[0]
+r = d.get("receiver")
+if isinstance(r, dict) and "bits_per_second" in r:
+    print(r["bits_per_second"] / 8e6, r.get("lost_percent", 0.0))
+else:
+    print(d["receive_bytes_per_second"] / 1e6, d["loss_percent"])
+PY
+}
+
+# reply_numbers TOTAL "REPLY": "MB/s loss%" from an a1 server's reply.
+reply_numbers() {
+    python3 - "$1" "$2" <<'PY'
+import re, sys
+total, reply = int(sys.argv[1]), sys.argv[2]
+rate = float(re.search(r"Throughput: ([0-9.]+) Kilobytes", reply).group(1)) / 1000
+got = re.search(r"received (\d+) bytes", reply)
+print(rate, 100.0 * (total - int(got.group(1))) / total if got else "nan")
+PY
+}
+
+socklab_rates=() socklab_losses=() iperf_rates=() iperf_losses=() c_rates=() c_losses=()
 for run in $(seq "$RUNS"); do
+    settle
     start_server "$tmp/server.log"
     "$BIN/a1-iperf-client" 100 --port "$port" --bind 127.0.0.1:0 --json >"$tmp/client.json"
     wait
-    socklab_rates+=("$(json_field "$tmp/client.json" "d['receive_bytes_per_second']/1e6")")
-    socklab_losses+=("$(json_field "$tmp/client.json" "d['loss_percent']")")
+    read -r rate loss < <(socklab_numbers "$tmp/client.json")
+    socklab_rates+=("$rate") socklab_losses+=("$loss")
 
+    settle
     iperf3 -s -1 -p 5299 >/dev/null 2>&1 &
     sleep 0.3
     iperf3 -c 127.0.0.1 -p 5299 -u -l 1500 -b 0 -n 100M -J >"$tmp/iperf.json"
     wait
     iperf_rates+=("$(json_field "$tmp/iperf.json" "d['end']['sum_received']['bits_per_second']/8e6")")
     iperf_losses+=("$(json_field "$tmp/iperf.json" "d['end']['sum_received']['lost_percent']")")
-    printf 'run %d: socklab %8.1f MB/s loss %6.3f%%   iperf3 %8.1f MB/s loss %6.3f%%\n' "$run" \
-        "${socklab_rates[-1]}" "${socklab_losses[-1]}" "${iperf_rates[-1]}" "${iperf_losses[-1]}"
+
+    settle
+    start_server "$tmp/server.log"
+    reply=$("$tmp/udp_blast" 127.0.0.1 "$port" 100000000)
+    wait
+    read -r rate loss < <(reply_numbers 100000000 "$reply")
+    c_rates+=("$rate") c_losses+=("$loss")
+    printf 'run %d: socklab %7.1f MB/s loss %6.3f%%   iperf3 %7.1f MB/s loss %6.3f%%   C loop %7.1f MB/s loss %6.3f%%\n' \
+        "$run" "${socklab_rates[-1]}" "${socklab_losses[-1]}" "${iperf_rates[-1]}" "${iperf_losses[-1]}" \
+        "${c_rates[-1]}" "${c_losses[-1]}"
 done
 
 s_rate=$(median "${socklab_rates[@]}") s_loss=$(median "${socklab_losses[@]}")
 i_rate=$(median "${iperf_rates[@]}") i_loss=$(median "${iperf_losses[@]}")
+c_rate=$(median "${c_rates[@]}") c_loss=$(median "${c_losses[@]}")
 echo
-printf 'median goodput: socklab %.1f MB/s (loss %.3f %%), iperf3 %.1f MB/s (loss %.3f %%)\n' \
-    "$s_rate" "$s_loss" "$i_rate" "$i_loss"
-echo "ratio socklab/iperf3 goodput: $(python3 -c "print(f'{$s_rate/$i_rate:.2f}')")x  (target >= 1.1x, loss <= 0.5 %)"
+printf 'median goodput: socklab %.1f MB/s (loss %.3f %%), iperf3 %.1f MB/s (loss %.3f %%), C loop %.1f MB/s (loss %.3f %%)\n' \
+    "$s_rate" "$s_loss" "$i_rate" "$i_loss" "$c_rate" "$c_loss"
+python3 - "$s_rate" "$i_rate" "$c_rate" <<'PY'
+import sys
+s, i, c = map(float, sys.argv[1:])
+print(f"ratio socklab/iperf3 goodput: {s / i:.2f}x  (target >= 1.1x: {'ok' if s / i >= 1.1 else 'MISSED'})")
+print(f"ratio socklab/C loop goodput: {s / c:.2f}x  (target >= 0.9x: {'ok' if s / c >= 0.9 else 'MISSED'})")
+PY
 
 # Peak memory at the largest size.
 start_server "$tmp/server.log"
 /usr/bin/time -v -o "$tmp/client.time" "$BIN/a1-iperf-client" 200 --port "$port" --bind 127.0.0.1:0 --json >/dev/null
 wait
+s_server=$(peak_rss_kib "$tmp/server.log.time")
+start_server "$tmp/server.log"
+/usr/bin/time -v -o "$tmp/c.time" "$tmp/udp_blast" 127.0.0.1 "$port" 200000000 >/dev/null
+wait
 /usr/bin/time -v -o "$tmp/iperf-server.time" iperf3 -s -1 -p 5299 >/dev/null 2>&1 &
 sleep 0.3
 /usr/bin/time -v -o "$tmp/iperf-client.time" iperf3 -c 127.0.0.1 -p 5299 -u -l 1500 -b 0 -n 200M >/dev/null
 wait
-echo "peak RSS at 200 MB: socklab server $(peak_rss_kib "$tmp/server.log.time") KiB, client $(peak_rss_kib "$tmp/client.time") KiB;" \
-    "iperf3 server $(peak_rss_kib "$tmp/iperf-server.time") KiB, client $(peak_rss_kib "$tmp/iperf-client.time") KiB  (target <= 4096 KiB each)"
+echo "peak RSS at 200 MB (KiB): socklab server $s_server, client $(peak_rss_kib "$tmp/client.time");" \
+    "iperf3 server $(peak_rss_kib "$tmp/iperf-server.time"), client $(peak_rss_kib "$tmp/iperf-client.time");" \
+    "C loop client $(peak_rss_kib "$tmp/c.time")  (target <= 4096 KiB per socklab side)"

@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# make lab / make bench-lab: socklab across a real (emulated) link.
+#
+#   tests/lab/run.sh quick   (make lab)        a1 at 110 % of the limit, ping, ramp
+#   tests/lab/run.sh bench   (make bench-lab)  a1 (socklab and iperf3 in the same
+#                                              run) at 50/90/110/200 %, ping, ramp
+#
+# The lab (tests/lab/lab.sh): client, router and server namespaces, veth
+# links of MTU 1500, the router's egress toward the server limited by tc tbf
+# to LAB_RATE (100mbit). Datagrams carry 1472 payload bytes, the largest that
+# fits a 1500-byte packet without fragmentation. Rates are payload rates
+# (what a1 --rate and iperf3 -b set) as a percentage of the limit.
+#
+# For every a1 transfer the truth is counted independently of the tools:
+# datagrams lost = (bytes the client's veth sent - bytes the server's veth
+# received) / bytes of one data frame (1514), rounded, plus what the client's
+# veth itself dropped. The few small control datagrams (START, STOP, iperf3's
+# TCP control) weigh ~3 % of a data frame, so they round away. The tbf's own
+# drop counter is shown beside it.
+#
+# socklab's loss and jitter come from a1-iperf-client --json: the iperf3-style
+# `receiver` object (lost_packets, packets, jitter_ms) when the client has it,
+# else the byte counts (loss only; jitter n/a).
+#
+# Root only: anywhere else it prints one line saying why and exits 0. The
+# namespaces are deleted on every exit path (trap).
+#
+# Environment: LAB_RATE (100mbit; the percentages assume 100 Mbit/s),
+# LAB_NETEM (e.g. "delay 5ms loss 1%": applied where the kernel has netem),
+# SIZE_MB (25, per transfer), BIN (the binaries; target/release).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$here/../.." && pwd)"
+BIN=${BIN:-$ROOT/target/release}
+# shellcheck source=lab.sh
+source "$here/lab.sh"
+mode=${1:-quick}
+SIZE_MB=${SIZE_MB:-25}
+PAYLOAD=1472
+LIMIT_MBIT=100
+
+if ! lab_available; then
+    echo "lab skipped: $LAB_WHY (the lab needs root and network namespaces)"
+    exit 0
+fi
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+    set +e
+    local pid
+    for pid in "${pids[@]:-}"; do
+        [ -n "$pid" ] && kill "$pid" 2>/dev/null
+    done
+    lab_down
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [ "$mode" = bench ] && ! command -v iperf3 >/dev/null; then
+    echo "installing iperf3..." >&2
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iperf3 >/dev/null
+fi
+
+lab_up
+frame=$(lab_frame_bytes "$PAYLOAD")
+echo "== lab: $LAB_NS_CLIENT -> $LAB_NS_ROUTER (tbf $LAB_RATE toward the server) -> $LAB_NS_SERVER, MTU 1500 =="
+echo "netem: $LAB_NETEM_STATUS"
+
+# wait_line FILE PATTERN: waits up to 10 s for a line matching PATTERN.
+wait_line() {
+    local i
+    for ((i = 0; i < 1000; i++)); do
+        grep -q -- "$2" "$1" 2>/dev/null && return 0
+        sleep 0.01
+    done
+    echo "timed out waiting for '$2' in $1" >&2
+    return 1
+}
+
+# snapshot: the counters the truth is computed from.
+snapshot() {
+    echo "$(lab_counter "$LAB_NS_CLIENT" c0 tx_bytes) $(lab_counter "$LAB_NS_CLIENT" c0 tx_dropped)" \
+        "$(lab_counter "$LAB_NS_SERVER" s0 rx_bytes) $(lab_tbf_drops) $(lab_udp_rcvbuf_errors "$LAB_NS_SERVER")"
+}
+
+# truth BEFORE AFTER: "lost tbf_dropped socket_dropped" between two
+# snapshots: lost on the link (client veth sent minus server veth received,
+# in data frames, plus the client veth's own drops) plus the datagrams the
+# server's kernel dropped for a full socket buffer.
+truth() {
+    python3 - "$frame" $1 $2 <<'EOF'
+import sys
+frame, tx0, txd0, rx0, tbf0, sock0, tx1, txd1, rx1, tbf1, sock1 = map(int, sys.argv[1:])
+link = round(((tx1 - tx0) - (rx1 - rx0)) / frame) + (txd1 - txd0)
+print(link + sock1 - sock0, tbf1 - tbf0, sock1 - sock0)
+EOF
+}
+
+# socklab_report FILE: "sent lost loss% jitter_ms" from a1-iperf-client --json.
+socklab_report() {
+    python3 - "$1" "$PAYLOAD" <<'EOF'
+import json, sys
+text = open(sys.argv[1]).read()
+payload = int(sys.argv[2])
+d = json.JSONDecoder().raw_decode(text[text.index("{"):])[0]
+receiver, sender = d.get("receiver"), d.get("sender")
+if isinstance(receiver, dict) and "lost_packets" in receiver:
+    sent = (sender or {}).get("packets", receiver.get("packets", 0))
+    lost = receiver["lost_packets"]
+    pct = receiver.get("lost_percent", 100.0 * lost / max(receiver.get("packets", 0), 1))
+    jitter = receiver.get("jitter_ms")
+else:
+    sent = d["datagrams_sent"]
+    received = int(d["reply"].split(", received ")[1].split()[0])
+    lost = round((d["bytes_sent"] - received) / payload)
+    pct = d.get("loss_percent", 0.0)
+    jitter = None
+print(sent, lost, f"{pct:.3f}", "n/a" if jitter is None else f"{jitter:.3f}")
+EOF
+}
+
+# iperf3_report FILE: "sent lost loss% jitter_ms" from iperf3 -J (receiver's view).
+iperf3_report() {
+    python3 - "$1" <<'EOF'
+import json, sys
+end = json.load(open(sys.argv[1]))["end"]
+s = end.get("sum_received") or end["sum"]
+sent = (end.get("sum_sent") or end["sum"]).get("packets", s.get("packets"))
+print(sent, s["lost_packets"], f"{s['lost_percent']:.3f}", f"{s['jitter_ms']:.3f}")
+EOF
+}
+
+# run_socklab PERCENT: one a1 transfer across the lab; appends a table row.
+run_socklab() {
+    local rate=$(($1 * LIMIT_MBIT / 100))M before after
+    rm -f "$work/a1s.out"
+    lab_exec "$LAB_NS_SERVER" "$BIN/a1-iperf-server" --bind "$LAB_SERVER_IP" --port 0 >"$work/a1s.out" 2>&1 &
+    pids+=($!)
+    wait_line "$work/a1s.out" "^Listening on"
+    local port
+    port=$(sed -n 's/^Listening on .*:\([0-9]*\) (udp)$/\1/p' "$work/a1s.out")
+    before=$(snapshot)
+    lab_exec "$LAB_NS_CLIENT" "$BIN/a1-iperf-client" "$SIZE_MB" --server "$LAB_SERVER_IP" --port "$port" \
+        --bind "$LAB_CLIENT_IP:0" --length "$PAYLOAD" --rate "$rate" --json >"$work/a1c.json" 2>"$work/a1c.err"
+    wait "${pids[-1]}" || true
+    after=$(snapshot)
+    row "socklab" "$1" "$(socklab_report "$work/a1c.json")" "$(truth "$before" "$after")"
+}
+
+# run_iperf3 PERCENT: the same transfer with iperf3.
+run_iperf3() {
+    local rate=$(($1 * LIMIT_MBIT / 100))M before after port=$((20000 + RANDOM % 20000))
+    lab_exec "$LAB_NS_SERVER" iperf3 -s -1 -B "$LAB_SERVER_IP" -p "$port" >"$work/i3s.out" 2>&1 &
+    pids+=($!)
+    sleep 0.3
+    before=$(snapshot)
+    lab_exec "$LAB_NS_CLIENT" iperf3 -c "$LAB_SERVER_IP" -B "$LAB_CLIENT_IP" -p "$port" -u -l "$PAYLOAD" \
+        -b "$rate" -n "${SIZE_MB}M" -J >"$work/i3c.json" 2>"$work/i3c.err"
+    wait "${pids[-1]}" || true
+    after=$(snapshot)
+    row "iperf3" "$1" "$(iperf3_report "$work/i3c.json")" "$(truth "$before" "$after")"
+}
+
+# row TOOL PERCENT "sent lost pct jitter" "truth tbf sock": one table line.
+row() {
+    # shellcheck disable=SC2086 # the reports are space-separated fields
+    set -- "$1" "$2" $3 $4
+    local verdict="loss = truth"
+    [ "$4" = "$7" ] || verdict="loss != truth (off by $(($4 - $7)))"
+    printf '%-8s %5s%% %8s %7s %8s%% %9s %10s %9s %10s   %s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" "$9" \
+        "$verdict" | tee -a "$work/table.txt"
+}
+
+header() {
+    printf '%-8s %6s %8s %7s %9s %9s %10s %9s %10s\n' tool rate sent lost loss "jitter ms" "truth lost" \
+        "tbf drops" "sock drops"
+}
+
+run_ping() {
+    rm -f "$work/ps.out"
+    lab_exec "$LAB_NS_SERVER" "$BIN/a3-ping-server" --bind "$LAB_SERVER_IP" -p 0 --loss 0 \
+        --min-delay 0 --max-delay 0 >"$work/ps.out" 2>&1 &
+    pids+=($!)
+    wait_line "$work/ps.out" "^Listening on"
+    local port
+    port=$(sed -n 's/^Listening on .*:\([0-9]*\) .*/\1/p' "$work/ps.out")
+    lab_exec "$LAB_NS_CLIENT" "$BIN/a3-ping-client" -ip "$LAB_SERVER_IP" -port "$port" -n 200 -i 0.01 \
+        -s 64 --json >"$work/pc.out" 2>&1
+    wait "${pids[-1]}" || true
+    python3 - "$work/pc.out" <<'EOF'
+import json, sys
+d = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+print(f"ping  200 probes of 64 B every 10 ms: {d['received']} acked, RTT p50 {d['rtt_p50_us']:.0f} us, "
+      f"p99 {d['rtt_p99_us']:.0f} us, sender schedule error p99 {d['schedule_error_p99_us']:.0f} us")
+EOF
+}
+
+run_ramp() {
+    rm -f "$work/ps.out"
+    lab_exec "$LAB_NS_SERVER" "$BIN/a3-ping-server" --bind "$LAB_SERVER_IP" -p 0 --loss 0 \
+        --min-delay 0 --max-delay 0 >"$work/ps.out" 2>&1 &
+    pids+=($!)
+    wait_line "$work/ps.out" "^Listening on"
+    local port
+    port=$(sed -n 's/^Listening on .*:\([0-9]*\) .*/\1/p' "$work/ps.out")
+    lab_exec "$LAB_NS_CLIENT" "$BIN/a3-ramp-client" --ip "$LAB_SERVER_IP" -p "$port" -n 150 -i 0.01 \
+        -s "$PAYLOAD" --no-plot >"$work/ramp.out" 2>&1
+    wait "${pids[-1]}" || true
+    echo "ramp  150 probes of $PAYLOAD B from 10 ms down by 5 %: $(tail -n 1 "$work/ramp.out")"
+}
+
+case "$mode" in
+quick)
+    header
+    run_socklab 110
+    run_ping
+    run_ramp
+    ;;
+bench)
+    header
+    for pct in 50 90 110 200; do
+        run_socklab "$pct"
+        run_iperf3 "$pct"
+    done
+    echo
+    # Jitter: socklab's against iperf3's at the same rate (target within 20 %).
+    awk '{ j[$1, $2] = $6 } END {
+        n = split("50% 90% 110% 200%", rates, " ")
+        for (i = 1; i <= n; i++) {
+            s = j["socklab", rates[i]]; f = j["iperf3", rates[i]]
+            if (s == "n/a" || s == "" || f == "" || f + 0 == 0) r = "n/a (socklab reports no jitter)"
+            else r = sprintf("%.2fx %s", s / f, (s / f >= 0.8 && s / f <= 1.2) ? "(within 20 %)" : "(NOT within 20 %)")
+            printf "jitter at %4s: socklab %s ms, iperf3 %s ms: %s\n", rates[i], s, f, r
+        } }' "$work/table.txt"
+    echo
+    run_ping
+    run_ramp
+    ;;
+*)
+    echo "usage: $0 quick|bench" >&2
+    exit 2
+    ;;
+esac
