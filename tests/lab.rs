@@ -191,6 +191,8 @@ fn socklab_report(stdout: &str) -> (u64, f64) {
 }
 
 #[test]
+// A skip note is the one line this test prints on purpose.
+#[allow(clippy::disallowed_methods)]
 fn socklab_loss_equals_the_counted_truth_across_a_bottleneck() {
     if let Some(why) = Lab::unavailable() {
         // Straight to stderr, past the test harness's capture: a skip must be seen.
