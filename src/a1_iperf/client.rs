@@ -16,8 +16,8 @@
 //! stream counts, until the server's `FIN`.
 
 use super::protocol::{
-    parse_received_bytes, parse_sent_bytes, parse_throughput, Control, Fin, Header, Hello, START,
-    STOP,
+    parse_received_bytes, parse_sent_bytes, parse_throughput, Control, Fin, Header, Hello, MAGIC,
+    START, STOP,
 };
 use super::report;
 use super::sender::{self, send_datagram, Senders, StreamPlan};
@@ -723,8 +723,9 @@ fn request_reply(
                 .min(crate::shutdown::POLL_INTERVAL);
             socket.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
             match socket.recv(&mut buffer) {
-                // FINs, JOINED or stray STATS from the test: not the reply.
-                Ok(len) if buffer[..len].starts_with(b"SLB1:") => {}
+                // Data still in flight (reverse), FINs, JOINED or stray
+                // STATS from the test: not the reply.
+                Ok(len) if buffer[..len].starts_with(MAGIC) => {}
                 Ok(len) => return Ok(Some(String::from_utf8_lossy(&buffer[..len]).into_owned())),
                 Err(e) if net::is_timeout(&e) => {}
                 // Nobody listening (yet): the next STOP may find the server.
