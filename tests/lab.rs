@@ -252,6 +252,8 @@ fn socklab_loss_equals_the_counted_truth_across_a_bottleneck() {
             SERVER_IP,
             "-p",
             "0",
+            // The client's `exit` comes from the client namespace.
+            "--remote-exit",
             "--loss",
             "0",
             "--min-delay",

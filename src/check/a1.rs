@@ -315,7 +315,13 @@ fn serve_client(
             )));
         }
         let expected = &pattern.datagram_at(session.bytes)[..datagram.len()];
-        if datagram != expected {
+        // A socklab sender's sequence header replaces the pattern's first
+        // bytes (the seed server only counts bytes); the rest must match.
+        let skip = match protocol::Header::parse(&datagram) {
+            Some(_) => protocol::HEADER_LEN,
+            None => 0,
+        };
+        if datagram[skip..] != expected[skip..] {
             let lost =
                 (0..26).any(|phase| datagram == pattern.datagram_at(phase)[..datagram.len()]);
             let what = if lost {

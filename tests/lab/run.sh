@@ -179,7 +179,7 @@ header() {
 
 run_ping() {
     rm -f "$work/ps.out"
-    lab_exec "$LAB_NS_SERVER" "$BIN/a3-ping-server" --bind "$LAB_SERVER_IP" -p 0 --loss 0 \
+    lab_exec "$LAB_NS_SERVER" "$BIN/a3-ping-server" --bind "$LAB_SERVER_IP" -p 0 --remote-exit --loss 0 \
         --min-delay 0 --max-delay 0 >"$work/ps.out" 2>&1 &
     pids+=($!)
     wait_line "$work/ps.out" "^Listening on"
@@ -198,7 +198,7 @@ EOF
 
 run_ramp() {
     rm -f "$work/ps.out"
-    lab_exec "$LAB_NS_SERVER" "$BIN/a3-ping-server" --bind "$LAB_SERVER_IP" -p 0 --loss 0 \
+    lab_exec "$LAB_NS_SERVER" "$BIN/a3-ping-server" --bind "$LAB_SERVER_IP" -p 0 --remote-exit --loss 0 \
         --min-delay 0 --max-delay 0 >"$work/ps.out" 2>&1 &
     pids+=($!)
     wait_line "$work/ps.out" "^Listening on"
