@@ -368,6 +368,40 @@ impl JsonObject {
     }
 }
 
+/// Nested values for [`JsonObject`]: objects, arrays and `null`.
+impl JsonObject {
+    /// Adds `key: <json>`, where `json` is already valid JSON text (a
+    /// finished object, an array from [`json_array`], or `null`).
+    pub fn raw_field(mut self, key: &str, json: &str) -> Self {
+        self.text.push(if self.text.is_empty() { '{' } else { ',' });
+        push_json_string(&mut self.text, key);
+        self.text.push(':');
+        self.text.push_str(json);
+        self
+    }
+
+    /// Adds `key: value` when `value` is `Some`, `key: null` otherwise.
+    pub fn optional(self, key: &str, value: Option<JsonValue<'_>>) -> Self {
+        match value {
+            Some(value) => self.field(key, value),
+            None => self.raw_field(key, "null"),
+        }
+    }
+}
+
+/// A JSON array of values that are already JSON text.
+pub fn json_array(items: impl IntoIterator<Item = String>) -> String {
+    let mut text = String::from("[");
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(&item);
+    }
+    text.push(']');
+    text
+}
+
 fn push_json_string(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
@@ -425,5 +459,20 @@ mod tests {
             .uint("c_bytes", 3)
             .finish();
         assert_eq!(rounded, r#"{"a_seconds":0.3,"b_bps":null,"c_bytes":3}"#);
+    }
+    #[test]
+    fn json_nests_objects_arrays_and_null() {
+        let inner = JsonObject::new().field("a", JsonValue::Uint(1)).finish();
+        let json = JsonObject::new()
+            .raw_field("inner", &inner)
+            .raw_field("list", &json_array([inner.clone(), "2".to_string()]))
+            .optional("none", None)
+            .optional("some", Some(JsonValue::Bool(false)))
+            .finish();
+        assert_eq!(
+            json,
+            r#"{"inner":{"a":1},"list":[{"a":1},2],"none":null,"some":false}"#
+        );
+        assert_eq!(json_array([]), "[]");
     }
 }

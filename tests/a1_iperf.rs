@@ -4,6 +4,7 @@
 mod common;
 
 use common::{run, Proc, DEADLINE};
+use socklab::a1_iperf::protocol::{Header, HEADER_LEN};
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
@@ -100,13 +101,43 @@ fn client_json_reports_the_same_accounting() {
     assert!(status.success(), "{}", client.dump());
     let lines = client.stdout_lines();
     assert_eq!(lines.len(), 1, "one JSON object: {lines:?}");
-    let json = &lines[0];
-    assert!(json.starts_with('{') && json.ends_with('}'), "{json}");
-    assert!(json.contains("\"bytes_sent\":25000000"), "{json}");
-    assert!(json.contains("\"datagrams_sent\":25000,"), "{json}");
-    assert!(json.contains("\"bytes_received\":25000000"), "{json}");
-    assert!(json.contains("\"loss_percent\":0,"), "{json}");
-    assert!(json.contains("\"interrupted\":false"), "{json}");
+    let json = json::parse(&lines[0]);
+    assert_eq!(json["sender"]["bytes"].num(), 25_000_000.0);
+    assert_eq!(json["sender"]["packets"].num(), 25_000.0);
+    assert_eq!(json["receiver"]["bytes"].num(), 25_000_000.0);
+    assert_eq!(json["receiver"]["packets"].num(), 25_000.0);
+    assert_eq!(json["receiver"]["lost_packets"].num(), 0.0);
+    assert_eq!(json["receiver"]["lost_percent"].num(), 0.0);
+    assert_eq!(json["receiver"]["out_of_order"].num(), 0.0);
+    assert!(json["receiver"]["jitter_ms"].num() >= 0.0);
+    assert!(json["receiver"]["bits_per_second"].num() > 0.0);
+    assert_eq!(json["interrupted"], json::Value::Bool(false));
+    assert_eq!(json["reverse"], json::Value::Bool(false));
+    assert!(
+        json.get("streams").is_none(),
+        "streams only with --parallel"
+    );
+    let intervals = json["intervals"].arr();
+    assert!(!intervals.is_empty());
+    let sum: f64 = intervals.iter().map(|i| i["bytes"].num()).sum();
+    assert_eq!(sum, 25_000_000.0);
+    let sent: f64 = intervals
+        .iter()
+        .filter(|i| i["sender"] != json::Value::Null)
+        .map(|i| i["sender"]["bytes"].num())
+        .sum();
+    assert_eq!(sent, 25_000_000.0);
+    for key in [
+        "start",
+        "end",
+        "seconds",
+        "bits_per_second",
+        "packets",
+        "lost_packets",
+        "jitter_ms",
+    ] {
+        assert!(intervals[0].get(key).is_some(), "interval has {key}");
+    }
     assert!(server.expect_exit().success());
 }
 
@@ -282,6 +313,7 @@ fn client_wire_bytes_and_stop_retry_against_a_seed_style_server() {
     let (len, client_addr) = server.recv_from(&mut buffer).unwrap();
     assert_eq!(&buffer[..len], b"START");
     let mut offset = 0u64;
+    let mut sequence = 0u64;
     let mut stops = 0;
     let mut first_stop = None;
     let deadline = Instant::now() + DEADLINE;
@@ -308,12 +340,19 @@ fn client_wire_bytes_and_stop_retry_against_a_seed_style_server() {
         }
         assert!(first_stop.is_none(), "payload after STOP");
         assert!(len <= 4000);
-        let start = (offset % 26) as usize;
+        // A socklab client opens each datagram with the 40-byte header
+        // (ASCII, so the seed server's decode() accepts it); the rest is
+        // the seed pattern at its offset in the payload.
+        let header = Header::parse(&buffer[..len]).expect("a header");
+        assert_eq!((header.stream, header.sequence), (0, sequence));
+        assert!(std::str::from_utf8(&buffer[..HEADER_LEN]).is_ok());
+        let start = ((offset + HEADER_LEN as u64) % 26) as usize;
         assert!(
-            buffer[..len] == pattern[start..start + len],
+            buffer[HEADER_LEN..len] == pattern[start..start + len - HEADER_LEN],
             "payload at byte {offset}"
         );
         offset += len as u64;
+        sequence += 1;
     }
     assert_eq!(stops, 2);
     assert_eq!(
@@ -383,5 +422,635 @@ fn sigint_stops_a_slow_client_with_its_summary() {
     assert!(!summary.starts_with("Sent 25000000 "), "{summary}");
     // The client's STOP ended the server's test too.
     assert!(server.expect_exit().success(), "{}", server.dump());
+    server.expect_stdout("Server process completed iPerfectly!");
+}
+
+/// A minimal JSON reader, enough to check the shape and figures of
+/// `--json` output (the kit has no JSON crate).
+mod json {
+    use std::ops::Index;
+
+    #[derive(Debug, Clone, PartialEq)]
+    pub enum Value {
+        Null,
+        Bool(bool),
+        Num(f64),
+        Str(String),
+        Arr(Vec<Value>),
+        Obj(Vec<(String, Value)>),
+    }
+
+    impl Value {
+        pub fn get(&self, key: &str) -> Option<&Value> {
+            match self {
+                Value::Obj(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+                _ => None,
+            }
+        }
+
+        pub fn num(&self) -> f64 {
+            match self {
+                Value::Num(n) => *n,
+                other => panic!("not a number: {other:?}"),
+            }
+        }
+
+        pub fn arr(&self) -> &[Value] {
+            match self {
+                Value::Arr(items) => items,
+                other => panic!("not an array: {other:?}"),
+            }
+        }
+    }
+
+    impl Index<&str> for Value {
+        type Output = Value;
+        fn index(&self, key: &str) -> &Value {
+            self.get(key)
+                .unwrap_or_else(|| panic!("no key {key:?} in {self:?}"))
+        }
+    }
+
+    /// Parses one JSON document; panics on anything malformed or trailing.
+    pub fn parse(text: &str) -> Value {
+        let bytes = text.as_bytes();
+        let mut at = 0;
+        let value = value(bytes, &mut at);
+        skip_ws(bytes, &mut at);
+        assert_eq!(at, bytes.len(), "trailing text in {text}");
+        value
+    }
+
+    fn skip_ws(b: &[u8], at: &mut usize) {
+        while *at < b.len() && b[*at].is_ascii_whitespace() {
+            *at += 1;
+        }
+    }
+
+    fn expect(b: &[u8], at: &mut usize, c: u8) {
+        skip_ws(b, at);
+        assert_eq!(b.get(*at), Some(&c), "expected {:?} at {at}", c as char);
+        *at += 1;
+    }
+
+    fn string(b: &[u8], at: &mut usize) -> String {
+        expect(b, at, b'"');
+        let mut out = String::new();
+        while b[*at] != b'"' {
+            if b[*at] == b'\\' {
+                *at += 1;
+                out.push(match b[*at] {
+                    b'n' => '\n',
+                    b't' => '\t',
+                    b'r' => '\r',
+                    c => c as char,
+                });
+            } else {
+                out.push(b[*at] as char);
+            }
+            *at += 1;
+        }
+        *at += 1;
+        out
+    }
+
+    fn value(b: &[u8], at: &mut usize) -> Value {
+        skip_ws(b, at);
+        match b[*at] {
+            b'{' => {
+                *at += 1;
+                let mut fields = Vec::new();
+                skip_ws(b, at);
+                if b[*at] == b'}' {
+                    *at += 1;
+                    return Value::Obj(fields);
+                }
+                loop {
+                    let key = string(b, at);
+                    expect(b, at, b':');
+                    fields.push((key, value(b, at)));
+                    skip_ws(b, at);
+                    *at += 1;
+                    if b[*at - 1] == b'}' {
+                        return Value::Obj(fields);
+                    }
+                    assert_eq!(b[*at - 1], b',', "bad object at {at}");
+                }
+            }
+            b'[' => {
+                *at += 1;
+                let mut items = Vec::new();
+                skip_ws(b, at);
+                if b[*at] == b']' {
+                    *at += 1;
+                    return Value::Arr(items);
+                }
+                loop {
+                    items.push(value(b, at));
+                    skip_ws(b, at);
+                    *at += 1;
+                    if b[*at - 1] == b']' {
+                        return Value::Arr(items);
+                    }
+                    assert_eq!(b[*at - 1], b',', "bad array at {at}");
+                }
+            }
+            b'"' => Value::Str(string(b, at)),
+            b't' if b[*at..].starts_with(b"true") => {
+                *at += 4;
+                Value::Bool(true)
+            }
+            b'f' if b[*at..].starts_with(b"false") => {
+                *at += 5;
+                Value::Bool(false)
+            }
+            b'n' if b[*at..].starts_with(b"null") => {
+                *at += 4;
+                Value::Null
+            }
+            _ => {
+                let start = *at;
+                while *at < b.len()
+                    && matches!(b[*at], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    *at += 1;
+                }
+                let text = std::str::from_utf8(&b[start..*at]).unwrap();
+                Value::Num(
+                    text.parse()
+                        .unwrap_or_else(|_| panic!("bad number {text:?}")),
+                )
+            }
+        }
+    }
+}
+
+/// Runs a client with `args` against the server at `addr` and returns its
+/// one JSON object.
+fn client_json(addr: SocketAddr, args: &[&str]) -> json::Value {
+    let port = addr.port().to_string();
+    let mut all = vec!["--port", &port, "--bind", "127.0.0.1:0", "--json"];
+    all.extend_from_slice(args);
+    let (status, client) = run(CLIENT, &all);
+    assert!(status.success(), "{}", client.dump());
+    let lines = client.stdout_lines();
+    assert_eq!(lines.len(), 1, "one JSON object: {lines:?}");
+    json::parse(&lines[0])
+}
+
+/// The JSON object a `--json` server prints at exit (after its readiness
+/// line).
+fn server_json(server: &mut Proc) -> json::Value {
+    assert!(server.expect_exit().success(), "{}", server.dump());
+    let lines = server.stdout_lines();
+    assert_eq!(
+        lines.len(),
+        2,
+        "readiness line and one JSON object: {lines:?}"
+    );
+    json::parse(&lines[1])
+}
+
+/// Checks that intervals of `period` seconds tile the test: the first
+/// starts at 0, each starts where the previous ended, all but the last
+/// last `period`, and their bytes add up to `total`.
+fn assert_intervals_tile(intervals: &[json::Value], period: f64, total: f64) {
+    assert!(!intervals.is_empty());
+    let mut expected_start = 0.0;
+    for (k, interval) in intervals.iter().enumerate() {
+        let (start, end) = (interval["start"].num(), interval["end"].num());
+        assert!(
+            (start - expected_start).abs() < 1e-6,
+            "interval {k} starts at {start}"
+        );
+        assert!((interval["seconds"].num() - (end - start)).abs() < 1e-6);
+        if k + 1 < intervals.len() {
+            assert!(
+                (end - start - period).abs() < 1e-6,
+                "interval {k}: {start}..{end}"
+            );
+        } else {
+            assert!(
+                end > start && end - start <= period + 1e-6,
+                "last: {start}..{end}"
+            );
+        }
+        expected_start = end;
+    }
+    let sum: f64 = intervals.iter().map(|i| i["bytes"].num()).sum();
+    assert_eq!(sum, total);
+}
+
+#[test]
+fn time_mode_sends_for_the_given_time_and_intervals_tile_it() {
+    let (mut server, addr) = start_server(&["--json", "--interval", "0.5"]);
+    let json = client_json(
+        addr,
+        &[
+            "--time",
+            "2",
+            "--rate",
+            "100M",
+            "--interval",
+            "0.5",
+            "--server",
+            "localhost",
+        ],
+    );
+    let sender = &json["sender"];
+    let seconds = sender["seconds"].num();
+    assert!((1.9..3.0).contains(&seconds), "sent for {seconds} s");
+    let sent = sender["bytes"].num();
+    // 100 Mbit/s for 2 s is 25 MB; a loaded machine may fall behind.
+    assert!(sent > 2_000_000.0 && sent <= 25_001_500.0, "{sent}");
+    let receiver = &json["receiver"];
+    assert_eq!(receiver["bytes"].num(), sent, "{json:?}");
+    assert_eq!(receiver["lost_packets"].num(), 0.0);
+    assert_eq!(receiver["packets"].num(), sender["packets"].num());
+    assert_intervals_tile(json["intervals"].arr(), 0.5, sent);
+    // `sender` is null in a row only the receiver has (its last datagrams
+    // arrived after the sender's last interval had closed).
+    let sent_sum: f64 = json["intervals"]
+        .arr()
+        .iter()
+        .filter(|i| i["sender"] != json::Value::Null)
+        .map(|i| i["sender"]["bytes"].num())
+        .sum();
+    assert_eq!(sent_sum, sent);
+
+    // The server's own JSON: one test, the same figures, the same tiling.
+    let server_json = server_json(&mut server);
+    let tests = server_json["tests"].arr();
+    assert_eq!(tests.len(), 1);
+    let test = &tests[0];
+    assert_eq!(test["end"], json::Value::Str("stopped".into()));
+    assert_eq!(test["receiver"]["bytes"].num(), sent);
+    assert_eq!(test["receiver"]["lost_packets"].num(), 0.0);
+    assert_intervals_tile(test["intervals"].arr(), 0.5, sent);
+}
+
+#[test]
+fn size_and_time_together_are_a_usage_error() {
+    let (status, client) = run(CLIENT, &["25", "--time", "1"]);
+    assert_eq!(status.code(), Some(2), "{}", client.dump());
+    assert!(
+        client.stderr_text().contains("SIZE_MB or --time"),
+        "{}",
+        client.dump()
+    );
+}
+
+#[test]
+fn reverse_counts_every_byte_the_server_sent() {
+    let (mut server, addr) = start_server(&[]);
+    // Paced: the client's receiver threads block between datagrams.
+    let json = client_json(addr, &["25", "--reverse", "--rate", "100M"]);
+    assert_eq!(json["reverse"], json::Value::Bool(true));
+    assert_eq!(json["sender"]["bytes"].num(), 25_000_000.0, "{json:?}");
+    assert_eq!(json["sender"]["packets"].num(), 16_667.0);
+    assert_eq!(json["receiver"]["bytes"].num(), 25_000_000.0);
+    assert_eq!(json["receiver"]["packets"].num(), 16_667.0);
+    assert_eq!(json["receiver"]["lost_packets"].num(), 0.0);
+    assert_eq!(json["receiver"]["duplicates"].num(), 0.0);
+    let reply = match &json["reply"] {
+        json::Value::Str(reply) => reply.clone(),
+        other => panic!("no reply: {other:?}"),
+    };
+    assert!(reply.ends_with(", sent 25000000 bytes"), "{reply}");
+    let received: f64 = json["intervals"]
+        .arr()
+        .iter()
+        .map(|i| i["bytes"].num())
+        .sum();
+    assert_eq!(received, 25_000_000.0);
+    assert!(server.expect_exit().success(), "{}", server.dump());
+    server.expect_stdout("Size of data sent (bytes):  25000000");
+    server.expect_stdout("Server process completed iPerfectly!");
+}
+
+#[test]
+fn reverse_with_time_and_parallel_streams() {
+    let (mut server, addr) = start_server(&[]);
+    let json = client_json(
+        addr,
+        &[
+            "--time",
+            "1",
+            "--reverse",
+            "--parallel",
+            "2",
+            "--rate",
+            "100M",
+        ],
+    );
+    let streams = json["streams"].arr();
+    assert_eq!(streams.len(), 2);
+    let mut total = 0.0;
+    for stream in streams {
+        let sent = stream["sender"]["bytes"].num();
+        assert!(sent > 0.0);
+        assert_eq!(stream["receiver"]["bytes"].num(), sent, "{stream:?}");
+        total += sent;
+    }
+    assert_eq!(json["sender"]["bytes"].num(), total);
+    assert_eq!(json["receiver"]["bytes"].num(), total);
+    assert!(server.expect_exit().success(), "{}", server.dump());
+}
+
+#[test]
+fn parallel_4_streams_split_the_payload_exactly() {
+    let (mut server, addr) = start_server(&[]);
+    let json = client_json(addr, &["25", "--parallel", "4", "--rate", "400M"]);
+    let streams = json["streams"].arr();
+    assert_eq!(streams.len(), 4);
+    for (id, stream) in streams.iter().enumerate() {
+        assert_eq!(stream["id"].num(), id as f64);
+        assert_eq!(stream["sender"]["bytes"].num(), 6_250_000.0, "{stream:?}");
+        assert_eq!(stream["receiver"]["bytes"].num(), 6_250_000.0, "{stream:?}");
+        assert_eq!(stream["receiver"]["lost_packets"].num(), 0.0);
+    }
+    assert_eq!(json["sender"]["bytes"].num(), 25_000_000.0);
+    assert_eq!(json["receiver"]["bytes"].num(), 25_000_000.0);
+    assert_eq!(json["parallel"].num(), 4.0);
+    assert!(server.expect_exit().success(), "{}", server.dump());
+    server.expect_stdout("Size of data received (bytes):  25000000");
+    for id in 0..4 {
+        server.expect_stdout(&format!("[  {id}]   0.00-"));
+    }
+    // The report's last [SUM] row has the totals (earlier ones are
+    // interval rows when the test takes more than a second).
+    let lines = server.stdout_lines();
+    let sum = lines
+        .iter()
+        .rev()
+        .find(|l| l.starts_with("[SUM]   0.00-"))
+        .unwrap_or_else(|| panic!("no [SUM] row: {}", server.dump()));
+    assert!(sum.contains("25.00 MB"), "{sum}");
+}
+
+#[test]
+fn ipv6_loopback_end_to_end() {
+    if UdpSocket::bind("[::1]:0").is_err() {
+        return; // No IPv6 loopback in this environment: nothing to test.
+    }
+    let (mut server, addr) = start_server(&["--bind", "::1"]);
+    assert!(addr.is_ipv6());
+    let port = addr.port().to_string();
+    let (status, client) = run(
+        CLIENT,
+        &[
+            "25", "--server", "[::1]", "--port", &port, "--bind", "[::1]:0", "--rate", "400M",
+        ],
+    );
+    assert!(status.success(), "{}", client.dump());
+    client.expect_stdout("Server IP address:  ::1");
+    client.expect_stdout("Server received 25000000 bytes: loss 0.000%");
+    assert!(server.expect_exit().success(), "{}", server.dump());
+    server.expect_stdout("Client IP address:  ::1");
+}
+
+/// A test sender: raw datagrams with headers, some dropped, repeated and
+/// swapped on purpose; the server must count exactly that.
+#[test]
+fn server_counts_loss_duplicates_and_reordering_exactly() {
+    let (mut server, addr) = start_server(&[]);
+    let client = raw_client();
+    client.connect(addr).unwrap();
+    client.send(b"START").unwrap();
+    // 0..200: 10 and 100..=102 dropped, 20 sent three times, 30 twice,
+    // 40/41 and 150/151 swapped.
+    let mut order = Vec::new();
+    for s in 0..200u64 {
+        match s {
+            10 | 100..=102 | 41 | 151 => {}
+            20 => order.extend([20, 20, 20]),
+            30 => order.extend([30, 30]),
+            40 => order.extend([41, 40]),
+            150 => order.extend([151, 150]),
+            _ => order.push(s),
+        }
+    }
+    let mut datagram = vec![b'a'; 500];
+    for (i, &sequence) in order.iter().enumerate() {
+        Header {
+            stream: 0,
+            sequence,
+            sent_ns: 1_000_000_000 + sequence * 1_000_000,
+        }
+        .write(&mut datagram);
+        client.send(&datagram).unwrap();
+        if i % 20 == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    client.send(b"STOP").unwrap();
+    let reply = recv_text(&client);
+    assert_reply(&reply, order.len() as u64 * 500);
+    // The STATS datagram follows: the server's view, stream 0.
+    let stats = recv_text(&client);
+    assert!(stats.starts_with("SLB1:STATS 0 1\n"), "{stats}");
+    let totals = stats.lines().find(|l| l.starts_with("S 0 ")).unwrap();
+    let fields: Vec<&str> = totals.split(' ').collect();
+    // S stream bytes packets seconds lost duplicates out_of_order jitter
+    assert_eq!(fields[3], order.len().to_string());
+    assert_eq!(&fields[5..8], ["4", "3", "2"], "{totals}");
+    assert!(server.expect_exit().success(), "{}", server.dump());
+    server.expect_stdout("Lost datagrams: 4 (2.000%), duplicates: 3, out of order: 2, jitter: ");
+}
+
+#[test]
+fn a_seed_client_gets_the_reply_and_nothing_more() {
+    let (mut server, addr) = start_server(&[]);
+    let client = raw_client();
+    client.send_to(b"START", addr).unwrap();
+    let datagram: Vec<u8> = (0..1500).map(|i| b'a' + (i % 26) as u8).collect();
+    for _ in 0..20 {
+        client.send_to(&datagram, addr).unwrap();
+    }
+    client.send_to(b"STOP", addr).unwrap();
+    assert_reply(&recv_text(&client), 30_000);
+    // No STATS for a client that sent no headers.
+    client
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut buffer = [0u8; 4096];
+    assert!(client.recv_from(&mut buffer).is_err(), "an extra datagram");
+    assert!(server.expect_exit().success());
+    assert!(!server.stdout_text().contains("Lost datagrams"));
+}
+
+/// A raw socket playing the seed server: it counts bytes and answers STOP
+/// with the seed sentence, and never answers a HELLO.
+#[test]
+fn reverse_and_parallel_against_a_seed_style_server_fail_clearly() {
+    for flag in ["--reverse", "--parallel"] {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        server.set_read_timeout(Some(DEADLINE)).unwrap();
+        let port = server.local_addr().unwrap().port().to_string();
+        let mut args = vec!["25", "--port", &port, "--bind", "127.0.0.1:0", flag];
+        if flag == "--parallel" {
+            args.push("2");
+        }
+        let started = Instant::now();
+        let mut client = Proc::spawn(CLIENT, &args);
+        let mut buffer = [0u8; 65_536];
+        let (len, from) = server.recv_from(&mut buffer).unwrap();
+        assert_eq!(&buffer[..len], b"START");
+        // The seed server counts until STOP, which the client sends when it
+        // gives up on the HELLO, so the seed program ends cleanly too.
+        let mut counted = 0;
+        loop {
+            let (len, _) = server.recv_from(&mut buffer).unwrap();
+            if &buffer[..len] == b"STOP" {
+                break;
+            }
+            assert!(buffer[..len].starts_with(b"SLB1:HELLO "));
+            counted += len;
+        }
+        server
+            .send_to(b"Throughput: 1.000 Kilobytes per second", from)
+            .unwrap();
+        assert!(counted > 0);
+        let status = client.expect_exit();
+        assert_eq!(status.code(), Some(1), "{}", client.dump());
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "{flag}: too slow"
+        );
+        let stderr = client.stderr_text();
+        assert!(
+            stderr.contains("need a socklab a1-iperf-server"),
+            "{flag}: {stderr}"
+        );
+    }
+}
+
+/// Issue 11: a test belongs to its client. Junk every 50 ms from another
+/// address neither keeps a vanished client's test alive nor keeps a new
+/// client out for longer than the idle timeout.
+#[test]
+fn junk_from_other_addresses_does_not_keep_a_test_alive() {
+    let (mut server, addr) = start_server(&["--forever", "--idle-timeout", "1"]);
+    let stop_junk = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let junk = {
+        let stop = stop_junk.clone();
+        std::thread::spawn(move || {
+            let attacker = UdpSocket::bind("127.0.0.2:0").unwrap();
+            let deadline = Instant::now() + DEADLINE;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+                attacker.send_to(b"x", addr).unwrap();
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    // Client A starts a test and vanishes.
+    let a = raw_client();
+    a.send_to(b"START", addr).unwrap();
+    a.send_to(&[b'a'; 1000], addr).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    // Client B (another address) starts a test of its own, seed style:
+    // START once, data, then STOP every second until a reply.
+    let b = UdpSocket::bind("127.0.0.3:0").unwrap();
+    let b_started = Instant::now();
+    b.send_to(b"START", addr).unwrap();
+    b.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let mut buffer = [0u8; 4096];
+    let mut reply = None;
+    while reply.is_none() && b_started.elapsed() < DEADLINE {
+        b.send_to(&[b'a'; 100], addr).unwrap();
+        b.send_to(b"STOP", addr).unwrap();
+        if let Ok((len, _)) = b.recv_from(&mut buffer) {
+            reply = Some(String::from_utf8_lossy(&buffer[..len]).into_owned());
+        }
+    }
+    let waited = b_started.elapsed();
+    stop_junk.store(true, std::sync::atomic::Ordering::Relaxed);
+    junk.join().unwrap();
+    let reply = reply.expect("client B was never served");
+    assert!(reply.starts_with("Throughput: "), "{reply}");
+    // A's idle timeout (1 s) plus B's STOP retry (1 s) and slack.
+    assert!(waited < Duration::from_secs(5), "B waited {waited:?}");
+    server.signal("INT");
+    assert!(server.expect_exit().success());
+    let log = server.stderr_text();
+    assert!(log.contains("sent nothing for 1.0 s"), "{log}");
+}
+
+/// Issue 11: after a test, a repeated STOP is answered only to the test's
+/// client, and at most 3 times.
+#[test]
+fn repeated_stop_gets_a_bounded_number_of_replies() {
+    let (mut server, addr) = start_server(&["--forever"]);
+    let client = raw_client();
+    client.send_to(b"START", addr).unwrap();
+    client.send_to(&[b'a'; 100], addr).unwrap();
+    client.send_to(b"STOP", addr).unwrap();
+    assert_reply(&recv_text(&client), 100);
+    // Another address repeating STOP gets nothing.
+    let other = UdpSocket::bind("127.0.0.2:0").unwrap();
+    other
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    for _ in 0..5 {
+        other.send_to(b"STOP", addr).unwrap();
+    }
+    let mut buffer = [0u8; 4096];
+    assert!(other.recv_from(&mut buffer).is_err(), "reply to a stranger");
+    // The client itself: 10 more STOPs, at most 3 answers.
+    for _ in 0..10 {
+        client.send_to(b"STOP", addr).unwrap();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    client
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut answers = 0;
+    while client.recv_from(&mut buffer).is_ok() {
+        answers += 1;
+        assert!(answers <= 10);
+    }
+    assert_eq!(answers, 3, "answers to 10 repeated STOPs");
+    server.signal("INT");
+    assert!(server.expect_exit().success());
+}
+
+#[test]
+fn sigint_mid_reverse_stops_both_sides_promptly() {
+    let (mut server, addr) = start_server(&[]);
+    let port = addr.port().to_string();
+    let mut client = Proc::spawn(
+        CLIENT,
+        &[
+            "--time",
+            "60",
+            "--reverse",
+            "--rate",
+            "10M",
+            "--port",
+            &port,
+            "--bind",
+            "127.0.0.1:0",
+        ],
+    );
+    client.expect_stdout("Time of first packet sent:");
+    std::thread::sleep(Duration::from_millis(800));
+    let signalled = Instant::now();
+    client.signal("INT");
+    assert!(client.expect_exit().success(), "{}", client.dump());
+    client.expect_stdout("Test interrupted");
+    // The client's STOP ends the server's sending and its test at once.
+    let reply = client.expect_stdout("Throughput: ");
+    assert!(reply.contains(", sent "), "{reply}");
+    assert!(server.expect_exit().success(), "{}", server.dump());
+    assert!(
+        signalled.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        signalled.elapsed()
+    );
+    assert!(
+        !server.stdout_text().contains("went silent"),
+        "{}",
+        server.dump()
+    );
     server.expect_stdout("Server process completed iPerfectly!");
 }

@@ -1,85 +1,125 @@
 //! The a1 client: `START`, the payload, then `STOP` every second until the
 //! server replies with its throughput.
 //!
-//! A dedicated sender thread streams the payload, generated on the fly from
-//! a 1.5 kB pattern (the seed builds and prints all 200 MB first), either as
+//! One sender thread per stream ([`super::sender`]) streams the payload,
+//! generated on the fly from a 1.5 kB pattern (the seed builds and prints
+//! all 200 MB first), each datagram opened by a sequence header, either as
 //! fast as the socket takes it (the seed's behaviour) or paced to a target
-//! rate by [`crate::pacing::Pacer`]. The main thread draws progress and
-//! watches for Ctrl-C.
+//! rate. The main thread prints interval reports and watches for Ctrl-C.
+//! After the reply, a socklab server's `STATS` datagrams give the
+//! receiver's view, shown side by side with the sender's.
+//!
+//! `--parallel N` and `--reverse` first send a `HELLO` after `START` and
+//! need the server's `ACK` (a seed server never sends one: the client gives
+//! up after [`HELLO_TIMEOUT`]); each stream's socket then joins with the
+//! server's cookie. In reverse the server sends and one receiver thread per
+//! stream counts, until the server's `FIN`.
 
-use super::protocol::{parse_received_bytes, parse_throughput, Payload, START, STOP};
+use super::protocol::{
+    parse_received_bytes, parse_sent_bytes, parse_throughput, Control, Fin, Header, Hello, START,
+    STOP,
+};
+use super::report;
+use super::sender::{self, send_datagram, Senders, StreamPlan};
+use super::stats::{merge_intervals, Figures, IntervalClock, StreamReceiver, UnixClock, View};
 use crate::net::{self, SocketOptions};
-use crate::output::{self, JsonObject, JsonValue, Progress};
-use crate::pacing::{self, Pacer};
+use crate::output::{self, json_array, JsonObject, JsonValue};
 use crate::shutdown::Shutdown;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How long the client waits for a reply before sending `STOP` again (seed).
 const STOP_RETRY: Duration = Duration::from_secs(1);
 /// How long an interrupted client waits for the server's reply.
 const INTERRUPTED_REPLY_WAIT: Duration = Duration::from_millis(500);
-/// Linux's "no buffer space available", which a fast sender can hit.
-const ENOBUFS: i32 = 105;
+/// How long the client waits for the server's `ACK` to its `HELLO` (and for
+/// each stream's `JOINED`) before it gives up.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(3);
+/// How often `HELLO` and `JOIN` are resent while unanswered.
+const HELLO_RETRY: Duration = Duration::from_millis(250);
+/// How long the client waits for the `STATS` datagrams after the reply.
+const STATS_WAIT: Duration = Duration::from_millis(500);
+/// `--reverse`: a stream that receives nothing for this long is over even
+/// without `FIN`.
+const REVERSE_IDLE: Duration = Duration::from_secs(5);
+/// Receive buffer of the client's sockets in `--reverse` (as the server's).
+const REVERSE_RECV_BUFFER: usize = 4 << 20;
 
 /// Client settings.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// Payload size in bytes.
-    pub size: u64,
+    /// Payload size in bytes (all streams); `None` when `time` is set.
+    pub size: Option<u64>,
+    /// Send for this long instead of a size (`--time`).
+    pub time: Option<Duration>,
     /// The server's address.
     pub server: SocketAddr,
-    /// The client's own address (seed: `127.0.0.1:7777`).
+    /// The client's own address (seed: `127.0.0.1:7777`); extra streams
+    /// bind the same IP address on free ports.
     pub bind: SocketAddr,
     /// Payload bytes per datagram.
     pub length: usize,
-    /// Target rate in bits per second; 0 sends unpaced, as the seed.
+    /// Target rate in bits per second, all streams together; 0 sends
+    /// unpaced, as the seed.
     pub rate: u64,
     /// Give up when no reply to `STOP` arrives for this long.
     pub stop_timeout: Duration,
     /// Print one JSON object instead of the human report.
     pub json: bool,
+    /// Report every this long (`None`: no interval reports).
+    pub interval: Option<Duration>,
+    /// The server sends, the client receives.
+    pub reverse: bool,
+    /// Number of streams (one socket and thread each).
+    pub parallel: u16,
 }
 
-/// What the client measured.
+/// What the client measured, and what the server told it.
 #[derive(Debug, Clone)]
 pub struct ClientReport {
-    /// Payload bytes handed to the socket.
-    pub bytes_sent: u64,
-    /// Payload datagrams sent.
-    pub datagrams_sent: u64,
-    /// Time from `START` to the last payload datagram.
-    pub send_time: Duration,
+    /// The sender's view: the client's own, or the server's in reverse.
+    pub sender: View,
+    /// The receiver's view: the server's (from its `STATS`), or the
+    /// client's own in reverse; `None` when a seed server only replied.
+    pub receiver: Option<View>,
     /// The server's reply, if one came.
     pub reply: Option<String>,
+    /// Whether the server sent.
+    pub reverse: bool,
     /// Whether Ctrl-C cut the test short.
     pub interrupted: bool,
 }
 
 impl ClientReport {
-    /// Bytes the server counted, when its reply says (socklab servers do).
-    pub fn bytes_received(&self) -> Option<u64> {
-        self.reply.as_deref().and_then(parse_received_bytes)
+    /// Payload bytes sent.
+    pub fn bytes_sent(&self) -> u64 {
+        self.sender.total().bytes
     }
 
-    /// Percentage of payload bytes that did not reach the server, when known.
+    /// Bytes the receiver counted, when known (socklab servers say).
+    pub fn bytes_received(&self) -> Option<u64> {
+        match (&self.receiver, self.reverse) {
+            (Some(view), _) => Some(view.total().bytes),
+            (None, false) => self.reply.as_deref().and_then(parse_received_bytes),
+            (None, true) => None,
+        }
+    }
+
+    /// Percentage of payload bytes that did not arrive, when known.
     pub fn loss_percent(&self) -> Option<f64> {
         let received = self.bytes_received()?;
-        (self.bytes_sent > 0).then(|| {
-            self.bytes_sent.saturating_sub(received) as f64 * 100.0 / self.bytes_sent as f64
-        })
+        let sent = self.bytes_sent();
+        (sent > 0).then(|| sent.saturating_sub(received) as f64 * 100.0 / sent as f64)
     }
 
-    /// The sender's rate in bytes per second.
-    pub fn send_rate(&self) -> f64 {
-        output::rate(self.bytes_sent, self.send_time)
-    }
-
-    /// The server's delivered rate in bytes per second, from its reply.
+    /// The receiver's rate in bytes per second: the server's reply, or the
+    /// client's own count in reverse.
     pub fn receive_rate(&self) -> Option<f64> {
+        if self.reverse {
+            let total = self.receiver.as_ref()?.total();
+            return Some(total.bits_per_second() / 8.0);
+        }
         self.reply
             .as_deref()
             .and_then(parse_throughput)
@@ -87,90 +127,519 @@ impl ClientReport {
     }
 
     fn print_summary(&self) {
-        println!(
-            "Sent {} bytes in {} datagrams in {:.3} s ({})",
-            self.bytes_sent,
-            self.datagrams_sent,
-            self.send_time.as_secs_f64(),
-            output::human_rate(self.send_rate())
-        );
-        if let (Some(received), Some(loss)) = (self.bytes_received(), self.loss_percent()) {
-            println!("Server received {received} bytes: loss {loss:.3}%");
+        let sent = self.sender.total();
+        let send_rate = sent.bits_per_second() / 8.0;
+        if self.reverse {
+            if let Some(received) = &self.receiver {
+                let total = received.total();
+                say!(
+                    "Received {} bytes in {} datagrams in {:.3} s ({})",
+                    total.bytes,
+                    total.packets,
+                    total.seconds,
+                    output::human_rate(total.bits_per_second() / 8.0)
+                );
+            }
+            say!(
+                "Server sent {} bytes in {} datagrams ({})",
+                sent.bytes,
+                sent.packets,
+                output::human_rate(send_rate)
+            );
+        } else {
+            say!(
+                "Sent {} bytes in {} datagrams in {:.3} s ({})",
+                sent.bytes,
+                sent.packets,
+                sent.seconds,
+                output::human_rate(send_rate)
+            );
+            if let (Some(received), Some(loss)) = (self.bytes_received(), self.loss_percent()) {
+                say!("Server received {received} bytes: loss {loss:.3}%");
+            }
+            if let Some(rate) = self.receive_rate() {
+                say!("Receiver throughput: {}", output::human_rate(rate));
+            }
         }
-        if let Some(rate) = self.receive_rate() {
-            println!("Receiver throughput: {}", output::human_rate(rate));
+        if let Some(received) = &self.receiver {
+            let total = received.total();
+            if let (Some(lost), Some(percent)) = (total.lost, total.lost_percent()) {
+                say!(
+                    "Lost datagrams: {lost} ({percent:.3}%), duplicates: {}, out of order: {}, jitter: {:.3} ms",
+                    total.duplicates.unwrap_or(0),
+                    total.out_of_order.unwrap_or(0),
+                    total.jitter_ms.unwrap_or(0.0)
+                );
+            }
+        }
+        if self.receiver.is_some() || self.sender.streams.len() > 1 {
+            for line in report::two_side_table(&self.sender, self.receiver.as_ref()) {
+                say!("{line}");
+            }
         }
         if self.interrupted {
-            println!("Test interrupted");
+            say!("Test interrupted");
         }
     }
 
-    /// The report as one JSON object.
+    /// The report as one JSON object (see the README for the keys).
     pub fn to_json(&self) -> String {
+        let sent = self.sender.total();
+        let received_json = match &self.receiver {
+            Some(view) => report::figures_json(&view.total(), true).finish(),
+            None => report::rate_only_json(self.receive_rate().map(|r| r * 8.0)),
+        };
+        let sum = |side: &Option<Vec<super::stats::Interval>>| {
+            side.as_ref()
+                .map(|records| Figures::sum(records.iter().map(|r| &r.figures)))
+        };
+        let intervals = report::paired_rows(&self.sender, self.receiver.as_ref())
+            .into_iter()
+            .map(|(start, end, sent, received)| {
+                let sent = sum(&sent);
+                report::interval_json(
+                    start,
+                    end,
+                    sum(&received).as_ref(),
+                    true,
+                    Some(("sender", sent.as_ref(), false)),
+                )
+            });
         let mut json = JsonObject::new()
-            .field("bytes_sent", JsonValue::Uint(self.bytes_sent))
-            .field("datagrams_sent", JsonValue::Uint(self.datagrams_sent))
+            .field("reverse", JsonValue::Bool(self.reverse))
             .field(
-                "send_seconds",
-                JsonValue::Float(self.send_time.as_secs_f64()),
+                "parallel",
+                JsonValue::Uint(self.sender.streams.len().max(1) as u64),
             )
-            .field("send_bytes_per_second", JsonValue::Float(self.send_rate()));
-        if let Some(reply) = &self.reply {
-            json = json.field("reply", JsonValue::Str(reply));
+            .raw_field("sender", &report::figures_json(&sent, false).finish())
+            .raw_field("receiver", &received_json)
+            .raw_field("intervals", &json_array(intervals));
+        if self.sender.streams.len() > 1 {
+            let streams = self.sender.streams.iter().enumerate().map(|(id, f)| {
+                let received = self.receiver.as_ref().and_then(|r| r.streams.get(id));
+                let received_json = match received {
+                    Some(r) => report::figures_json(r, true).finish(),
+                    None => "null".to_string(),
+                };
+                JsonObject::new()
+                    .field("id", JsonValue::Uint(id as u64))
+                    .raw_field("sender", &report::figures_json(f, false).finish())
+                    .raw_field("receiver", &received_json)
+                    .finish()
+            });
+            json = json.raw_field("streams", &json_array(streams));
         }
-        if let Some(received) = self.bytes_received() {
-            json = json.field("bytes_received", JsonValue::Uint(received));
-        }
-        if let Some(loss) = self.loss_percent() {
-            json = json.field("loss_percent", JsonValue::Float(loss));
-        }
-        if let Some(rate) = self.receive_rate() {
-            json = json.field("receive_bytes_per_second", JsonValue::Float(rate));
-        }
-        json.field("interrupted", JsonValue::Bool(self.interrupted))
+        json.optional("reply", self.reply.as_deref().map(JsonValue::Str))
+            .field("interrupted", JsonValue::Bool(self.interrupted))
             .finish()
     }
 }
 
+/// Resolves `--server`: an IPv4 or IPv6 literal (brackets allowed, as in
+/// `[::1]`) or a name; a name with addresses of both families gives its
+/// IPv4 one (the server binds 127.0.0.1 unless told otherwise).
+pub fn resolve_server(host: &str, port: u16) -> io::Result<SocketAddr> {
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    let first = net::resolve(host, port)?;
+    let ipv4 = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+        .ok()
+        .and_then(|mut addrs| addrs.find(SocketAddr::is_ipv4));
+    Ok(ipv4.unwrap_or(first))
+}
+
+/// The client's own address when `--bind` is not given: the seed's
+/// `127.0.0.1:7777` for a loopback IPv4 server, `[::1]:7777` for a loopback
+/// IPv6 one, and the wildcard address of the server's family otherwise.
+pub fn default_bind(server: SocketAddr) -> SocketAddr {
+    let port = super::protocol::DEFAULT_CLIENT.port();
+    let ip: std::net::IpAddr = match (server.is_ipv4(), server.ip().is_loopback()) {
+        (true, true) => std::net::Ipv4Addr::LOCALHOST.into(),
+        (true, false) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+        (false, true) => std::net::Ipv6Addr::LOCALHOST.into(),
+        (false, false) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+    };
+    SocketAddr::new(ip, port)
+}
+
 /// Runs one test against the server and prints the report.
 pub fn run(config: &ClientConfig, shutdown: &Shutdown) -> io::Result<ClientReport> {
-    let socket = net::bind_udp(config.bind, &SocketOptions::default())?;
+    let options = SocketOptions {
+        recv_buffer: config.reverse.then_some(REVERSE_RECV_BUFFER),
+        ..SocketOptions::default()
+    };
+    let control = net::bind_udp(config.bind, &options)?;
     // Connected: sends skip the per-datagram route lookup, and only the
     // server's datagrams are received.
-    socket
+    control
         .connect(config.server)
         .map_err(|e| io::Error::new(e.kind(), format!("cannot reach {}: {e}", config.server)))?;
     let human = !config.json;
     if human {
-        println!("Client is sending data now...");
+        say!("Client is sending data now...");
     }
-    send_datagram(&socket, START)?;
+    send_datagram(&control, None, START)?;
     if human {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
-        println!("Time of first packet sent: {now}");
+        say!("Time of first packet sent: {now}");
     }
     let started = Instant::now();
-    let sent = send_payload(&socket, config, shutdown)?;
-    let send_time = sent.finished.duration_since(started);
-    let interrupted = shutdown.is_triggered();
-
-    if human {
-        println!("Server IP address:  {}", config.server.ip());
-        println!("Client is listening for a response...");
+    let mut sockets = vec![control.try_clone()?];
+    if config.parallel > 1 || config.reverse {
+        let cookie = match handshake(&control, config, shutdown) {
+            Ok(cookie) => cookie,
+            Err(error) => {
+                // A seed server is counting: end its test cleanly.
+                let _ = send_datagram(&control, None, STOP);
+                return Err(error);
+            }
+        };
+        for _ in 1..config.parallel {
+            let bind = SocketAddr::new(config.bind.ip(), 0);
+            let socket = net::bind_udp(bind, &options)?;
+            socket.connect(config.server)?;
+            sockets.push(socket);
+        }
+        for (stream, socket) in sockets.iter().enumerate() {
+            join(socket, cookie, stream as u16, config.server)?;
+        }
     }
+    let mut sender_view;
+    let mut receiver_view;
+    let reply;
+    let interrupted;
+    if config.reverse {
+        let receive_start = Instant::now();
+        let threads: Vec<_> = sockets
+            .into_iter()
+            .enumerate()
+            .map(|(stream, socket)| {
+                let clock = IntervalClock::new(receive_start, config.interval);
+                let shutdown = shutdown.clone();
+                std::thread::Builder::new()
+                    .name(format!("iperf-recv-{stream}"))
+                    .spawn(move || receive_stream(&socket, stream as u16, clock, &shutdown))
+            })
+            .collect::<io::Result<_>>()?;
+        let mut received = Vec::new();
+        for thread in threads {
+            received.push(
+                thread
+                    .join()
+                    .map_err(|_| io::Error::other("a receiver thread panicked"))??,
+            );
+        }
+        interrupted = shutdown.is_triggered();
+        if human {
+            say!("Server IP address:  {}", config.server.ip());
+            say!("Client is listening for a response...");
+        }
+        let (text, stats) = stop_and_collect(&control, config, interrupted, shutdown)?;
+        reply = text;
+        let view = View {
+            streams: received
+                .iter()
+                .map(|(r, _)| {
+                    let seconds = r.last_arrival().map_or(0.0, |at| {
+                        at.saturating_duration_since(receive_start).as_secs_f64()
+                    });
+                    r.totals(seconds)
+                })
+                .collect(),
+            intervals: merge_intervals(received.iter().map(|(r, _)| r.intervals())),
+        };
+        // Without the server's statistics, its FINs still tell what it sent.
+        sender_view = stats.unwrap_or_else(|| View {
+            streams: received
+                .iter()
+                .map(|(_, fin)| Figures {
+                    bytes: fin.map_or(0, |f| f.bytes),
+                    packets: fin.map_or(0, |f| f.packets),
+                    ..Figures::default()
+                })
+                .collect(),
+            intervals: Vec::new(),
+        });
+        receiver_view = Some(view);
+    } else {
+        let plans = sockets
+            .into_iter()
+            .enumerate()
+            .map(|(stream, socket)| {
+                let stream = stream as u16;
+                let plan = StreamPlan {
+                    stream,
+                    bytes: config
+                        .size
+                        .map(|size| sender::share(size, config.parallel, stream)),
+                    deadline: config.time.map(|t| started + t),
+                    length: config.length,
+                    rate: config.rate / u64::from(config.parallel),
+                    target: None,
+                };
+                (socket, plan)
+            })
+            .collect();
+        let senders = Senders::start(plans, shutdown)?;
+        let mut clock = IntervalClock::new(started, config.interval);
+        let mut printed_heading = false;
+        let (sent, intervals) = senders.wait(&mut clock, |closed| {
+            if human {
+                print_sender_rows(closed, &mut printed_heading);
+            }
+        })?;
+        sender_view = sender::sender_view(started, &sent, intervals);
+        interrupted = shutdown.is_triggered();
+        if human {
+            say!("Server IP address:  {}", config.server.ip());
+            say!("Client is listening for a response...");
+        }
+        let (text, stats) = stop_and_collect(&control, config, interrupted, shutdown)?;
+        reply = text;
+        receiver_view = stats;
+    }
+    if let Some(receiver) = receiver_view.as_mut() {
+        account_tail_loss(&sender_view, receiver);
+    }
+    if sender_view.streams.is_empty() {
+        sender_view.streams.push(Figures::default());
+    }
+    let report = ClientReport {
+        sender: sender_view,
+        receiver: receiver_view,
+        reply,
+        reverse: config.reverse,
+        interrupted: interrupted || shutdown.is_triggered(),
+    };
+    if human {
+        if let Some(reply) = &report.reply {
+            say!("{reply}");
+        }
+        report.print_summary();
+        say!("Client process completed iPerfectly!");
+    } else {
+        say!("{}", report.to_json());
+    }
+    Ok(report)
+}
+
+/// Prints the sender's live interval rows (per stream when several, then
+/// `[SUM]`).
+fn print_sender_rows(closed: &[super::stats::Interval], printed_heading: &mut bool) {
+    if !*printed_heading {
+        say!("{}", report::one_side_heading(false));
+        *printed_heading = true;
+    }
+    if closed.len() > 1 {
+        for i in closed {
+            say!(
+                "{}",
+                report::one_side_row(Some(i.stream), i.start, i.end, &i.figures, false)
+            );
+        }
+    }
+    if let Some(first) = closed.first() {
+        let sum = Figures::sum(closed.iter().map(|i| &i.figures));
+        let stream = (closed.len() == 1).then_some(first.stream);
+        say!(
+            "{}",
+            report::one_side_row(stream, first.start, first.end, &sum, false)
+        );
+    }
+}
+
+/// The receiver counts what arrived; the sender knows what it sent. A loss
+/// at the very end of a stream (after the last datagram that arrived) is
+/// invisible to the receiver's sequence count, so the totals take the
+/// sender's datagram count: lost = sent − distinct received.
+fn account_tail_loss(sender: &View, receiver: &mut View) {
+    if sender.streams.len() != receiver.streams.len() {
+        return;
+    }
+    for (sent, received) in sender.streams.iter().zip(&mut receiver.streams) {
+        if let Some(lost) = received.lost.as_mut() {
+            let unique = received.packets - received.duplicates.unwrap_or(0).min(received.packets);
+            if sent.packets > 0 {
+                *lost = sent.packets.saturating_sub(unique);
+            }
+        }
+    }
+}
+
+/// Sends `HELLO` until the server's `ACK`; returns the server's cookie.
+fn handshake(control: &UdpSocket, config: &ClientConfig, shutdown: &Shutdown) -> io::Result<u64> {
+    let hello = Hello {
+        token: rand::random(),
+        streams: config.parallel,
+        reverse: config.reverse,
+        length: config.length,
+        rate: config.rate,
+        bytes: config.size.unwrap_or(0),
+        time_ms: config.time.map_or(0, |t| t.as_millis().max(1) as u64),
+    };
+    let request = Control::Hello(hello).encode();
+    let answer = exchange(
+        control,
+        request.as_bytes(),
+        shutdown,
+        |control| match control {
+            Control::Ack(token, cookie) if token == hello.token => Some(cookie),
+            _ => None,
+        },
+    )?;
+    answer.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "no answer to the socklab HELLO from {} within {} s: --reverse and --parallel \
+                 need a socklab a1-iperf-server (a seed server only counts bytes)",
+                config.server,
+                HELLO_TIMEOUT.as_secs()
+            ),
+        )
+    })
+}
+
+/// Joins stream `stream` from `socket` with the server's `cookie`.
+fn join(socket: &UdpSocket, cookie: u64, stream: u16, server: SocketAddr) -> io::Result<()> {
+    let request = Control::Join(cookie, stream).encode();
+    let joined = exchange(socket, request.as_bytes(), &Shutdown::new(), |control| {
+        (control == Control::Joined(cookie, stream)).then_some(())
+    })?;
+    joined.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("stream {stream} could not join the test at {server}"),
+        )
+    })
+}
+
+/// Sends `request` every [`HELLO_RETRY`] until `accept` takes an answer,
+/// for at most [`HELLO_TIMEOUT`].
+fn exchange<T>(
+    socket: &UdpSocket,
+    request: &[u8],
+    shutdown: &Shutdown,
+    accept: impl Fn(Control) -> Option<T>,
+) -> io::Result<Option<T>> {
+    let started = Instant::now();
+    let mut buffer = [0u8; 2048];
+    while started.elapsed() < HELLO_TIMEOUT && !shutdown.is_triggered() {
+        send_datagram(socket, None, request)?;
+        let sent_at = Instant::now();
+        while sent_at.elapsed() < HELLO_RETRY {
+            let wait = HELLO_RETRY.saturating_sub(sent_at.elapsed());
+            socket.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
+            match socket.recv(&mut buffer) {
+                Ok(len) => {
+                    if let Some(answer) = Control::parse(&buffer[..len]).and_then(&accept) {
+                        return Ok(Some(answer));
+                    }
+                }
+                Err(e) if net::is_timeout(&e) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionRefused | io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    std::thread::sleep(HELLO_RETRY.saturating_sub(sent_at.elapsed()));
+                }
+                Err(e) => return Err(io::Error::new(e.kind(), format!("receive failed: {e}"))),
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// `--reverse`: counts one stream's datagrams until the server's `FIN`
+/// (or [`REVERSE_IDLE`] of silence, or shutdown).
+fn receive_stream(
+    socket: &UdpSocket,
+    stream: u16,
+    mut clock: IntervalClock,
+    shutdown: &Shutdown,
+) -> io::Result<(StreamReceiver, Option<Fin>)> {
+    socket.set_read_timeout(Some(Duration::from_millis(50)))?;
+    let mut buffer = vec![0u8; 65_536];
+    let mut receiver = StreamReceiver::default();
+    let unix = UnixClock::now();
+    let mut last = Instant::now();
+    let mut fin = None;
+    while !shutdown.is_triggered() {
+        match socket.recv(&mut buffer) {
+            Ok(len) => {
+                let datagram = &buffer[..len];
+                if datagram.starts_with(b"SLB1:") {
+                    if let Some(Control::Fin(f)) = Control::parse(datagram) {
+                        if f.stream == stream {
+                            fin = Some(f);
+                            break;
+                        }
+                    }
+                    continue;
+                }
+                let now = Instant::now();
+                last = now;
+                while let Some((start, end)) = clock.advance(now) {
+                    receiver.close_interval(stream, start, end);
+                }
+                let header = Header::parse(datagram);
+                let arrival_ns = if header.is_some() { unix.at(now) } else { 0 };
+                receiver.record(len, header, now, arrival_ns);
+            }
+            Err(e) if net::is_timeout(&e) => {
+                if last.elapsed() >= REVERSE_IDLE {
+                    break;
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionRefused | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Err(io::Error::new(e.kind(), format!("receive failed: {e}"))),
+        }
+    }
+    if let Some(last) = receiver.last_arrival() {
+        let end = clock.seconds_at(last);
+        if clock.next_boundary().is_some()
+            && receiver.has_unreported()
+            && end > clock.current_start()
+        {
+            receiver.close_interval(stream, clock.current_start(), end);
+        }
+    }
+    Ok((receiver, fin))
+}
+
+/// Sends `STOP` until the reply, then collects the server's `STATS`
+/// datagrams (a short wait; a seed server sends none). Returns the reply
+/// and the server's view.
+fn stop_and_collect(
+    control: &UdpSocket,
+    config: &ClientConfig,
+    interrupted: bool,
+    shutdown: &Shutdown,
+) -> io::Result<(Option<String>, Option<View>)> {
     let reply = if interrupted {
         // One STOP so the server ends its test now rather than at its idle
         // timeout, and a short wait for its figures.
         request_reply(
-            &socket,
+            control,
             INTERRUPTED_REPLY_WAIT,
             INTERRUPTED_REPLY_WAIT,
             &Shutdown::new(),
         )?
     } else {
-        let reply = request_reply(&socket, STOP_RETRY, config.stop_timeout, shutdown)?;
+        let reply = request_reply(control, STOP_RETRY, config.stop_timeout, shutdown)?;
         if reply.is_none() && !shutdown.is_triggered() {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
@@ -183,115 +652,59 @@ pub fn run(config: &ClientConfig, shutdown: &Shutdown) -> io::Result<ClientRepor
         }
         reply
     };
-    let report = ClientReport {
-        bytes_sent: sent.bytes,
-        datagrams_sent: sent.datagrams,
-        send_time,
-        reply,
-        interrupted: interrupted || shutdown.is_triggered(),
-    };
-    if human {
-        if let Some(reply) = &report.reply {
-            println!("{reply}");
-        }
-        report.print_summary();
-        println!("Client process completed iPerfectly!");
+    let socklab_reply = reply
+        .as_deref()
+        .is_some_and(|r| parse_received_bytes(r).is_some() || parse_sent_bytes(r).is_some());
+    let stats = if socklab_reply {
+        collect_stats(control)?
     } else {
-        println!("{}", report.to_json());
-    }
-    Ok(report)
-}
-
-/// What the sender thread sent.
-struct Sent {
-    bytes: u64,
-    datagrams: u64,
-    /// When the last datagram left.
-    finished: Instant,
-}
-
-/// Streams the payload from a dedicated sender thread; the calling thread
-/// draws progress until it is done.
-fn send_payload(
-    socket: &UdpSocket,
-    config: &ClientConfig,
-    shutdown: &Shutdown,
-) -> io::Result<Sent> {
-    let sent = Arc::new(AtomicU64::new(0));
-    let sender = {
-        let socket = socket.try_clone()?;
-        let sent = sent.clone();
-        let shutdown = shutdown.clone();
-        let payload = Payload::new(config.size, config.length);
-        let period = pacing::period_for_rate(config.length, config.rate);
-        std::thread::Builder::new()
-            .name("iperf-sender".into())
-            .spawn(move || sender_loop(&socket, &payload, period, &sent, &shutdown))?
+        None
     };
-    let mut progress = Progress::new("sending", Some(config.size));
-    while !sender.is_finished() {
-        progress.update(sent.load(Ordering::Relaxed));
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    progress.finish();
-    sender
-        .join()
-        .map_err(|_| io::Error::other("the sender thread panicked"))?
+    Ok((reply, stats))
 }
 
-/// The sender thread's loop: one datagram per tick (or back to back when
-/// unpaced), stopping early on shutdown.
-fn sender_loop(
-    socket: &UdpSocket,
-    payload: &Payload,
-    period: Option<Duration>,
-    sent: &AtomicU64,
-    shutdown: &Shutdown,
-) -> io::Result<Sent> {
-    let mut pacer = period.map(Pacer::new);
-    let mut offset = 0u64;
-    let mut datagrams = 0u64;
-    while offset < payload.total() {
-        if let Some(pacer) = pacer.as_mut() {
-            if pacer.wait(shutdown).is_none() {
-                break;
+/// Reads `STATS` parts until all have arrived or [`STATS_WAIT`] passes.
+fn collect_stats(control: &UdpSocket) -> io::Result<Option<View>> {
+    let started = Instant::now();
+    let mut parts: Vec<Option<String>> = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while started.elapsed() < STATS_WAIT {
+        let wait = STATS_WAIT.saturating_sub(started.elapsed());
+        control.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
+        match control.recv(&mut buffer) {
+            Ok(len) => {
+                if let Some(Control::Stats {
+                    part,
+                    parts: n,
+                    body,
+                }) = Control::parse(&buffer[..len])
+                {
+                    if parts.is_empty() {
+                        parts = vec![None; n as usize];
+                    }
+                    if let Some(slot) = parts.get_mut(part as usize) {
+                        *slot = Some(body);
+                    }
+                    if parts.iter().all(Option::is_some) {
+                        let text: String = parts.into_iter().flatten().collect();
+                        return Ok(View::from_lines(text.lines()));
+                    }
+                }
             }
-        } else if shutdown.is_triggered() {
-            break;
-        }
-        let datagram = payload.datagram_at(offset);
-        send_datagram(socket, datagram)?;
-        offset += datagram.len() as u64;
-        datagrams += 1;
-        sent.store(offset, Ordering::Relaxed);
-    }
-    Ok(Sent {
-        bytes: offset,
-        datagrams,
-        finished: Instant::now(),
-    })
-}
-
-/// Sends one datagram, retrying the transient errors a fast UDP sender
-/// meets: a full device queue (ENOBUFS) and a port-unreachable notice from
-/// an earlier datagram (reported on a later send of a connected socket).
-fn send_datagram(socket: &UdpSocket, datagram: &[u8]) -> io::Result<()> {
-    loop {
-        match socket.send(datagram) {
-            Ok(_) => return Ok(()),
-            Err(e) if e.raw_os_error() == Some(ENOBUFS) => std::thread::yield_now(),
+            Err(e) if net::is_timeout(&e) => {}
             Err(e)
                 if matches!(
                     e.kind(),
                     io::ErrorKind::ConnectionRefused | io::ErrorKind::Interrupted
                 ) => {}
-            Err(e) => return Err(io::Error::new(e.kind(), format!("send failed: {e}"))),
+            Err(e) => return Err(io::Error::new(e.kind(), format!("receive failed: {e}"))),
         }
     }
+    Ok(None)
 }
 
 /// Sends `STOP` every `retry` until a reply arrives, `limit` passes, or
-/// shutdown. Returns the reply text.
+/// shutdown. Returns the reply text (control datagrams are skipped).
 fn request_reply(
     socket: &UdpSocket,
     retry: Duration,
@@ -301,7 +714,7 @@ fn request_reply(
     let started = Instant::now();
     let mut buffer = [0u8; 4096];
     while started.elapsed() < limit && !shutdown.is_triggered() {
-        send_datagram(socket, STOP)?;
+        send_datagram(socket, None, STOP)?;
         let sent_at = Instant::now();
         // Read in short slices so Ctrl-C is noticed while waiting.
         while sent_at.elapsed() < retry && !shutdown.is_triggered() {
@@ -310,6 +723,8 @@ fn request_reply(
                 .min(crate::shutdown::POLL_INTERVAL);
             socket.set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
             match socket.recv(&mut buffer) {
+                // FINs, JOINED or stray STATS from the test: not the reply.
+                Ok(len) if buffer[..len].starts_with(b"SLB1:") => {}
                 Ok(len) => return Ok(Some(String::from_utf8_lossy(&buffer[..len]).into_owned())),
                 Err(e) if net::is_timeout(&e) => {}
                 // Nobody listening (yet): the next STOP may find the server.

@@ -22,10 +22,34 @@
 //! extension: seed clients print the reply whole, socklab clients read N to
 //! report loss.
 //!
-//! - [`protocol`]: markers, payload pattern, reply format, argument rules;
+//! Socklab to socklab it measures like iperf3: every datagram opens with a
+//! small ASCII header (stream, sequence number, send time), so the receiver
+//! counts loss by sequence, duplicates, reordering and RFC 3550 jitter;
+//! interval reports appear on both sides and the server's travel back to
+//! the client after its reply; `--time`, `--reverse` and `--parallel`.
+//!
+//! - [`protocol`]: markers, payload pattern, header, control messages,
+//!   reply format, argument rules;
+//! - [`stats`]: sequence statistics, jitter, intervals, the figures a side
+//!   reports;
+//! - [`sender`]: the sender threads (client, or server in reverse);
+//! - [`report`]: human rows and JSON objects;
 //! - [`server`]: the counting server;
-//! - [`client`]: the sender thread and the `STOP`/reply exchange.
+//! - [`client`]: the client and its `STOP`/reply exchange.
+
+/// `say!(...)`: one line on stdout through [`crate::output::say`].
+macro_rules! say {
+    ($($arg:tt)*) => { $crate::output::say(format_args!($($arg)*)) };
+}
+
+/// `warn!(...)`: one line on stderr through [`crate::output::warn`].
+macro_rules! warn {
+    ($($arg:tt)*) => { $crate::output::warn(format_args!($($arg)*)) };
+}
 
 pub mod client;
 pub mod protocol;
+pub mod report;
+pub mod sender;
 pub mod server;
+pub mod stats;

@@ -89,6 +89,303 @@ pub fn parse_throughput(reply: &str) -> Option<f64> {
         .ok()
 }
 
+/// The reply to `STOP` at the end of a `--reverse` test (socklab to
+/// socklab only): the server's sending rate and the bytes it sent.
+pub fn reverse_reply(kilobytes_per_second: f64, bytes_sent: u64) -> String {
+    format!("Throughput: {kilobytes_per_second:.3} Kilobytes per second, sent {bytes_sent} bytes")
+}
+
+/// The byte count in a `--reverse` reply ([`reverse_reply`]).
+pub fn parse_sent_bytes(reply: &str) -> Option<u64> {
+    let (_, tail) = reply.split_once(", sent ")?;
+    tail.strip_suffix(" bytes")?.parse().ok()
+}
+
+/// Magic bytes that open every socklab datagram (data header or control
+/// message). The seed payload holds only lowercase letters and the seed
+/// markers are `START`/`STOP`, so a datagram starting with these four bytes
+/// never comes from a seed program.
+pub const MAGIC: &[u8; 4] = b"SLB1";
+
+/// Length of the data header at the start of each payload datagram a
+/// socklab sender sends.
+///
+/// ```text
+/// offset  0..4   "SLB1"                 magic
+///         4..8   stream id               4 lowercase hex digits
+///         8..24  sequence number         16 lowercase hex digits, from 0
+///        24..40  send time               16 lowercase hex digits, ns since
+///                                        the Unix epoch
+/// ```
+///
+/// The header is ASCII on purpose: the seed server decodes every datagram
+/// as UTF-8 and would crash on binary bytes. The rest of the datagram keeps
+/// the seed pattern, so byte counts are those of the seed.
+pub const HEADER_LEN: usize = 40;
+
+/// The header of one payload datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Which stream of a `--parallel` test (0 for a single stream).
+    pub stream: u16,
+    /// Datagram number within the stream, from 0.
+    pub sequence: u64,
+    /// Sender's clock at sending: nanoseconds since the Unix epoch.
+    pub sent_ns: u64,
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn write_hex(out: &mut [u8], value: u64) {
+    let digits = out.len();
+    for (i, byte) in out.iter_mut().enumerate() {
+        let shift = 4 * (digits - 1 - i);
+        *byte = HEX[((value >> shift) & 0xf) as usize];
+    }
+}
+
+fn read_hex(text: &[u8]) -> Option<u64> {
+    let mut value = 0u64;
+    for &byte in text {
+        let digit = match byte {
+            b'0'..=b'9' => byte - b'0',
+            b'a'..=b'f' => byte - b'a' + 10,
+            _ => return None,
+        };
+        value = (value << 4) | u64::from(digit);
+    }
+    Some(value)
+}
+
+impl Header {
+    /// Writes the header over the first [`HEADER_LEN`] bytes of `datagram`
+    /// (which must be at least that long). No allocation.
+    pub fn write(&self, datagram: &mut [u8]) {
+        datagram[..4].copy_from_slice(MAGIC);
+        write_hex(&mut datagram[4..8], u64::from(self.stream));
+        write_hex(&mut datagram[8..24], self.sequence);
+        write_hex(&mut datagram[24..40], self.sent_ns);
+    }
+
+    /// The header at the start of `datagram`, or `None` for a seed datagram
+    /// (or anything else that does not carry one).
+    pub fn parse(datagram: &[u8]) -> Option<Header> {
+        if datagram.len() < HEADER_LEN || &datagram[..4] != MAGIC {
+            return None;
+        }
+        Some(Header {
+            stream: read_hex(&datagram[4..8])? as u16,
+            sequence: read_hex(&datagram[8..24])?,
+            sent_ns: read_hex(&datagram[24..40])?,
+        })
+    }
+}
+
+/// Nanoseconds since the Unix epoch now (0 if the clock is before 1970).
+pub fn unix_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Control messages between socklab programs, sent in their own datagrams
+/// (`SLB1:` and a word; fields separated by single spaces, all ASCII).
+///
+/// ```text
+/// C→S  SLB1:HELLO <token> <streams> <reverse 0|1> <length> <rate> <bytes> <time_ms>
+/// S→C  SLB1:ACK <token> <cookie>               (HELLO accepted)
+/// C→S  SLB1:JOIN <cookie> <stream>             (from every stream's socket)
+/// S→C  SLB1:JOINED <cookie> <stream>
+/// S→C  SLB1:FIN <stream> <packets> <bytes>     (--reverse: that stream is done)
+/// S→C  SLB1:STATS <part> <parts>\n<lines>      (after the reply to STOP)
+/// ```
+///
+/// A `HELLO` is sent after `START` only for `--parallel` > 1 or
+/// `--reverse`; a seed server counts it as 50-odd payload bytes and never
+/// answers, so the client gives up with a clear error. Tokens and cookies
+/// are 16 hex digits; the cookie is chosen by the server, so only a client
+/// that receives at the addresses it claims can join (a `--reverse` test
+/// never sends to an address that did not prove it asked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Control {
+    /// The client asks for a test with several streams or in reverse.
+    Hello(Hello),
+    /// The server accepted the `HELLO` with this token; joins must carry
+    /// the cookie.
+    Ack(u64, u64),
+    /// A stream's socket joins the test with the server's cookie.
+    Join(u64, u16),
+    /// The server registered the stream.
+    Joined(u64, u16),
+    /// `--reverse`: the server finished sending on a stream.
+    Fin(Fin),
+    /// One part of the server's statistics.
+    Stats {
+        /// Part number, from 0.
+        part: u32,
+        /// Number of parts.
+        parts: u32,
+        /// The part's lines (see [`crate::a1_iperf::stats::View::to_lines`]).
+        body: String,
+    },
+}
+
+/// The parameters of a socklab test, sent in `HELLO`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hello {
+    /// Random token naming the test (joins must carry it).
+    pub token: u64,
+    /// Number of streams.
+    pub streams: u16,
+    /// The server sends, the client receives.
+    pub reverse: bool,
+    /// Payload bytes per datagram.
+    pub length: usize,
+    /// Target rate in bits per second for all streams together (0: unpaced).
+    pub rate: u64,
+    /// Bytes to send in all (0 when the test runs for `time_ms`).
+    pub bytes: u64,
+    /// Test duration in milliseconds (0 when it sends `bytes`).
+    pub time_ms: u64,
+}
+
+/// The end of one stream of a `--reverse` test, with the sender's totals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fin {
+    /// The stream.
+    pub stream: u16,
+    /// Datagrams sent on it.
+    pub packets: u64,
+    /// Bytes sent on it.
+    pub bytes: u64,
+}
+
+/// Largest streams count a `HELLO` may ask for.
+pub const MAX_STREAMS: u16 = 128;
+/// Largest body of one `STATS` datagram (it fits any MTU and the seed
+/// client's 4096-byte read).
+pub const STATS_PART_LEN: usize = 1200;
+
+impl Control {
+    /// The datagram bytes.
+    pub fn encode(&self) -> String {
+        match self {
+            Control::Hello(h) => format!(
+                "SLB1:HELLO {:016x} {} {} {} {} {} {}",
+                h.token,
+                h.streams,
+                u8::from(h.reverse),
+                h.length,
+                h.rate,
+                h.bytes,
+                h.time_ms
+            ),
+            Control::Ack(token, cookie) => format!("SLB1:ACK {token:016x} {cookie:016x}"),
+            Control::Join(cookie, stream) => format!("SLB1:JOIN {cookie:016x} {stream}"),
+            Control::Joined(cookie, stream) => format!("SLB1:JOINED {cookie:016x} {stream}"),
+            Control::Fin(f) => format!("SLB1:FIN {} {} {}", f.stream, f.packets, f.bytes),
+            Control::Stats { part, parts, body } => format!("SLB1:STATS {part} {parts}\n{body}"),
+        }
+    }
+
+    /// Parses a control datagram; `None` for anything else (data, seed
+    /// markers, junk).
+    pub fn parse(datagram: &[u8]) -> Option<Control> {
+        let text = std::str::from_utf8(datagram.strip_prefix(b"SLB1:")?).ok()?;
+        let (first_line, body) = text.split_once('\n').unwrap_or((text, ""));
+        let mut words = first_line.split(' ');
+        let kind = words.next()?;
+        let mut fields = words;
+        let mut next_u64 = || fields.next()?.parse::<u64>().ok();
+        let token = |word: Option<&str>| u64::from_str_radix(word?, 16).ok();
+        let control = match kind {
+            "ACK" => {
+                let mut words = first_line.split(' ').skip(1);
+                let ack = Control::Ack(token(words.next())?, token(words.next())?);
+                words.next().is_none().then_some(ack)?
+            }
+            "HELLO" | "JOIN" | "JOINED" => {
+                let mut words = first_line.split(' ').skip(1);
+                let token = token(words.next())?;
+                let numbers: Vec<u64> = words
+                    .map(|w| w.parse().ok())
+                    .collect::<Option<Vec<u64>>>()?;
+                match (kind, numbers.as_slice()) {
+                    ("HELLO", &[streams, reverse, length, rate, bytes, time_ms]) => {
+                        let streams = u16::try_from(streams).ok()?;
+                        if !(1..=MAX_STREAMS).contains(&streams)
+                            || reverse > 1
+                            || !(1..=MAX_LENGTH as u64).contains(&length)
+                        {
+                            return None;
+                        }
+                        Control::Hello(Hello {
+                            token,
+                            streams,
+                            reverse: reverse == 1,
+                            length: length as usize,
+                            rate,
+                            bytes,
+                            time_ms,
+                        })
+                    }
+                    ("JOIN", &[stream]) => Control::Join(token, u16::try_from(stream).ok()?),
+                    ("JOINED", &[stream]) => Control::Joined(token, u16::try_from(stream).ok()?),
+                    _ => return None,
+                }
+            }
+            "FIN" => {
+                let fin = Fin {
+                    stream: u16::try_from(next_u64()?).ok()?,
+                    packets: next_u64()?,
+                    bytes: next_u64()?,
+                };
+                Control::Fin(fin)
+            }
+            "STATS" => {
+                let part = u32::try_from(next_u64()?).ok()?;
+                let parts = u32::try_from(next_u64()?).ok()?;
+                (part < parts).then_some(())?;
+                Control::Stats {
+                    part,
+                    parts,
+                    body: body.to_string(),
+                }
+            }
+            _ => return None,
+        };
+        Some(control)
+    }
+}
+
+/// Cuts statistics lines into `STATS` datagrams of at most
+/// [`STATS_PART_LEN`] body bytes (a line is never split).
+pub fn stats_datagrams(lines: &[String]) -> Vec<String> {
+    let mut bodies: Vec<String> = vec![String::new()];
+    for line in lines {
+        let body = bodies.last_mut().expect("never empty");
+        if !body.is_empty() && body.len() + line.len() + 1 > STATS_PART_LEN {
+            bodies.push(String::new());
+        }
+        let body = bodies.last_mut().expect("never empty");
+        body.push_str(line);
+        body.push('\n');
+    }
+    let parts = bodies.len() as u32;
+    bodies
+        .into_iter()
+        .enumerate()
+        .map(|(part, body)| {
+            Control::Stats {
+                part: part as u32,
+                parts,
+                body,
+            }
+            .encode()
+        })
+        .collect()
+}
+
 /// Why the client's size argument was refused; `Display` gives the seed's
 /// own message (the usage line names this program instead of the seed's
 /// file name).
@@ -201,5 +498,123 @@ mod tests {
             SizeError::OutOfRange.to_string(),
             "size must be between 25 and 200"
         );
+    }
+
+    #[test]
+    fn header_bytes_are_pinned() {
+        let mut datagram = [b'x'; 48];
+        let header = Header {
+            stream: 3,
+            sequence: 0x1234,
+            sent_ns: 0x17d6_0f3a_5c00_0001,
+        };
+        header.write(&mut datagram);
+        assert_eq!(
+            &datagram[..HEADER_LEN],
+            b"SLB10003000000000000123417d60f3a5c000001"
+        );
+        assert_eq!(&datagram[HEADER_LEN..], b"xxxxxxxx");
+        assert_eq!(Header::parse(&datagram), Some(header));
+        // Seed payloads, markers, short or damaged headers carry none.
+        assert_eq!(
+            Header::parse(b"abcdefghijklmnopqrstuvwxyzabcdefghijklmnop"),
+            None
+        );
+        assert_eq!(Header::parse(START), None);
+        assert_eq!(Header::parse(&datagram[..HEADER_LEN - 1]), None);
+        let mut damaged = datagram;
+        damaged[10] = b'G';
+        assert_eq!(Header::parse(&damaged), None);
+        // ASCII, so the seed server's decode() accepts it.
+        assert!(std::str::from_utf8(&datagram).is_ok());
+    }
+
+    #[test]
+    fn control_messages_are_pinned() {
+        let hello = Control::Hello(Hello {
+            token: 0xabc,
+            streams: 4,
+            reverse: true,
+            length: 1500,
+            rate: 0,
+            bytes: 0,
+            time_ms: 2500,
+        });
+        assert_eq!(
+            hello.encode(),
+            "SLB1:HELLO 0000000000000abc 4 1 1500 0 0 2500"
+        );
+        for control in [
+            hello,
+            Control::Ack(7, 0xfeed),
+            Control::Join(7, 2),
+            Control::Joined(7, 2),
+            Control::Fin(Fin {
+                stream: 1,
+                packets: 10,
+                bytes: 15000,
+            }),
+        ] {
+            assert_eq!(Control::parse(control.encode().as_bytes()), Some(control));
+        }
+        assert_eq!(
+            Control::Ack(7, 0xfeed).encode(),
+            "SLB1:ACK 0000000000000007 000000000000feed"
+        );
+        assert_eq!(Control::Join(7, 2).encode(), "SLB1:JOIN 0000000000000007 2");
+        assert_eq!(
+            Control::parse(b"SLB1:FIN 1 10 15000"),
+            Some(Control::Fin(Fin {
+                stream: 1,
+                packets: 10,
+                bytes: 15000
+            }))
+        );
+        // Junk, seed datagrams and out-of-range requests are not controls.
+        for junk in [
+            &b"STOP"[..],
+            b"SLB1:HELLO 0 0 0 1500 0 0 0",
+            b"SLB1:HELLO 1 4 2 1500 0 0 0",
+            b"SLB1:ACK",
+            b"SLB1:NOPE 1",
+            b"SLB1:JOIN zz 1",
+            b"SLB1:STATS 2 2\n",
+            b"SLB1:FIN 1 2",
+        ] {
+            assert_eq!(Control::parse(junk), None, "{junk:?}");
+        }
+    }
+
+    #[test]
+    fn stats_are_cut_into_parts_that_parse_back() {
+        let lines: Vec<String> = (0..100).map(|i| format!("I 0 {i} {:040}", i)).collect();
+        let datagrams = stats_datagrams(&lines);
+        assert!(datagrams.len() > 1);
+        let mut joined = String::new();
+        for (i, datagram) in datagrams.iter().enumerate() {
+            assert!(datagram.len() <= STATS_PART_LEN + 32);
+            match Control::parse(datagram.as_bytes()) {
+                Some(Control::Stats { part, parts, body }) => {
+                    assert_eq!(part as usize, i);
+                    assert_eq!(parts as usize, datagrams.len());
+                    joined.push_str(&body);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(joined.lines().collect::<Vec<_>>(), lines);
+        assert_eq!(stats_datagrams(&[]), ["SLB1:STATS 0 1\n"]);
+    }
+
+    #[test]
+    fn reverse_reply_names_the_bytes_sent() {
+        let reply = reverse_reply(1000.0, 5);
+        assert_eq!(
+            reply,
+            "Throughput: 1000.000 Kilobytes per second, sent 5 bytes"
+        );
+        assert_eq!(parse_sent_bytes(&reply), Some(5));
+        assert_eq!(parse_received_bytes(&reply), None);
+        assert_eq!(parse_throughput(&reply), Some(1000.0));
     }
 }

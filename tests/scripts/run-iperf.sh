@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # make run-iperf SIZE=N: the a1 UDP iPerf on loopback. Starts the server on
 # a free port, runs the client, prints both reports, leaves no process behind.
+# Arguments after the size go to the client, e.g.
+#   bash tests/scripts/run-iperf.sh 100 --parallel 4 --rate 800M
 set -euo pipefail
 size=${1:-100}
+shift || true
 bin="$(cd "$(dirname "$0")/../.." && pwd)/target/release"
 log=$(mktemp)
 "$bin/a1-iperf-server" --port 0 >"$log" 2>&1 &
@@ -23,9 +26,9 @@ if [ -z "$port" ]; then
     exit 1
 fi
 
-echo "=== client (a1-iperf-client $size) ==="
+echo "=== client (a1-iperf-client $size $*) ==="
 status=0
-"$bin/a1-iperf-client" "$size" --port "$port" --bind 127.0.0.1:0 || status=$?
+"$bin/a1-iperf-client" "$size" --port "$port" --bind 127.0.0.1:0 "$@" || status=$?
 wait "$server" || status=$?
 echo
 echo "=== server (a1-iperf-server) ==="

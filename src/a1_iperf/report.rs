@@ -1,0 +1,446 @@
+//! How a1 shows its figures: iperf3-like interval rows for people, and
+//! JSON objects with iperf3's key names for programs.
+//!
+//! Human rows (one per stream per interval, plus `[SUM]` with several
+//! streams):
+//!
+//! ```text
+//! [ ID] Interval          Transfer        Bitrate  Datagrams      Jitter  Lost/Total
+//! [  0]  0.00-1.00  sec   97.50 MB  780.00 Mbit/s      65000    0.012 ms  0/65000 (0%)
+//! ```
+//!
+//! The client prints the sender's and the receiver's columns side by side
+//! (`|` between them). JSON figures use `bytes`, `seconds`,
+//! `bits_per_second`, `packets`, and on the receiver's side `lost_packets`,
+//! `lost_percent`, `jitter_ms`, `out_of_order`, `duplicates` (`null` when
+//! that side could not know them, e.g. a seed program on the other end).
+
+use super::stats::{Figures, Interval, View};
+use crate::output::{human_bits, human_bytes, json_array, JsonObject, JsonValue};
+
+/// Width of one side's columns in a human row.
+const SIDE_WIDTH: usize = 41;
+
+/// `[  3]` or `[SUM]`.
+pub fn id_label(stream: Option<u16>) -> String {
+    match stream {
+        Some(id) => format!("[{id:>3}]"),
+        None => "[SUM]".to_string(),
+    }
+}
+
+fn interval_label(start: f64, end: f64) -> String {
+    format!("{start:>6.2}-{end:<6.2} sec")
+}
+
+/// One side's transfer, bitrate and datagrams columns.
+fn side_columns(f: Option<&Figures>) -> String {
+    match f {
+        Some(f) => format!(
+            "{:>10} {:>15} {:>10}",
+            human_bytes(f.bytes),
+            human_bits(f.bits_per_second()),
+            f.packets
+        ),
+        None => format!("{:>SIDE_WIDTH$}", "-"),
+    }
+}
+
+/// The receiver-only columns: jitter and lost/total (percent).
+fn receiver_columns(f: Option<&Figures>) -> String {
+    let jitter = f
+        .and_then(|f| f.jitter_ms)
+        .map_or_else(|| "-".to_string(), |j| format!("{j:.3} ms"));
+    let lost = match f.and_then(|f| Some((f.lost?, f.lost_percent()?, f))) {
+        Some((lost, percent, f)) => {
+            let unique = f.packets - f.duplicates.unwrap_or(0).min(f.packets);
+            format!("{lost}/{} ({percent:.2}%)", lost + unique)
+        }
+        None => "-".to_string(),
+    };
+    format!("{jitter:>11}  {lost:<19}")
+}
+
+/// The heading over one-side rows ([`one_side_row`]).
+pub fn one_side_heading(receiver: bool) -> String {
+    let mut line = format!(
+        "[ ID] Interval         {:>10} {:>15} {:>10}",
+        "Transfer", "Bitrate", "Datagrams"
+    );
+    if receiver {
+        line.push_str(&format!("{:>11}  {:<19}", "Jitter", "Lost/Total"));
+    }
+    line.trim_end().to_string()
+}
+
+/// A row of one side's figures (the server's live reports).
+pub fn one_side_row(
+    stream: Option<u16>,
+    start: f64,
+    end: f64,
+    f: &Figures,
+    receiver: bool,
+) -> String {
+    let mut line = format!(
+        "{} {} {}",
+        id_label(stream),
+        interval_label(start, end),
+        side_columns(Some(f))
+    );
+    if receiver {
+        line.push_str(&receiver_columns(Some(f)));
+    }
+    line.trim_end().to_string()
+}
+
+/// The heading over side-by-side rows ([`two_side_row`]).
+pub fn two_side_heading() -> String {
+    let side = format!("{:>10} {:>15} {:>10}", "Transfer", "Bitrate", "Datagrams");
+    format!(
+        "[ ID] Interval          | sender {side} | receiver {side}{:>11}  {}",
+        "Jitter", "Lost/Total"
+    )
+}
+
+/// A row with the sender's and the receiver's figures side by side.
+pub fn two_side_row(
+    stream: Option<u16>,
+    start: f64,
+    end: f64,
+    sender: Option<&Figures>,
+    receiver: Option<&Figures>,
+) -> String {
+    let line = format!(
+        "{} {} | sender {} | receiver {}{}",
+        id_label(stream),
+        interval_label(start, end),
+        side_columns(sender),
+        side_columns(receiver),
+        if receiver.is_some() {
+            receiver_columns(receiver)
+        } else {
+            String::new()
+        }
+    );
+    line.trim_end().to_string()
+}
+
+/// One side's interval rows, as [`View::interval_rows`] gives them.
+pub type Rows = [(f64, f64, Vec<Interval>)];
+
+/// The index of the row in `rows` that covers the same interval as
+/// `start..end`: the same start and length (each side closes its own
+/// intervals, so a side with another `--interval` matches nothing), or,
+/// for the `last` row, the other side's last row with the same start (a
+/// final partial interval ends at each side's own last datagram).
+pub fn matching_row(rows: &Rows, start: f64, end: f64, last: bool) -> Option<usize> {
+    const TOLERANCE: f64 = 1e-3;
+    let final_row = rows.len().checked_sub(1);
+    rows.iter().enumerate().position(|(k, (s, e, _))| {
+        (s - start).abs() < TOLERANCE
+            && ((e - end).abs() < TOLERANCE || (last && Some(k) == final_row))
+    })
+}
+
+/// One row of a side-by-side report: an interval and each side's records
+/// for it (`None` where that side has no such interval).
+pub type PairedRow = (f64, f64, Option<Vec<Interval>>, Option<Vec<Interval>>);
+
+/// Pairs the sender's interval rows with the receiver's
+/// ([`matching_row`]); a receiver row that no sender row matches gets a row
+/// of its own, so each side's rows all appear once.
+pub fn paired_rows(sender: &View, receiver: Option<&View>) -> Vec<PairedRow> {
+    let sender_rows = sender.interval_rows();
+    let receiver_rows = receiver.map(View::interval_rows).unwrap_or_default();
+    let last = sender_rows.len().saturating_sub(1);
+    let mut used = vec![false; receiver_rows.len()];
+    let mut rows: Vec<PairedRow> = Vec::new();
+    for (k, (start, end, records)) in sender_rows.into_iter().enumerate() {
+        let matched = matching_row(&receiver_rows, start, end, k == last).map(|i| {
+            used[i] = true;
+            receiver_rows[i].2.clone()
+        });
+        rows.push((start, end, Some(records), matched));
+    }
+    for ((start, end, records), used) in receiver_rows.into_iter().zip(used) {
+        if !used {
+            rows.push((start, end, None, Some(records)));
+        }
+    }
+    rows.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    rows
+}
+
+/// The side-by-side table of a finished test: interval rows (per stream
+/// and `[SUM]` with several streams), then the totals.
+pub fn two_side_table(sender: &View, receiver: Option<&View>) -> Vec<String> {
+    let streams = sender.streams.len();
+    let mut lines = vec![two_side_heading()];
+    for (start, end, sent, received) in paired_rows(sender, receiver) {
+        let records = sent
+            .as_ref()
+            .or(received.as_ref())
+            .cloned()
+            .unwrap_or_default();
+        for record in &records {
+            let find = |side: &Option<Vec<Interval>>| {
+                side.as_ref()
+                    .and_then(|r| r.iter().find(|i| i.stream == record.stream))
+                    .map(|i| i.figures)
+            };
+            lines.push(two_side_row(
+                Some(record.stream),
+                start,
+                end,
+                find(&sent).as_ref(),
+                find(&received).as_ref(),
+            ));
+        }
+        if streams > 1 {
+            let sum = |side: &Option<Vec<Interval>>| {
+                side.as_ref()
+                    .map(|r| Figures::sum(r.iter().map(|i| &i.figures)))
+            };
+            lines.push(two_side_row(
+                None,
+                start,
+                end,
+                sum(&sent).as_ref(),
+                sum(&received).as_ref(),
+            ));
+        }
+    }
+    lines.push("- - - - - - - - - - - - - - - - - - - - - - - - -".to_string());
+    for (stream, sent) in sender.streams.iter().enumerate() {
+        let received = receiver.and_then(|r| r.streams.get(stream));
+        if streams > 1 || receiver.is_some() {
+            lines.push(two_side_row(
+                Some(stream as u16),
+                0.0,
+                sent.seconds.max(received.map_or(0.0, |r| r.seconds)),
+                Some(sent),
+                received,
+            ));
+        }
+    }
+    if streams > 1 {
+        let sent = sender.total();
+        let received = receiver.map(View::total);
+        lines.push(two_side_row(
+            None,
+            0.0,
+            sent.seconds.max(received.map_or(0.0, |r| r.seconds)),
+            Some(&sent),
+            received.as_ref(),
+        ));
+    }
+    lines
+}
+
+/// One side's figures as a JSON object: `bytes`, `seconds`,
+/// `bits_per_second`, `packets`, and for a receiver `lost_packets`,
+/// `lost_percent`, `jitter_ms`, `out_of_order`, `duplicates`.
+pub fn figures_json(f: &Figures, receiver: bool) -> JsonObject {
+    let object = JsonObject::new()
+        .field("bytes", JsonValue::Uint(f.bytes))
+        .field("seconds", JsonValue::Float(f.seconds))
+        .field("bits_per_second", JsonValue::Float(f.bits_per_second()))
+        .field("packets", JsonValue::Uint(f.packets));
+    if receiver {
+        receiver_fields(object, Some(f))
+    } else {
+        object
+    }
+}
+
+fn receiver_fields(object: JsonObject, f: Option<&Figures>) -> JsonObject {
+    object
+        .optional("lost_packets", f.and_then(|f| f.lost).map(JsonValue::Uint))
+        .optional(
+            "lost_percent",
+            f.and_then(Figures::lost_percent).map(JsonValue::Float),
+        )
+        .optional(
+            "jitter_ms",
+            f.and_then(|f| f.jitter_ms).map(JsonValue::Float),
+        )
+        .optional(
+            "out_of_order",
+            f.and_then(|f| f.out_of_order).map(JsonValue::Uint),
+        )
+        .optional(
+            "duplicates",
+            f.and_then(|f| f.duplicates).map(JsonValue::Uint),
+        )
+}
+
+/// A receiver object for a seed server, which only tells its rate: every
+/// other figure is `null`.
+pub fn rate_only_json(bits_per_second: Option<f64>) -> String {
+    let object = JsonObject::new()
+        .raw_field("bytes", "null")
+        .raw_field("seconds", "null")
+        .optional("bits_per_second", bits_per_second.map(JsonValue::Float))
+        .raw_field("packets", "null");
+    receiver_fields(object, None).finish()
+}
+
+/// One interval as a JSON object: `start`, `end`, `seconds`, then the
+/// figures of `main` (receiver figures when `receiver`), then, if given, the
+/// other side's figures under its key (`null` when that side has no such
+/// interval).
+pub fn interval_json(
+    start: f64,
+    end: f64,
+    main: Option<&Figures>,
+    receiver: bool,
+    other: Option<(&str, Option<&Figures>, bool)>,
+) -> String {
+    let mut object = JsonObject::new()
+        .field("start", JsonValue::Float(start))
+        .field("end", JsonValue::Float(end))
+        .field("seconds", JsonValue::Float(end - start));
+    object = match main {
+        Some(f) => object
+            .field("bytes", JsonValue::Uint(f.bytes))
+            .field("bits_per_second", JsonValue::Float(f.bits_per_second()))
+            .field("packets", JsonValue::Uint(f.packets)),
+        None => object
+            .raw_field("bytes", "null")
+            .raw_field("bits_per_second", "null")
+            .raw_field("packets", "null"),
+    };
+    if receiver {
+        object = receiver_fields(object, main);
+    }
+    if let Some((key, figures, is_receiver)) = other {
+        let text = figures.map_or_else(
+            || "null".to_string(),
+            |f| figures_json(f, is_receiver).finish(),
+        );
+        object = object.raw_field(key, &text);
+    }
+    object.finish()
+}
+
+/// The JSON `intervals` array of one side's [`View`], summed over streams.
+pub fn intervals_json(view: &View, receiver: bool) -> String {
+    json_array(
+        view.interval_rows()
+            .into_iter()
+            .map(|(start, end, records)| {
+                let sum = Figures::sum(records.iter().map(|r| &r.figures));
+                interval_json(start, end, Some(&sum), receiver, None)
+            }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn received() -> Figures {
+        Figures {
+            bytes: 1_500_000,
+            packets: 1000,
+            seconds: 1.0,
+            lost: Some(10),
+            duplicates: Some(0),
+            out_of_order: Some(2),
+            jitter_ms: Some(0.0125),
+        }
+    }
+
+    #[test]
+    fn rows_show_iperf3_columns() {
+        let row = one_side_row(Some(0), 0.0, 1.0, &received(), true);
+        assert_eq!(
+            row,
+            "[  0]   0.00-1.00   sec    1.50 MB    12.00 Mbit/s       1000   0.013 ms  10/1010 (0.99%)"
+        );
+        let sum = two_side_row(None, 1.0, 2.0, Some(&received()), None);
+        assert!(
+            sum.starts_with("[SUM]   1.00-2.00   sec | sender    1.50 MB"),
+            "{sum}"
+        );
+        assert!(
+            sum.ends_with("| receiver                                         -"),
+            "{sum}"
+        );
+    }
+
+    #[test]
+    fn json_uses_iperf3_names_and_null_for_the_unknown() {
+        let json = figures_json(&received(), true).finish();
+        assert_eq!(
+            json,
+            r#"{"bytes":1500000,"seconds":1,"bits_per_second":12000000,"packets":1000,"lost_packets":10,"lost_percent":0.9900990099009901,"jitter_ms":0.0125,"out_of_order":2,"duplicates":0}"#
+        );
+        let sender = figures_json(
+            &Figures {
+                lost: None,
+                ..received()
+            },
+            false,
+        )
+        .finish();
+        assert!(!sender.contains("lost"), "{sender}");
+        let seed = rate_only_json(Some(8000.0));
+        assert!(
+            seed.contains(r#""bytes":null"#) && seed.contains(r#""bits_per_second":8000"#),
+            "{seed}"
+        );
+        let interval = interval_json(
+            0.0,
+            1.0,
+            None,
+            true,
+            Some(("sender", Some(&received()), false)),
+        );
+        assert_eq!(
+            interval,
+            r#"{"start":0,"end":1,"seconds":1,"bytes":null,"bits_per_second":null,"packets":null,"lost_packets":null,"lost_percent":null,"jitter_ms":null,"out_of_order":null,"duplicates":null,"sender":{"bytes":1500000,"seconds":1,"bits_per_second":12000000,"packets":1000}}"#
+        );
+    }
+    #[test]
+    fn rows_match_only_the_same_interval() {
+        let row = |start: f64, end: f64| (start, end, Vec::new());
+        let receiver = vec![row(0.0, 1.0), row(1.0, 2.0), row(2.0, 2.31)];
+        assert!(matching_row(&receiver, 1.0, 2.0, false).is_some());
+        // Another period: no pairing.
+        assert!(matching_row(&receiver, 0.0, 0.5, false).is_none());
+        // Final partial rows pair even though their ends differ.
+        assert!(matching_row(&receiver, 2.0, 2.30, true).is_some());
+        assert!(matching_row(&receiver, 2.0, 2.30, false).is_none());
+    }
+    #[test]
+    fn paired_rows_keep_every_row_of_both_sides() {
+        let interval = |start: f64, end: f64, bytes: u64| Interval {
+            stream: 0,
+            start,
+            end,
+            figures: Figures {
+                bytes,
+                ..Figures::default()
+            },
+        };
+        let sender = View {
+            streams: vec![Figures::default()],
+            intervals: vec![interval(0.0, 1.0, 10)],
+        };
+        let receiver = View {
+            streams: vec![Figures::default()],
+            intervals: vec![interval(0.0, 1.0, 7), interval(1.0, 1.01, 3)],
+        };
+        let rows = paired_rows(&sender, Some(&receiver));
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].3.as_ref().unwrap()[0].figures.bytes, 7);
+        assert!(rows[1].2.is_none());
+        assert_eq!(rows[1].3.as_ref().unwrap()[0].figures.bytes, 3);
+        let table = two_side_table(&sender, Some(&receiver));
+        assert!(
+            table[2].starts_with("[  0]   1.00-1.01   sec | sender"),
+            "{table:?}"
+        );
+    }
+}

@@ -1,0 +1,325 @@
+//! The sending half of a test, shared by the client (normal tests) and the
+//! server (`--reverse`): one thread per stream streams seed-pattern
+//! datagrams, each opened by a [`Header`], until its byte share or the test
+//! time is used up; the calling thread samples the streams' counters at
+//! interval boundaries.
+//!
+//! The hot loop allocates nothing: one datagram buffer per stream is filled
+//! with the pattern slice and the header is written over its first 40
+//! bytes (36 hex digits).
+
+use super::protocol::{unix_ns, Header, Payload, HEADER_LEN};
+use super::stats::{Figures, Interval, IntervalClock};
+use crate::pacing::{self, Pacer};
+use crate::shutdown::Shutdown;
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Linux's "no buffer space available", which a fast sender can hit.
+const ENOBUFS: i32 = 105;
+
+/// What one stream sends.
+#[derive(Debug, Clone)]
+pub struct StreamPlan {
+    /// Stream id (written in every header).
+    pub stream: u16,
+    /// Bytes to send; `None` sends until `deadline`.
+    pub bytes: Option<u64>,
+    /// Stop sending at this instant (`--time`).
+    pub deadline: Option<Instant>,
+    /// Payload bytes per datagram.
+    pub length: usize,
+    /// Target rate of this stream in bits per second (0: unpaced).
+    pub rate: u64,
+    /// Where to send (`None`: the socket is connected).
+    pub target: Option<SocketAddr>,
+}
+
+/// Counters a sender thread updates after every datagram.
+#[derive(Debug, Default)]
+pub struct SendCounters {
+    /// Payload bytes sent.
+    pub bytes: AtomicU64,
+    /// Datagrams sent.
+    pub packets: AtomicU64,
+}
+
+/// What one sender thread sent.
+#[derive(Debug, Clone, Copy)]
+pub struct Sent {
+    /// Payload bytes.
+    pub bytes: u64,
+    /// Datagrams.
+    pub packets: u64,
+    /// When the last datagram left.
+    pub finished: Instant,
+}
+
+/// Sends one datagram (to `target`, or on a connected socket), retrying the
+/// transient errors a fast UDP sender meets: a full device queue (ENOBUFS)
+/// and a port-unreachable notice from an earlier datagram.
+pub fn send_datagram(
+    socket: &UdpSocket,
+    target: Option<SocketAddr>,
+    datagram: &[u8],
+) -> io::Result<()> {
+    loop {
+        let result = match target {
+            Some(addr) => socket.send_to(datagram, addr),
+            None => socket.send(datagram),
+        };
+        match result {
+            Ok(_) => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(ENOBUFS) => std::thread::yield_now(),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionRefused | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Err(io::Error::new(e.kind(), format!("send failed: {e}"))),
+        }
+    }
+}
+
+/// One stream's loop: one datagram per pacing tick (or back to back when
+/// unpaced), until its bytes or the deadline are used up, or `stop`.
+pub fn send_stream(
+    socket: &UdpSocket,
+    plan: &StreamPlan,
+    counters: &SendCounters,
+    stop: &Shutdown,
+) -> io::Result<Sent> {
+    let payload = Payload::new(plan.bytes.unwrap_or(u64::MAX), plan.length);
+    let mut buffer = vec![0u8; plan.length];
+    let mut pacer = pacing::period_for_rate(plan.length, plan.rate).map(Pacer::new);
+    let mut offset = 0u64;
+    let mut sequence = 0u64;
+    while offset < payload.total() {
+        if let Some(pacer) = pacer.as_mut() {
+            if pacer.wait(stop).is_none() {
+                break;
+            }
+        } else if stop.is_triggered() {
+            break;
+        }
+        if plan.deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        let pattern = payload.datagram_at(offset);
+        let len = pattern.len();
+        if len >= HEADER_LEN {
+            buffer[..len].copy_from_slice(pattern);
+            Header {
+                stream: plan.stream,
+                sequence,
+                sent_ns: unix_ns(),
+            }
+            .write(&mut buffer[..len]);
+            send_datagram(socket, plan.target, &buffer[..len])?;
+        } else {
+            // Too short for a header: the plain seed datagram.
+            send_datagram(socket, plan.target, pattern)?;
+        }
+        offset += len as u64;
+        sequence += 1;
+        counters.bytes.store(offset, Ordering::Relaxed);
+        counters.packets.store(sequence, Ordering::Relaxed);
+    }
+    Ok(Sent {
+        bytes: offset,
+        packets: sequence,
+        finished: Instant::now(),
+    })
+}
+
+/// Splits `total` bytes over `streams` streams (the first takes the rest).
+pub fn share(total: u64, streams: u16, stream: u16) -> u64 {
+    let each = total / u64::from(streams);
+    if stream == 0 {
+        total - each * u64::from(streams - 1)
+    } else {
+        each
+    }
+}
+
+/// Running sender threads, one per stream, with their counters.
+pub struct Senders {
+    threads: Vec<JoinHandle<io::Result<Sent>>>,
+    counters: Vec<Arc<SendCounters>>,
+    /// Counters at the last interval boundary, per stream.
+    marks: Vec<(u64, u64)>,
+    intervals: Vec<Interval>,
+}
+
+impl Senders {
+    /// Starts one named thread per `(socket, plan)`.
+    pub fn start(streams: Vec<(UdpSocket, StreamPlan)>, stop: &Shutdown) -> io::Result<Senders> {
+        let mut senders = Senders {
+            threads: Vec::new(),
+            counters: Vec::new(),
+            marks: vec![(0, 0); streams.len()],
+            intervals: Vec::new(),
+        };
+        for (socket, plan) in streams {
+            let counters = Arc::new(SendCounters::default());
+            let thread_counters = counters.clone();
+            let stop = stop.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("iperf-send-{}", plan.stream))
+                .spawn(move || send_stream(&socket, &plan, &thread_counters, &stop))?;
+            senders.threads.push(thread);
+            senders.counters.push(counters);
+        }
+        Ok(senders)
+    }
+
+    /// Whether every sender thread has finished.
+    pub fn finished(&self) -> bool {
+        self.threads.iter().all(JoinHandle::is_finished)
+    }
+
+    /// Closes the interval `start..end` on every stream; returns the records.
+    pub fn close_interval(&mut self, start: f64, end: f64) -> Vec<Interval> {
+        let mut closed = Vec::with_capacity(self.counters.len());
+        for (stream, (counters, mark)) in self.counters.iter().zip(&mut self.marks).enumerate() {
+            let now = (
+                counters.bytes.load(Ordering::Relaxed),
+                counters.packets.load(Ordering::Relaxed),
+            );
+            closed.push(Interval {
+                stream: stream as u16,
+                start,
+                end,
+                figures: Figures {
+                    bytes: now.0 - mark.0,
+                    packets: now.1 - mark.1,
+                    seconds: end - start,
+                    ..Figures::default()
+                },
+            });
+            *mark = now;
+        }
+        self.intervals.extend_from_slice(&closed);
+        closed
+    }
+
+    /// Waits for the threads while closing intervals on `clock`; each
+    /// closed interval's records go to `report`. Returns what each stream
+    /// sent, after a final partial interval up to the last datagram.
+    pub fn wait(
+        mut self,
+        clock: &mut IntervalClock,
+        mut report: impl FnMut(&[Interval]),
+    ) -> io::Result<(Vec<Sent>, Vec<Interval>)> {
+        while !self.finished() {
+            let now = Instant::now();
+            if let Some((start, end)) = clock.advance(now) {
+                let closed = self.close_interval(start, end);
+                report(&closed);
+            }
+            let nap = clock
+                .next_boundary()
+                .map_or(Duration::from_millis(20), |b| {
+                    b.saturating_duration_since(now)
+                })
+                .clamp(Duration::from_millis(1), Duration::from_millis(20));
+            std::thread::sleep(nap);
+        }
+        let mut sent = Vec::new();
+        for thread in std::mem::take(&mut self.threads) {
+            sent.push(
+                thread
+                    .join()
+                    .map_err(|_| io::Error::other("a sender thread panicked"))??,
+            );
+        }
+        let last = sent.iter().map(|s| s.finished).max();
+        if let Some(last) = last {
+            while let Some((start, end)) = clock.advance(last) {
+                let closed = self.close_interval(start, end);
+                report(&closed);
+            }
+            let end = clock.seconds_at(last);
+            let unreported = self
+                .counters
+                .iter()
+                .zip(&self.marks)
+                .any(|(c, m)| c.packets.load(Ordering::Relaxed) > m.1);
+            if clock.next_boundary().is_some() && unreported && end > clock.current_start() {
+                let closed = self.close_interval(clock.current_start(), end);
+                report(&closed);
+            }
+        }
+        Ok((sent, self.intervals))
+    }
+}
+
+/// The sender's view of a test: per-stream totals (each over the time from
+/// `started` to its last datagram) and the interval records.
+pub fn sender_view(
+    started: Instant,
+    sent: &[Sent],
+    intervals: Vec<Interval>,
+) -> super::stats::View {
+    super::stats::View {
+        streams: sent
+            .iter()
+            .map(|s| Figures {
+                bytes: s.bytes,
+                packets: s.packets,
+                seconds: s.finished.saturating_duration_since(started).as_secs_f64(),
+                ..Figures::default()
+            })
+            .collect(),
+        intervals,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_add_up_to_the_total() {
+        for (total, streams) in [(25_000_000u64, 4u16), (7, 3), (10, 1)] {
+            let sum: u64 = (0..streams).map(|s| share(total, streams, s)).sum();
+            assert_eq!(sum, total);
+        }
+        assert_eq!(share(7, 3, 0), 3);
+        assert_eq!(share(7, 3, 2), 2);
+    }
+
+    #[test]
+    fn a_stream_sends_headers_and_the_seed_pattern() {
+        let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.connect(receiver.local_addr().unwrap()).unwrap();
+        let plan = StreamPlan {
+            stream: 2,
+            bytes: Some(3 * 100 + 50),
+            deadline: None,
+            length: 100,
+            rate: 0,
+            target: None,
+        };
+        let counters = SendCounters::default();
+        let sent = send_stream(&socket, &plan, &counters, &Shutdown::new()).unwrap();
+        assert_eq!((sent.bytes, sent.packets), (350, 4));
+        let mut buffer = [0u8; 200];
+        for sequence in 0..4u64 {
+            let len = receiver.recv(&mut buffer).unwrap();
+            let header = Header::parse(&buffer[..len]).unwrap();
+            assert_eq!((header.stream, header.sequence), (2, sequence));
+            let offset = sequence * 100 + HEADER_LEN as u64;
+            let expected: Vec<u8> = (offset..sequence * 100 + len as u64)
+                .map(|i| b'a' + (i % 26) as u8)
+                .collect();
+            assert_eq!(&buffer[HEADER_LEN..len], &expected[..]);
+        }
+        assert_eq!(counters.packets.load(Ordering::Relaxed), 4);
+    }
+}
