@@ -1,61 +1,67 @@
 //! `a1-iperf-server`: the a1 UDP iPerf server (see `socklab::a1_iperf`).
+//!
+//! Seed form: `a1-iperf-server` (no arguments): 127.0.0.1:5555, one test.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use clap::Parser;
 use socklab::a1_iperf::{protocol, server};
+use socklab::cli::{exit_with, positive_seconds, ListenArgs, OutputArgs, Seconds};
 use socklab::shutdown::Shutdown;
-use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
-use std::time::Duration;
 
 /// UDP iPerf server: counts the bytes a client sends between START and STOP
 /// and replies with the throughput (and, to a socklab client, loss, jitter
-/// and interval figures).
+/// and interval figures). Stops after one test, as the seed, unless
+/// --forever; Ctrl-C or SIGTERM prints a summary and exits 0.
 #[derive(Parser)]
-#[command(version)]
+#[command(name = env!("CARGO_BIN_NAME"), version)]
+#[command(mut_arg("bind", |arg| arg.help(
+    "Address or host name to listen on (IPv4, IPv6 or a name) [default: 127.0.0.1, as the seed]"
+)))]
+#[command(mut_arg("port", |arg| arg.help(
+    "Port to listen on (0 picks a free one; the readiness line names it) [default: 5555]"
+)))]
 struct Args {
-    /// Address to bind (IPv4 or IPv6, e.g. ::1).
-    #[arg(long, default_value_t = protocol::DEFAULT_SERVER.ip())]
-    bind: IpAddr,
-    /// UDP port to bind (0 picks a free one).
-    #[arg(long, default_value_t = protocol::DEFAULT_SERVER.port())]
-    port: u16,
+    #[command(flatten)]
+    listen: ListenArgs,
     /// Keep serving test after test instead of exiting after the first.
     #[arg(long)]
     forever: bool,
     /// End a test whose client sends nothing for this many seconds.
-    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
-    idle_timeout: f64,
+    #[arg(long, default_value_t = Seconds::new(10), value_name = "SECONDS",
+          value_parser = positive_seconds)]
+    idle_timeout: Seconds,
     /// Receive buffer to ask the kernel for, in bytes (0: system default).
     #[arg(long, default_value_t = server::DEFAULT_RECV_BUFFER, value_name = "BYTES")]
     recv_buffer: usize,
     /// Seconds between interval reports during a test (0 turns them off).
-    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
-    interval: f64,
-    /// Print one JSON object with every test at exit instead of the reports.
-    #[arg(long)]
-    json: bool,
+    #[arg(long, default_value_t = Seconds::new(1), value_name = "SECONDS")]
+    interval: Seconds,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let (Ok(idle_timeout), Ok(interval)) = (
-        Duration::try_from_secs_f64(args.idle_timeout),
-        Duration::try_from_secs_f64(args.interval),
-    ) else {
-        socklab::output::warn(format_args!(
-            "error: --idle-timeout and --interval must be non-negative numbers of seconds"
-        ));
-        return ExitCode::from(2);
-    };
+    args.output.install();
+    exit_with(run(&args))
+}
+
+fn run(args: &Args) -> std::io::Result<()> {
+    let port = args
+        .listen
+        .port_or(None, Some(protocol::DEFAULT_SERVER.port()));
+    let host = args
+        .listen
+        .host_or(None)
+        .unwrap_or_else(|| protocol::DEFAULT_SERVER.ip().to_string());
     let config = server::ServerConfig {
-        bind: SocketAddr::new(args.bind, args.port),
+        bind: ListenArgs::resolve(Some(&host), port)?,
         forever: args.forever,
-        idle_timeout,
+        idle_timeout: args.idle_timeout.0,
         recv_buffer: (args.recv_buffer > 0).then_some(args.recv_buffer),
-        interval: Some(interval).filter(|i| !i.is_zero()),
-        json: args.json,
+        interval: Some(args.interval.0).filter(|i| !i.is_zero()),
+        json: args.output.json,
     };
-    socklab::cli::exit_with(
-        Shutdown::install().and_then(|shutdown| server::run(&config, &shutdown).map(drop)),
-    )
+    server::run(&config, &Shutdown::install()?).map(drop)
 }

@@ -50,8 +50,6 @@ pub mod ratelimit;
 pub mod shutdown;
 pub mod stats;
 
-// a1 moves to the output module with its own rewrite (issue-14).
-#[allow(clippy::print_stdout, clippy::print_stderr)]
 pub mod a1_iperf;
 pub mod a2_tcp;
 pub mod a3_dual;

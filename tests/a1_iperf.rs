@@ -15,7 +15,20 @@ fn start_server(extra: &[&str]) -> (Proc, SocketAddr) {
     let mut args = vec!["--port", "0"];
     args.extend_from_slice(extra);
     let server = Proc::spawn(SERVER, &args);
-    let addr = server.wait_listening();
+    let addr = if extra.contains(&"--json") {
+        // With --json the readiness line goes to stderr: stdout is the JSON's.
+        let line = server
+            .wait_stderr(|l| l.starts_with("Listening on "), DEADLINE)
+            .unwrap_or_else(|| panic!("no readiness line; {}", server.dump()));
+        line["Listening on ".len()..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    } else {
+        server.wait_listening()
+    };
     (server, addr)
 }
 
@@ -142,23 +155,32 @@ fn client_json_reports_the_same_accounting() {
 }
 
 #[test]
-fn bad_sizes_get_the_seed_messages_and_exit_1() {
+fn bad_sizes_get_the_seed_messages_as_usage_errors() {
     for (args, message) in [
-        (&["abc"][..], "Not a number!"),
-        (&["-5"][..], "Not a number!"),
-        (&["24"][..], "size must be between 25 and 200"),
-        (&["201"][..], "size must be between 25 and 200"),
-        (&[][..], "Usage: a1-iperf-client [size in MB to send]"),
+        (&["abc"][..], "error: Not a number!"),
+        (&["-5"][..], "error: Not a number!"),
+        (&["24"][..], "error: size must be between 25 and 200"),
+        (&["201"][..], "error: size must be between 25 and 200"),
         (
-            &["25", "26"][..],
-            "Usage: a1-iperf-client [size in MB to send]",
+            &[][..],
+            "error: Usage: a1-iperf-client [size in MB to send]",
         ),
+        (&["25", "26"][..], "error: unexpected argument '26' found"),
     ] {
         let (status, client) = run(CLIENT, args);
-        assert_eq!(status.code(), Some(1), "{args:?}: {}", client.dump());
-        assert_eq!(client.stderr_lines(), [message], "{args:?}");
+        assert_eq!(status.code(), Some(2), "{args:?}: {}", client.dump());
+        assert_eq!(client.stderr_lines()[0], message, "{args:?}");
         assert!(client.stdout_lines().is_empty(), "{args:?}");
     }
+    // One size only, and the help says so.
+    let (status, help) = run(CLIENT, &["--help"]);
+    assert!(status.success());
+    assert!(help.stdout_text().contains("[SIZE_MB]"), "{}", help.dump());
+    assert!(
+        !help.stdout_text().contains("[SIZE_MB]..."),
+        "{}",
+        help.dump()
+    );
 }
 
 #[test]
@@ -244,7 +266,7 @@ fn sigint_mid_test_prints_the_report_and_exits_0() {
 }
 
 #[test]
-fn sigterm_stops_an_idle_server_quickly() {
+fn sigterm_stops_an_idle_server_quickly_with_its_summary() {
     let (mut server, _) = start_server(&[]);
     let signalled = Instant::now();
     server.signal("TERM");
@@ -252,6 +274,12 @@ fn sigterm_stops_an_idle_server_quickly() {
     assert!(
         signalled.elapsed() < Duration::from_secs(2),
         "slow shutdown"
+    );
+    assert_eq!(
+        server.stdout_lines().last().map(String::as_str),
+        Some("Server stopped: 0 test(s) served"),
+        "{}",
+        server.dump()
     );
 }
 
@@ -393,6 +421,38 @@ fn client_gives_up_with_a_clear_error_when_no_server_replies() {
         "{}",
         client.dump()
     );
+}
+
+#[test]
+fn client_fails_fast_when_no_server_listens() {
+    let port = {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.local_addr().unwrap().port().to_string()
+    };
+    for extra in [
+        &["25"][..],
+        &["--time", "10", "--rate", "10M"][..],
+        &["25", "--reverse", "--timeout", "30"][..],
+        &["25", "--parallel", "2"][..],
+    ] {
+        let mut args = vec!["--port", &port, "--bind", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let started = Instant::now();
+        let (status, client) = run(CLIENT, &args);
+        assert_eq!(status.code(), Some(1), "{extra:?}: {}", client.dump());
+        assert!(
+            client
+                .stderr_text()
+                .contains(&format!("error: no server at 127.0.0.1:{port}")),
+            "{extra:?}: {}",
+            client.dump()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{extra:?}: took {:?}",
+            started.elapsed()
+        );
+    }
 }
 
 #[test]
@@ -598,17 +658,12 @@ fn client_json(addr: SocketAddr, args: &[&str]) -> json::Value {
     json::parse(&lines[0])
 }
 
-/// The JSON object a `--json` server prints at exit (after its readiness
-/// line).
+/// The JSON object a `--json` server prints at exit (its only stdout line).
 fn server_json(server: &mut Proc) -> json::Value {
     assert!(server.expect_exit().success(), "{}", server.dump());
     let lines = server.stdout_lines();
-    assert_eq!(
-        lines.len(),
-        2,
-        "readiness line and one JSON object: {lines:?}"
-    );
-    json::parse(&lines[1])
+    assert_eq!(lines.len(), 1, "one JSON object: {lines:?}");
+    json::parse(&lines[0])
 }
 
 /// Checks that intervals of `period` seconds tile the test: the first

@@ -12,8 +12,10 @@ use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-/// Every binary but a1's (whose conventions another change brings in).
-const BINARIES: [&str; 15] = [
+/// Every binary.
+const BINARIES: [&str; 17] = [
+    env!("CARGO_BIN_EXE_a1-iperf-server"),
+    env!("CARGO_BIN_EXE_a1-iperf-client"),
     env!("CARGO_BIN_EXE_a2-tcp-server"),
     env!("CARGO_BIN_EXE_a2-tcp-client"),
     env!("CARGO_BIN_EXE_a3-ping-server"),
@@ -45,6 +47,11 @@ fn servers(dir: &TempDir) -> Vec<Server> {
     std::fs::write(&file, b"offered").unwrap();
     let path = |p: std::path::PathBuf| p.to_string_lossy().into_owned();
     vec![
+        Server {
+            program: env!("CARGO_BIN_EXE_a1-iperf-server"),
+            args: vec![],
+            summary: "Server stopped: 0 test(s) served",
+        },
         Server {
             program: env!("CARGO_BIN_EXE_a2-tcp-server"),
             args: vec![],
@@ -336,6 +343,29 @@ fn udp_clients_fail_fast_when_no_server_listens() {
     }
 
     let started = Instant::now();
+    let (status, iperf) = run(
+        env!("CARGO_BIN_EXE_a1-iperf-client"),
+        &[
+            "25",
+            "--server",
+            "localhost",
+            "--port",
+            &port,
+            "--bind",
+            "127.0.0.1:0",
+        ],
+    );
+    assert_eq!(status.code(), Some(1), "{}", iperf.dump());
+    assert!(
+        iperf
+            .stderr_text()
+            .contains(&format!("error: no server at 127.0.0.1:{port}")),
+        "{}",
+        iperf.dump()
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    let started = Instant::now();
     let mut relay = Proc::spawn(env!("CARGO_BIN_EXE_a3-relay-client"), &["127.0.0.1", &port]);
     relay.write_stdin("1\n");
     let status = relay.expect_exit();
@@ -442,7 +472,9 @@ fn quiet_keeps_the_result_and_json_replaces_it() {
 fn no_server_dies_when_its_stdout_is_closed() {
     let dir = TempDir::new("conventions-closed");
     for server in servers(&dir) {
-        let udp = server.program.contains("ping") || server.program.contains("relay");
+        let udp = ["iperf", "ping", "relay"]
+            .iter()
+            .any(|udp| server.program.contains(udp));
         let mut args: Vec<&str> = server.args.iter().map(String::as_str).collect();
         args.extend(["--bind", "127.0.0.1", "--port", "0", "-v"]);
         let (mut child, addr) = spawn_with_stdout_closed(server.program, &args);

@@ -2,7 +2,10 @@
 //! appear in README.md word for word, and each demo runs here with short
 //! deadlines. One liberty: the README's fixed ports (2347, 8080, …) are
 //! replaced by free ones, so parallel tests never collide; the servers start
-//! on port 0 and the clients get the port the readiness line names.
+//! on port 0 and the clients get the port the readiness line names (with
+//! `--port` when the command relies on the seed's default port, as a1's
+//! do; the a1 client likewise binds a free local port instead of the seed's
+//! 7777).
 
 mod common;
 
@@ -29,6 +32,26 @@ struct Client {
 }
 
 const DEMOS: &[Demo] = &[
+    Demo {
+        server: "a1-iperf-server",
+        port: "5555",
+        clients: &[Client {
+            text: "a1-iperf-client 100",
+            stdin: None,
+            expect: "Client process completed iPerfectly!",
+            wait: true,
+        }],
+    },
+    Demo {
+        server: "a1-iperf-server",
+        port: "5555",
+        clients: &[Client {
+            text: "a1-iperf-client 50 --server localhost --json",
+            stdin: None,
+            expect: "{\"reverse\":false,\"parallel\":1,\"sender\":{\"bytes\":50000000,",
+            wait: true,
+        }],
+    },
     Demo {
         server: "a2-tcp-server",
         port: "2347",
@@ -234,7 +257,13 @@ fn every_demo_runs_as_written() {
         let port = server.wait_listening().port().to_string();
         let mut running = Vec::new();
         for client in demo.clients {
-            let client_words = words(client.text, demo.port, &port);
+            let mut client_words = words(client.text, demo.port, &port);
+            if !client.text.contains(demo.port) {
+                client_words.extend(["--port".to_string(), port.clone()]);
+            }
+            if client_words[0] == "a1-iperf-client" && !client.text.contains("--bind") {
+                client_words.extend(["--bind".to_string(), "127.0.0.1:0".to_string()]);
+            }
             let args: Vec<&str> = client_words[1..].iter().map(String::as_str).collect();
             let mut proc = Proc::spawn_in(&binary(&client_words[0]), &args, Some(dir.path()));
             if let Some(input) = client.stdin {

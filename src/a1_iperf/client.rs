@@ -25,6 +25,7 @@ use super::stats::{merge_intervals, Figures, IntervalClock, StreamReceiver, Unix
 use crate::net::{self, SocketOptions};
 use crate::output::{self, json_array, JsonObject, JsonValue};
 use crate::shutdown::Shutdown;
+use crate::{report, say};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -132,7 +133,7 @@ impl ClientReport {
         if self.reverse {
             if let Some(received) = &self.receiver {
                 let total = received.total();
-                say!(
+                report!(
                     "Received {} bytes in {} datagrams in {:.3} s ({})",
                     total.bytes,
                     total.packets,
@@ -140,14 +141,14 @@ impl ClientReport {
                     output::human_rate(total.bits_per_second() / 8.0)
                 );
             }
-            say!(
+            report!(
                 "Server sent {} bytes in {} datagrams ({})",
                 sent.bytes,
                 sent.packets,
                 output::human_rate(send_rate)
             );
         } else {
-            say!(
+            report!(
                 "Sent {} bytes in {} datagrams in {:.3} s ({})",
                 sent.bytes,
                 sent.packets,
@@ -155,16 +156,16 @@ impl ClientReport {
                 output::human_rate(send_rate)
             );
             if let (Some(received), Some(loss)) = (self.bytes_received(), self.loss_percent()) {
-                say!("Server received {received} bytes: loss {loss:.3}%");
+                report!("Server received {received} bytes: loss {loss:.3}%");
             }
             if let Some(rate) = self.receive_rate() {
-                say!("Receiver throughput: {}", output::human_rate(rate));
+                report!("Receiver throughput: {}", output::human_rate(rate));
             }
         }
         if let Some(received) = &self.receiver {
             let total = received.total();
             if let (Some(lost), Some(percent)) = (total.lost, total.lost_percent()) {
-                say!(
+                report!(
                     "Lost datagrams: {lost} ({percent:.3}%), duplicates: {}, out of order: {}, jitter: {:.3} ms",
                     total.duplicates.unwrap_or(0),
                     total.out_of_order.unwrap_or(0),
@@ -174,16 +175,16 @@ impl ClientReport {
         }
         if self.receiver.is_some() || self.sender.streams.len() > 1 {
             for line in report::two_side_table(&self.sender, self.receiver.as_ref()) {
-                say!("{line}");
+                report!("{line}");
             }
         }
         if self.interrupted {
-            say!("Test interrupted");
+            report!("Test interrupted");
         }
     }
 
     /// The report as one JSON object (see the README for the keys).
-    pub fn to_json(&self) -> String {
+    pub fn to_json(&self) -> JsonObject {
         let sent = self.sender.total();
         let received_json = match &self.receiver {
             Some(view) => report::figures_json(&view.total(), true).finish(),
@@ -231,7 +232,6 @@ impl ClientReport {
         }
         json.optional("reply", self.reply.as_deref().map(JsonValue::Str))
             .field("interrupted", JsonValue::Bool(self.interrupted))
-            .finish()
     }
 }
 
@@ -420,12 +420,12 @@ pub fn run(config: &ClientConfig, shutdown: &Shutdown) -> io::Result<ClientRepor
     };
     if human {
         if let Some(reply) = &report.reply {
-            say!("{reply}");
+            report!("{reply}");
         }
         report.print_summary();
         say!("Client process completed iPerfectly!");
     } else {
-        say!("{}", report.to_json());
+        output::json(report.to_json());
     }
     Ok(report)
 }
@@ -543,16 +543,8 @@ fn exchange<T>(
                         return Ok(Some(answer));
                     }
                 }
-                Err(e) if net::is_timeout(&e) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::ConnectionRefused | io::ErrorKind::Interrupted
-                    ) =>
-                {
-                    std::thread::sleep(HELLO_RETRY.saturating_sub(sent_at.elapsed()));
-                }
-                Err(e) => return Err(io::Error::new(e.kind(), format!("receive failed: {e}"))),
+                Err(e) if net::is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(receive_error(socket, e)),
             }
         }
     }
@@ -727,15 +719,20 @@ fn request_reply(
                 // STATS from the test: not the reply.
                 Ok(len) if buffer[..len].starts_with(MAGIC) => {}
                 Ok(len) => return Ok(Some(String::from_utf8_lossy(&buffer[..len]).into_owned())),
-                Err(e) if net::is_timeout(&e) => {}
-                // Nobody listening (yet): the next STOP may find the server.
-                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                    shutdown.sleep(retry.saturating_sub(sent_at.elapsed()));
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(io::Error::new(e.kind(), format!("receive failed: {e}"))),
+                Err(e) if net::is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(receive_error(socket, e)),
             }
         }
     }
     Ok(None)
+}
+
+/// The error of a receive on a connected client socket: the system's
+/// "nothing listens there" (an ICMP port unreachable) is
+/// [`net::no_server`], so a client without a server fails at once.
+fn receive_error(socket: &UdpSocket, error: io::Error) -> io::Error {
+    match (error.kind(), socket.peer_addr()) {
+        (io::ErrorKind::ConnectionRefused, Ok(server)) => net::no_server(server),
+        _ => io::Error::new(error.kind(), format!("receive failed: {error}")),
+    }
 }

@@ -36,16 +36,10 @@
 //! - [`report`]: human rows and JSON objects;
 //! - [`server`]: the counting server;
 //! - [`client`]: the client and its `STOP`/reply exchange.
-
-/// `say!(...)`: one line on stdout through [`crate::output::say`].
-macro_rules! say {
-    ($($arg:tt)*) => { $crate::output::say(format_args!($($arg)*)) };
-}
-
-/// `warn!(...)`: one line on stderr through [`crate::output::warn`].
-macro_rules! warn {
-    ($($arg:tt)*) => { $crate::output::warn(format_args!($($arg)*)) };
-}
+//!
+//! Every line goes through [`crate::output`] (`say!`, `report!`, `warn!`):
+//! progress and interval rows are dropped with `--quiet`, the test reports
+//! are kept, and `--json` prints one object instead.
 
 pub mod client;
 pub mod protocol;

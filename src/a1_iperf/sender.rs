@@ -10,6 +10,7 @@
 
 use super::protocol::{unix_ns, Header, Payload, HEADER_LEN};
 use super::stats::{Figures, Interval, IntervalClock};
+use crate::net;
 use crate::pacing::{self, Pacer};
 use crate::shutdown::Shutdown;
 use std::io;
@@ -61,7 +62,10 @@ pub struct Sent {
 
 /// Sends one datagram (to `target`, or on a connected socket), retrying the
 /// transient errors a fast UDP sender meets: a full device queue (ENOBUFS)
-/// and a port-unreachable notice from an earlier datagram.
+/// and an interrupted call. On a connected socket (a client's), a
+/// port-unreachable notice from an earlier datagram means nothing listens
+/// at the server: the [`net::no_server`] error, so the client stops at
+/// once; a server's unconnected socket never reports one.
 pub fn send_datagram(
     socket: &UdpSocket,
     target: Option<SocketAddr>,
@@ -75,11 +79,14 @@ pub fn send_datagram(
         match result {
             Ok(_) => return Ok(()),
             Err(e) if e.raw_os_error() == Some(ENOBUFS) => std::thread::yield_now(),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::ConnectionRefused | io::ErrorKind::Interrupted
-                ) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused && target.is_none() => {
+                return Err(match socket.peer_addr() {
+                    Ok(server) => net::no_server(server),
+                    Err(_) => e,
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
             Err(e) => return Err(io::Error::new(e.kind(), format!("send failed: {e}"))),
         }
     }

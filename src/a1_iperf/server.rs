@@ -29,6 +29,7 @@ use crate::net::{self, SocketOptions};
 use crate::output::{self, json_array, JsonObject, JsonValue};
 use crate::ratelimit::PerSourceLimiter;
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
+use crate::{report, say, warn};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -149,22 +150,22 @@ impl TestReport {
     pub fn print(&self) {
         let total = self.view.total();
         let verb = if self.reverse { "sent" } else { "received" };
-        say!("Time that first packet was received: {}", self.started_unix);
-        say!("Client IP address:  {}", self.client.ip());
-        say!("Size of data {verb} (bytes):  {}", total.bytes);
-        say!(
+        report!("Time that first packet was received: {}", self.started_unix);
+        report!("Client IP address:  {}", self.client.ip());
+        report!("Size of data {verb} (bytes):  {}", total.bytes);
+        report!(
             "Time taken to {} (seconds):  {}",
             if self.reverse { "send" } else { "receive" },
             self.receive_time.as_secs_f64()
         );
-        say!(
+        report!(
             "Datagrams {verb}: {} ({}, {})",
             total.packets,
             output::human_bytes(total.bytes),
             output::human_rate(self.kilobytes_per_second() * 1000.0)
         );
         if let (Some(lost), Some(percent)) = (total.lost, total.lost_percent()) {
-            say!(
+            report!(
                 "Lost datagrams: {lost} ({percent:.3}%), duplicates: {}, out of order: {}, jitter: {:.3} ms",
                 total.duplicates.unwrap_or(0),
                 total.out_of_order.unwrap_or(0),
@@ -173,25 +174,25 @@ impl TestReport {
         }
         if self.view.streams.len() > 1 {
             let receiver = !self.reverse;
-            say!("{}", report::one_side_heading(receiver));
+            report!("{}", report::one_side_heading(receiver));
             for (id, figures) in self.view.streams.iter().enumerate() {
-                say!(
+                report!(
                     "{}",
                     report::one_side_row(Some(id as u16), 0.0, figures.seconds, figures, receiver)
                 );
             }
-            say!(
+            report!(
                 "{}",
                 report::one_side_row(None, 0.0, total.seconds, &total, receiver)
             );
         }
         if self.strays > 0 {
-            say!("Stray datagrams ignored: {}", self.strays);
+            report!("Stray datagrams ignored: {}", self.strays);
         }
         match self.end {
             TestEnd::Stopped => {}
-            TestEnd::IdleTimeout => say!("Test ended: the client went silent (no STOP)"),
-            TestEnd::Interrupted => say!("Test ended: interrupted"),
+            TestEnd::IdleTimeout => report!("Test ended: the client went silent (no STOP)"),
+            TestEnd::Interrupted => report!("Test ended: interrupted"),
         }
     }
 
@@ -245,7 +246,8 @@ struct Server<'a> {
 }
 
 /// Binds, prints the readiness line, and serves tests until one is done
-/// (or, with `forever`, until shutdown).
+/// (or, with `forever`, until shutdown); stopped by shutdown, it prints a
+/// summary line (`Server stopped: N test(s) served`).
 pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<Vec<TestReport>> {
     let options = SocketOptions {
         recv_buffer: config.recv_buffer,
@@ -303,7 +305,7 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<Vec<TestRep
         if !config.json {
             report.print();
             if report.end == TestEnd::Stopped {
-                say!("{}", report.reply());
+                report!("{}", report.reply());
             }
             say!("Server process completed iPerfectly!");
         }
@@ -315,7 +317,12 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<Vec<TestRep
     }
     if config.json {
         let tests = json_array(reports.iter().map(TestReport::to_json));
-        say!("{}", JsonObject::new().raw_field("tests", &tests).finish());
+        output::json(JsonObject::new().raw_field("tests", &tests));
+    } else if shutdown.is_triggered() {
+        // Stopped by Ctrl-C or SIGTERM (idle, or between tests): the
+        // summary every server prints. A seed-style run that ends after
+        // its one test keeps the seed's last line.
+        report!("Server stopped: {} test(s) served", reports.len());
     }
     Ok(reports)
 }
