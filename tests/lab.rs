@@ -233,6 +233,11 @@ fn socklab_loss_equals_the_counted_truth_across_a_bottleneck() {
         "socklab reported {reported} lost datagrams, the counters say {counted}; {}",
         client.dump()
     );
+    assert!(
+        !client.stderr_text().contains("path MTU"),
+        "1472-byte datagrams fit a 1500-byte MTU; {}",
+        client.dump()
+    );
     // The bottleneck really bit: a sender above the limit's payload rate
     // (a loaded machine may slow it) must have lost datagrams.
     let payload_capacity = LIMIT_BPS * PAYLOAD as f64 / FRAME as f64;
@@ -242,6 +247,33 @@ fn socklab_loss_equals_the_counted_truth_across_a_bottleneck() {
             "sent at {send_rate:.0} bit/s into a {LIMIT_BPS} bit/s link, nothing lost"
         );
     }
+
+    // Datagrams over the path MTU: the client warns once, before the test.
+    let mut server = lab.spawn(
+        &lab.server,
+        env!("CARGO_BIN_EXE_a1-iperf-server"),
+        &["--bind", SERVER_IP, "--port", "0"],
+    );
+    let port = server.wait_listening().port().to_string();
+    let mut client = lab.spawn(
+        &lab.client,
+        env!("CARGO_BIN_EXE_a1-iperf-client"),
+        &[
+            "--time", "0.3", "--server", SERVER_IP, "--port", &port, "--bind", &bind, "--length",
+            "1500", "--rate", "10M", "--json",
+        ],
+    );
+    assert!(
+        client.expect_exit().success(),
+        "a1 client; {}",
+        client.dump()
+    );
+    server.expect_exit();
+    let warnings = client
+        .stderr_text()
+        .matches("over the path MTU of 1500")
+        .count();
+    assert_eq!(warnings, 1, "one MTU warning expected; {}", client.dump());
 
     // A short ping across the link: every probe acknowledged.
     let mut ping_server = lab.spawn(

@@ -25,7 +25,7 @@ use super::stats::{merge_intervals, Figures, IntervalClock, StreamReceiver, Unix
 use crate::net::{self, SocketOptions};
 use crate::output::{self, json_array, JsonObject, JsonValue};
 use crate::shutdown::Shutdown;
-use crate::{report, say};
+use crate::{report, say, warn};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -267,6 +267,21 @@ pub fn default_bind(server: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, port)
 }
 
+/// Warns (once, before the test) when a datagram of `config.length` bytes
+/// will not fit the path's MTU: the kernel then fragments every datagram,
+/// and one lost fragment loses the whole datagram.
+fn warn_if_fragmented(socket: &UdpSocket, config: &ClientConfig) {
+    let on_wire = config.length + net::udp_header_bytes(config.server);
+    if let Some(mtu) = net::path_mtu(socket).filter(|&mtu| on_wire > mtu) {
+        let fits = mtu.saturating_sub(net::udp_header_bytes(config.server));
+        warn!(
+            "warning: {}-byte datagrams are {on_wire} bytes on the wire, over the path MTU \
+             of {mtu}: each is sent in fragments (--length {fits} fits)",
+            config.length
+        );
+    }
+}
+
 /// Runs one test against the server and prints the report.
 pub fn run(config: &ClientConfig, shutdown: &Shutdown) -> io::Result<ClientReport> {
     let options = SocketOptions {
@@ -279,6 +294,7 @@ pub fn run(config: &ClientConfig, shutdown: &Shutdown) -> io::Result<ClientRepor
     control
         .connect(config.server)
         .map_err(|e| io::Error::new(e.kind(), format!("cannot reach {}: {e}", config.server)))?;
+    warn_if_fragmented(&control, config);
     let human = !config.json;
     if human {
         say!("Client is sending data now...");

@@ -102,7 +102,8 @@ pub fn send_stream(
 ) -> io::Result<Sent> {
     let payload = Payload::new(plan.bytes.unwrap_or(u64::MAX), plan.length);
     let mut buffer = vec![0u8; plan.length];
-    let mut pacer = pacing::period_for_rate(plan.length, plan.rate).map(Pacer::new);
+    let mut pacer = pacing::period_for_rate(plan.length, plan.rate)
+        .map(|period| Pacer::new(period).with_realtime());
     let mut offset = 0u64;
     let mut sequence = 0u64;
     while offset < payload.total() {
