@@ -1,5 +1,6 @@
 //! `socklab-check ASSIGNMENT ROLE (--cmd "COMMAND" | --addr HOST:PORT)`: the
 //! protocol conformance checker (see `socklab::check`).
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use clap::{Parser, ValueEnum};
 use socklab::check::runner::{self, Options, RunError, Source};
@@ -12,7 +13,7 @@ use std::process::ExitCode;
 /// protocol: PASS/FAIL/SKIP per case, the expected and observed bytes for
 /// each failure, exit 0 iff every selected case passed.
 #[derive(Parser)]
-#[command(version)]
+#[command(name = env!("CARGO_BIN_NAME"), version)]
 struct Args {
     /// a1, a2, ping, ramp, file, relay, dual, chat or accio.
     #[arg(value_parser = parse_assignment)]

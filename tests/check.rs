@@ -18,13 +18,6 @@ const RUN_DEADLINE: Duration = Duration::from_secs(150);
 /// Checker runs at once: the machine is small and shared.
 const WORKERS: usize = 4;
 
-/// Cases socklab itself does not pass yet (gaps the checker found in
-/// socklab; see the report of issue 13). They may fail; nothing else may.
-const KNOWN_GAPS: &[(&str, &str, &str)] = &[
-    ("chat", "server", "duplicate-name"),
-    ("accio", "server", "restart-numbering"),
-];
-
 /// Every target with the socklab command that implements it.
 fn own_targets() -> Vec<(&'static str, &'static str, String)> {
     let a1s = env!("CARGO_BIN_EXE_a1-iperf-server");
@@ -163,22 +156,17 @@ fn socklab_passes_every_case_of_every_target() {
         let names = case_names(assignment, role);
         assert!(!names.is_empty());
         for name in &names {
-            let gap = KNOWN_GAPS.contains(&(assignment, role, name.as_str()));
             match outcome.status_of(name) {
                 Some("PASS") => {}
                 // IPv6 loopback may be missing on a CI machine.
                 Some("SKIP") if name.contains("ipv6") => {}
-                Some("FAIL") if gap => {}
                 other => problems.push(format!(
                     "{assignment} {role} {name}: {other:?}\n{}",
                     outcome.dump
                 )),
             }
         }
-        let gaps = KNOWN_GAPS
-            .iter()
-            .any(|(a, r, _)| a == assignment && r == role);
-        if !gaps && outcome.status != Some(0) {
+        if outcome.status != Some(0) {
             problems.push(format!(
                 "{assignment} {role}: exit status {:?}\n{}",
                 outcome.status, outcome.dump
