@@ -44,18 +44,14 @@ json_field() { # json_field FILE EXPR  (EXPR over the parsed object d)
     python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"
 }
 
-# socklab_numbers FILE: "MB/s loss%" from a1-iperf-client --json, with
-# either the iperf3-style receiver object or the older flat keys.
+# socklab_numbers FILE: "MB/s loss%" from a1-iperf-client --json (its
+# iperf3-style receiver object).
 socklab_numbers() {
     python3 - "$1" <<'PY'
 import json, sys
 text = open(sys.argv[1]).read()
-d = json.JSONDecoder().raw_decode(text[text.index("{"):])[0]
-r = d.get("receiver")
-if isinstance(r, dict) and "bits_per_second" in r:
-    print(r["bits_per_second"] / 8e6, r.get("lost_percent", 0.0))
-else:
-    print(d["receive_bytes_per_second"] / 1e6, d["loss_percent"])
+r = json.JSONDecoder().raw_decode(text[text.index("{"):])[0]["receiver"]
+print(r["bits_per_second"] / 8e6, r["lost_percent"])
 PY
 }
 

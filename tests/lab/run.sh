@@ -99,23 +99,15 @@ EOF
 
 # socklab_report FILE: "sent lost loss% jitter_ms" from a1-iperf-client --json.
 socklab_report() {
-    python3 - "$1" "$PAYLOAD" <<'EOF'
+    python3 - "$1" <<'EOF'
 import json, sys
 text = open(sys.argv[1]).read()
-payload = int(sys.argv[2])
 d = json.JSONDecoder().raw_decode(text[text.index("{"):])[0]
-receiver, sender = d.get("receiver"), d.get("sender")
-if isinstance(receiver, dict) and "lost_packets" in receiver:
-    sent = (sender or {}).get("packets", receiver.get("packets", 0))
-    lost = receiver["lost_packets"]
-    pct = receiver.get("lost_percent", 100.0 * lost / max(receiver.get("packets", 0), 1))
-    jitter = receiver.get("jitter_ms")
-else:
-    sent = d["datagrams_sent"]
-    received = int(d["reply"].split(", received ")[1].split()[0])
-    lost = round((d["bytes_sent"] - received) / payload)
-    pct = d.get("loss_percent", 0.0)
-    jitter = None
+receiver, sender = d["receiver"], d["sender"]
+sent = sender["packets"]
+lost = receiver["lost_packets"]
+pct = receiver["lost_percent"]
+jitter = receiver.get("jitter_ms")
 print(sent, lost, f"{pct:.3f}", "n/a" if jitter is None else f"{jitter:.3f}")
 EOF
 }
