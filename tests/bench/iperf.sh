@@ -103,8 +103,8 @@ printf 'median goodput: socklab %.1f MB/s (loss %.3f %%), iperf3 %.1f MB/s (loss
 python3 - "$s_rate" "$i_rate" "$c_rate" <<'PY'
 import sys
 s, i, c = map(float, sys.argv[1:])
-print(f"ratio socklab/iperf3 goodput: {s / i:.2f}x  (target >= 1.1x: {'ok' if s / i >= 1.1 else 'MISSED'})")
-print(f"ratio socklab/C loop goodput: {s / c:.2f}x  (target >= 0.9x: {'ok' if s / c >= 0.9 else 'MISSED'})")
+print(f"ratio socklab/iperf3 goodput: {s / i:.3f}x  (target >= 1.1x: {'ok' if s / i >= 1.1 else 'MISSED'})")
+print(f"ratio socklab/C loop goodput: {s / c:.3f}x  (target >= 0.9x: {'ok' if s / c >= 0.9 else 'MISSED'})")
 PY
 
 # Peak memory at the largest size.
