@@ -19,7 +19,7 @@ lint:
 	$(CARGO) clippy --release --all-targets -- -D warnings
 
 test: lint
-	$(CARGO) test --release
+	$(CARGO) test --release --quiet
 
 run-iperf: build
 	bash tests/scripts/run-iperf.sh $(SIZE)
