@@ -1500,3 +1500,190 @@ mod path_mtu_tests {
         assert_eq!(udp_header_bytes("[::1]:1".parse().unwrap()), 48);
     }
 }
+
+/// Asks the kernel to stamp each datagram `socket` receives with its arrival
+/// time (`SO_TIMESTAMPNS`), read by [`recv_from_stamped`]. Returns whether
+/// the kernel agreed (only on 64-bit Linux; elsewhere `false`).
+///
+/// A receiver that stamps arrivals itself measures its own scheduling too: on
+/// a busy machine it is preempted for a few milliseconds, then reads the
+/// queued datagrams back to back, and their arrival times bunch up. The
+/// kernel stamps each datagram when it arrives, whoever reads it when.
+pub fn enable_receive_timestamps(socket: &UdpSocket) -> bool {
+    stamps::enable(socket)
+}
+
+/// `recv_from` that also returns the kernel's arrival time of the datagram
+/// in nanoseconds since the Unix epoch, when [`enable_receive_timestamps`]
+/// turned it on (else `None`).
+pub fn recv_from_stamped(
+    socket: &UdpSocket,
+    buffer: &mut [u8],
+) -> io::Result<(usize, SocketAddr, Option<u64>)> {
+    stamps::recv(socket, buffer)
+}
+
+#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+mod stamps {
+    use socket2::{MaybeUninitSlice, MsgHdrMut, SockAddr, SockRef};
+    use std::io;
+    use std::mem::MaybeUninit;
+    use std::net::{Ipv6Addr, SocketAddr, UdpSocket};
+    use std::os::fd::AsRawFd;
+    use std::os::raw::{c_int, c_void};
+
+    const SOL_SOCKET: c_int = 1;
+    /// `SO_TIMESTAMPNS` (the option) and `SCM_TIMESTAMPNS` (its message).
+    const SO_TIMESTAMPNS: c_int = 35;
+    /// `struct cmsghdr` on 64-bit Linux: `size_t len; int level; int type;`.
+    const CMSG_HEADER: usize = 16;
+    /// `struct timespec` on 64-bit Linux: two `i64`.
+    const TIMESPEC: usize = 16;
+
+    pub fn enable(socket: &UdpSocket) -> bool {
+        extern "C" {
+            fn setsockopt(
+                fd: c_int,
+                level: c_int,
+                name: c_int,
+                value: *const c_void,
+                len: u32,
+            ) -> c_int;
+        }
+        let on: c_int = 1;
+        // SAFETY: a valid descriptor, and `on` is a readable c_int.
+        let status = unsafe {
+            setsockopt(
+                socket.as_raw_fd(),
+                SOL_SOCKET,
+                SO_TIMESTAMPNS,
+                (&on as *const c_int).cast(),
+                std::mem::size_of::<c_int>() as u32,
+            )
+        };
+        status == 0
+    }
+
+    pub fn recv(
+        socket: &UdpSocket,
+        buffer: &mut [u8],
+    ) -> io::Result<(usize, SocketAddr, Option<u64>)> {
+        // Large enough for either family; the kernel writes the sender's.
+        let mut from = SockAddr::from(SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)));
+        let mut control = [MaybeUninit::<u8>::uninit(); 64];
+        // SAFETY: `u8` and `MaybeUninit<u8>` have the same layout, and the
+        // kernel only writes initialised bytes into the buffer.
+        let data = unsafe {
+            std::slice::from_raw_parts_mut(
+                buffer.as_mut_ptr().cast::<MaybeUninit<u8>>(),
+                buffer.len(),
+            )
+        };
+        let mut buffers = [MaybeUninitSlice::new(data)];
+        let (len, control_len) = {
+            let mut message = MsgHdrMut::new()
+                .with_addr(&mut from)
+                .with_buffers(&mut buffers)
+                .with_control(&mut control);
+            let len = SockRef::from(socket).recvmsg(&mut message, 0)?;
+            (len, message.control_len())
+        };
+        let from = from.as_socket().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidData, "datagram from a non-IP address")
+        })?;
+        // SAFETY: the kernel initialised the first `control_len` bytes.
+        let control = unsafe {
+            std::slice::from_raw_parts(control.as_ptr().cast::<u8>(), control_len.min(64))
+        };
+        Ok((len, from, timestamp(control)))
+    }
+
+    /// The `SCM_TIMESTAMPNS` of a control buffer, in ns since the epoch.
+    pub fn timestamp(control: &[u8]) -> Option<u64> {
+        let word = |at: usize, n: usize| -> Option<u64> {
+            let bytes = control.get(at..at + n)?;
+            let mut value = [0u8; 8];
+            value[..n].copy_from_slice(bytes);
+            Some(u64::from_ne_bytes(value))
+        };
+        let mut at = 0;
+        while at + CMSG_HEADER <= control.len() {
+            let len = usize::try_from(word(at, 8)?).ok()?;
+            let level = word(at + 8, 4)? as u32 as c_int;
+            let kind = word(at + 12, 4)? as u32 as c_int;
+            if len < CMSG_HEADER {
+                return None;
+            }
+            if level == SOL_SOCKET && kind == SO_TIMESTAMPNS && len >= CMSG_HEADER + TIMESPEC {
+                let seconds = word(at + CMSG_HEADER, 8)?;
+                let nanos = word(at + CMSG_HEADER + 8, 8)?;
+                return seconds.checked_mul(1_000_000_000)?.checked_add(nanos);
+            }
+            at += (len + 7) & !7;
+        }
+        None
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+mod stamps {
+    use std::io;
+    use std::net::{SocketAddr, UdpSocket};
+
+    pub fn enable(_socket: &UdpSocket) -> bool {
+        false
+    }
+
+    pub fn recv(
+        socket: &UdpSocket,
+        buffer: &mut [u8],
+    ) -> io::Result<(usize, SocketAddr, Option<u64>)> {
+        let (len, from) = socket.recv_from(buffer)?;
+        Ok((len, from, None))
+    }
+}
+
+#[cfg(test)]
+mod stamp_tests {
+    use super::*;
+
+    #[test]
+    fn kernel_stamps_arrivals_on_the_unix_clock() {
+        let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let enabled = enable_receive_timestamps(&receiver);
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+        sender
+            .send_to(b"stamp me", receiver.local_addr().unwrap())
+            .unwrap();
+        let mut buffer = [0u8; 64];
+        let (len, from, stamp) = recv_from_stamped(&receiver, &mut buffer).unwrap();
+        assert_eq!(&buffer[..len], b"stamp me");
+        assert_eq!(from, sender.local_addr().unwrap());
+        if cfg!(all(target_os = "linux", target_pointer_width = "64")) {
+            assert!(enabled);
+            let stamp = stamp.expect("a kernel timestamp");
+            assert!(
+                stamp >= before && stamp - before < 10_000_000_000,
+                "stamp {stamp}, before {before}"
+            );
+        } else {
+            assert_eq!(stamp, None);
+        }
+    }
+
+    #[test]
+    fn no_stamp_unless_enabled() {
+        let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender
+            .send_to(b"x", receiver.local_addr().unwrap())
+            .unwrap();
+        let mut buffer = [0u8; 8];
+        let (len, _, stamp) = recv_from_stamped(&receiver, &mut buffer).unwrap();
+        assert_eq!((len, stamp), (1, None));
+    }
+}

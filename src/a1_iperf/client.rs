@@ -576,14 +576,16 @@ fn receive_stream(
     shutdown: &Shutdown,
 ) -> io::Result<(StreamReceiver, Option<Fin>)> {
     socket.set_read_timeout(Some(Duration::from_millis(50)))?;
+    // Kernel arrival times where available, as the server takes them.
+    net::enable_receive_timestamps(socket);
     let mut buffer = vec![0u8; 65_536];
     let mut receiver = StreamReceiver::default();
     let unix = UnixClock::now();
     let mut last = Instant::now();
     let mut fin = None;
     while !shutdown.is_triggered() {
-        match socket.recv(&mut buffer) {
-            Ok(len) => {
+        match net::recv_from_stamped(socket, &mut buffer) {
+            Ok((len, _, kernel_ns)) => {
                 let datagram = &buffer[..len];
                 if datagram.starts_with(b"SLB1:") {
                     if let Some(Control::Fin(f)) = Control::parse(datagram) {
@@ -600,7 +602,11 @@ fn receive_stream(
                     receiver.close_interval(stream, start, end);
                 }
                 let header = Header::parse(datagram);
-                let arrival_ns = if header.is_some() { unix.at(now) } else { 0 };
+                let arrival_ns = match (header, kernel_ns) {
+                    (None, _) => 0,
+                    (Some(_), Some(ns)) => ns,
+                    (Some(_), None) => unix.at(now),
+                };
                 receiver.record(len, header, now, arrival_ns);
             }
             Err(e) if net::is_timeout(&e) => {

@@ -436,6 +436,10 @@ impl Server<'_> {
         // once the socket has been empty for SPIN_BEFORE_BLOCKING.
         let mut polling = true;
         self.socket.set_nonblocking(true)?;
+        // Arrival times from the kernel where it gives them: the jitter is
+        // then the network's, not this loop's scheduling (see the README's
+        // lab section).
+        net::enable_receive_timestamps(&self.socket);
         let mut next_boundary = test.clock.next_boundary();
         // The hot loop: one recv per datagram, the shutdown flag checked each
         // time (an atomic load), the clocks read once per counted datagram.
@@ -443,8 +447,8 @@ impl Server<'_> {
             if self.shutdown.is_triggered() {
                 break TestEnd::Interrupted;
             }
-            match self.socket.recv_from(&mut self.buffer) {
-                Ok((len, from)) => {
+            match net::recv_from_stamped(&self.socket, &mut self.buffer) {
+                Ok((len, from, kernel_ns)) => {
                     if !polling {
                         self.socket.set_nonblocking(true)?;
                         polling = true;
@@ -473,10 +477,10 @@ impl Server<'_> {
                         next_boundary = test.clock.next_boundary();
                     }
                     let header = Header::parse(datagram);
-                    let arrival_ns = if header.is_some() {
-                        test.unix.at(now)
-                    } else {
-                        0
+                    let arrival_ns = match (header, kernel_ns) {
+                        (None, _) => 0,
+                        (Some(_), Some(ns)) => ns,
+                        (Some(_), None) => test.unix.at(now),
                     };
                     test.streams[index].2.record(len, header, now, arrival_ns);
                 }
