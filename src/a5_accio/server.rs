@@ -277,8 +277,18 @@ fn recover_temp(dir: &Path, number: u64) -> Option<String> {
 }
 
 /// Creates `path` holding exactly `ERROR`; fails if the name is taken.
+///
+/// The name appears with its content (written under a hidden name first,
+/// then linked), so a reader never sees an empty `n.file`.
 fn write_error_file(path: &Path) -> io::Result<()> {
-    files::create_exclusive(path)?.write_all(ERROR_CONTENT)
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let temp = path.with_file_name(format!(".{name}.error-{}", std::process::id()));
+    let written = files::create_exclusive(&temp).and_then(|mut file| file.write_all(ERROR_CONTENT));
+    let published = written.and_then(|()| files::publish(&temp, path));
+    if published.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    published
 }
 
 /// Open files a connection needs: its socket, the lifecycle's clone of it
