@@ -5,6 +5,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use clap::Parser;
+use socklab::a1_iperf::sender::Spacing;
 use socklab::a1_iperf::{client, protocol};
 use socklab::cli::{exit_with, positive_seconds, usage_error, OutputArgs, Seconds};
 use socklab::pacing::parse_rate;
@@ -44,6 +45,12 @@ struct Args {
     /// K/M/G suffixes (like iperf3 -b); 0 sends as fast as possible.
     #[arg(long, default_value = "0", value_parser = parse_rate)]
     rate: u64,
+    /// Pace like iperf3: every this many microseconds, send the datagrams
+    /// the rate allows by then, back to back (iperf3's default is 1000).
+    /// Without it the datagrams are spaced evenly.
+    #[arg(long, value_name = "MICROSECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pacing_timer: Option<u64>,
     /// Seconds between interval reports (0 turns them off).
     #[arg(long, default_value_t = Seconds::new(1), value_name = "SECONDS")]
     interval: Seconds,
@@ -76,6 +83,9 @@ fn main() -> ExitCode {
             Err(error) => usage_error(error),
         },
     };
+    if args.pacing_timer.is_some() && args.rate == 0 {
+        usage_error("--pacing-timer needs --rate (an unpaced sender has nothing to time)");
+    }
     let run = |shutdown: &Shutdown| {
         let server = client::resolve_server(&args.server, args.port)?;
         let config = client::ClientConfig {
@@ -85,6 +95,7 @@ fn main() -> ExitCode {
             bind: args.bind.unwrap_or_else(|| client::default_bind(server)),
             length: usize::from(args.length),
             rate: args.rate,
+            spacing: Spacing::from_micros(args.pacing_timer.unwrap_or(0)),
             stop_timeout: args.timeout.0,
             json: args.output.json,
             interval: Some(args.interval.0).filter(|i| !i.is_zero()),

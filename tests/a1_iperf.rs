@@ -1109,3 +1109,150 @@ fn sigint_mid_reverse_stops_both_sides_promptly() {
     );
     server.expect_stdout("Server process completed iPerfectly!");
 }
+
+/// Plays a seed server for one test of `a1-iperf-client ARGS` and returns
+/// the send times (ns, from the headers) of the datagrams, in order.
+fn send_times_of_a_client(args: &[&str]) -> Vec<u64> {
+    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+    server.set_read_timeout(Some(DEADLINE)).unwrap();
+    let port = server.local_addr().unwrap().port().to_string();
+    let mut all = vec!["--port", &port, "--bind", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    let mut client = Proc::spawn(CLIENT, &all);
+    let mut buffer = vec![0u8; 65_536];
+    let (len, _) = server.recv_from(&mut buffer).unwrap();
+    assert_eq!(&buffer[..len], b"START");
+    let mut sent_ns = Vec::new();
+    for _ in 0..100_000 {
+        let (len, from) = server.recv_from(&mut buffer).unwrap();
+        if &buffer[..len] == b"STOP" {
+            server
+                .send_to(b"Throughput: 1.000 Kilobytes per second", from)
+                .unwrap();
+            break;
+        }
+        let header = Header::parse(&buffer[..len]).expect("a header");
+        assert_eq!(
+            header.sequence,
+            sent_ns.len() as u64,
+            "in order on loopback"
+        );
+        sent_ns.push(header.sent_ns);
+    }
+    assert!(client.expect_exit().success(), "{}", client.dump());
+    sent_ns
+}
+
+/// Sizes of the groups of datagrams sent back to back: a gap of more than
+/// `split_ns` between two send times starts a new group.
+fn burst_sizes(sent_ns: &[u64], split_ns: u64) -> Vec<usize> {
+    let mut sizes = vec![1];
+    for pair in sent_ns.windows(2) {
+        if pair[1].saturating_sub(pair[0]) > split_ns {
+            sizes.push(1);
+        } else if let Some(last) = sizes.last_mut() {
+            *last += 1;
+        }
+    }
+    sizes
+}
+
+/// Checks 0.4 s at 2 Mbit/s of 1000-byte datagrams with a 20 ms pacing
+/// timer: about 100 datagrams in bursts of 5, one burst per tick (three
+/// in four bursts exact, as a stalled tick may be caught up with the next).
+fn assert_bursts_of_five(sent_ns: &[u64]) {
+    assert!(
+        (95..=105).contains(&sent_ns.len()),
+        "{} datagrams",
+        sent_ns.len()
+    );
+    let bursts = burst_sizes(sent_ns, 10_000_000);
+    let of_five = bursts.iter().filter(|&&n| n == 5).count();
+    assert!(
+        of_five * 4 >= bursts.len() * 3 && bursts.len() >= 15,
+        "bursts of 5 every 20 ms expected: {bursts:?}"
+    );
+}
+
+/// `--pacing-timer` paces like iperf3: every tick sends the datagrams the
+/// rate allows by then, back to back. At 2 Mbit/s, 1000-byte datagrams and
+/// a 20 ms timer that is 5 datagrams per tick, 20 ticks in 0.4 s; evenly
+/// spaced (no timer) the same rate sends one datagram every 4 ms.
+#[test]
+fn pacing_timer_sends_each_ticks_datagrams_back_to_back() {
+    let common = ["--time", "0.4", "--rate", "2M", "--length", "1000"];
+    let mut timed = common.to_vec();
+    timed.extend_from_slice(&["--pacing-timer", "20000"]);
+    assert_bursts_of_five(&send_times_of_a_client(&timed));
+    // The same rate without the timer: evenly spaced, so no two datagrams
+    // leave within 2 ms of each other (save the odd catch-up after a stall).
+    let even = send_times_of_a_client(&common);
+    assert!((95..=105).contains(&even.len()), "{} datagrams", even.len());
+    let singles = burst_sizes(&even, 2_000_000);
+    let alone = singles.iter().filter(|&&n| n == 1).count();
+    assert!(
+        alone * 10 >= singles.len() * 9,
+        "evenly spaced expected: {singles:?}"
+    );
+}
+
+#[test]
+fn pacing_timer_without_a_rate_is_a_usage_error() {
+    let (status, client) = run(CLIENT, &["25", "--pacing-timer", "1000"]);
+    assert_eq!(status.code(), Some(2), "{}", client.dump());
+    assert!(
+        client.stderr_text().contains("--pacing-timer needs --rate"),
+        "{}",
+        client.dump()
+    );
+}
+
+/// In `--reverse` the server's sender takes the client's pacing timer from
+/// `HELLO`: a raw socket plays the client (START, HELLO with a 20 ms timer,
+/// JOIN) and sees the server's datagrams leave in bursts of 5.
+#[test]
+fn reverse_server_paces_with_the_timer_from_hello() {
+    use socklab::a1_iperf::protocol::{Control, Hello};
+    let (mut server, addr) = start_server(&[]);
+    let client = raw_client();
+    client.send_to(b"START", addr).unwrap();
+    let hello = Hello {
+        token: 0x5eed,
+        streams: 1,
+        reverse: true,
+        length: 1000,
+        rate: 2_000_000,
+        bytes: 0,
+        time_ms: 400,
+        pacing_us: 20_000,
+    };
+    client
+        .send_to(Control::Hello(hello).encode().as_bytes(), addr)
+        .unwrap();
+    let mut buffer = vec![0u8; 65_536];
+    let (len, _) = client.recv_from(&mut buffer).unwrap();
+    let Some(Control::Ack(0x5eed, cookie)) = Control::parse(&buffer[..len]) else {
+        panic!("no ACK: {:?}", String::from_utf8_lossy(&buffer[..len]));
+    };
+    client
+        .send_to(Control::Join(cookie, 0).encode().as_bytes(), addr)
+        .unwrap();
+    let mut sent_ns = Vec::new();
+    for _ in 0..10_000 {
+        let (len, _) = client.recv_from(&mut buffer).unwrap();
+        match Control::parse(&buffer[..len]) {
+            Some(Control::Joined(..)) => continue,
+            Some(Control::Fin(fin)) => {
+                assert_eq!(fin.packets, sent_ns.len() as u64);
+                break;
+            }
+            _ => {}
+        }
+        let header = Header::parse(&buffer[..len]).expect("a header");
+        sent_ns.push(header.sent_ns);
+    }
+    client.send_to(b"STOP", addr).unwrap();
+    assert!(recv_text(&client).starts_with("Throughput: "));
+    assert!(server.expect_exit().success(), "{}", server.dump());
+    assert_bursts_of_five(&sent_ns);
+}

@@ -8,6 +8,12 @@
 //!   independently from the kernel's counters (bytes the client's veth sent
 //!   minus bytes the server's veth received, in data frames, plus the
 //!   server's socket-buffer drops), within two datagrams;
+//! - sends for 2 s at 200 % of the limit, evenly spaced and with iperf3's
+//!   pacing (`--pacing-timer 1000`: 1 ms bursts), and checks the jitter
+//!   a1 reports against the jitter of the same datagrams computed from the
+//!   wire (`tests/lab/wire_jitter.py`: kernel arrival stamps on the server's
+//!   veth), within 20 % or 5 µs; the bursts must queue at the bottleneck
+//!   (over 0.1 ms of jitter, about 0.2 ms expected);
 //! - runs a short `a3-ping-client` across the link and checks every probe
 //!   is answered.
 //!
@@ -16,7 +22,7 @@
 //! deleted by a drop guard, so a failing assertion does not leave them.
 mod common;
 
-use common::{run, Proc};
+use common::{run, Proc, TempDir};
 use std::io::Write;
 use std::process::Command;
 
@@ -77,6 +83,7 @@ impl Lab {
             .env("LAB_ID", &id)
             .env_remove("LAB_NETEM")
             .env_remove("LAB_RATE")
+            .env_remove("LAB_BURST")
             .output()
             .expect("bash runs");
         assert!(
@@ -133,6 +140,50 @@ impl Lab {
             self.counter(&self.server, "s0", "rx_bytes"),
             self.rcvbuf_errors(&self.server),
         ]
+    }
+}
+
+impl Lab {
+    /// Runs a 2 s a1 test across the lab with the client's `args` while
+    /// `wire_jitter.py` watches the server's veth; returns the jitter a1
+    /// reported and the wire's, in ms.
+    fn a1_jitter_against_the_wire(&self, args: &[&str]) -> (f64, f64) {
+        let dir = TempDir::new("lab-wire");
+        let out = dir.path().join("wire.txt");
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lab/wire_jitter.py");
+        let mut wire = self.spawn(&self.server, "python3", &[script, out.to_str().unwrap()]);
+        wire.expect_stdout("sniffing");
+        let mut server = self.spawn(
+            &self.server,
+            env!("CARGO_BIN_EXE_a1-iperf-server"),
+            &["--bind", SERVER_IP, "--port", "0"],
+        );
+        let port = server.wait_listening().port().to_string();
+        let bind = format!("{CLIENT_IP}:0");
+        let mut all = vec![
+            "--time", "2", "--server", SERVER_IP, "--port", &port, "--bind", &bind, "--length",
+            "1472", "--json",
+        ];
+        all.extend_from_slice(args);
+        let mut client = self.spawn(&self.client, env!("CARGO_BIN_EXE_a1-iperf-client"), &all);
+        assert!(client.expect_exit().success(), "{}", client.dump());
+        assert!(server.expect_exit().success(), "{}", server.dump());
+        wire.signal("TERM");
+        assert!(wire.expect_exit().success(), "{}", wire.dump());
+        let json: String = client
+            .stdout_text()
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        let receiver = &json[json.find("\"receiver\":{").expect("a receiver object")..];
+        let reported = number(receiver, "jitter_ms").expect("receiver.jitter_ms");
+        let line = std::fs::read_to_string(&out).expect("wire_jitter.py wrote its line");
+        let wire_ms = line
+            .split_whitespace()
+            .next()
+            .and_then(|w| w.parse().ok())
+            .unwrap_or_else(|| panic!("wire line {line:?}"));
+        (reported, wire_ms)
     }
 }
 
@@ -274,6 +325,21 @@ fn socklab_loss_equals_the_counted_truth_across_a_bottleneck() {
         .matches("over the path MTU of 1500")
         .count();
     assert_eq!(warnings, 1, "one MTU warning expected; {}", client.dump());
+
+    // Jitter: a1's figure against the wire's, for smooth and bursty traffic.
+    let even = lab.a1_jitter_against_the_wire(&["--rate", "200M"]);
+    let bursts = lab.a1_jitter_against_the_wire(&["--rate", "200M", "--pacing-timer", "1000"]);
+    for (reported, wire) in [even, bursts] {
+        assert!(
+            (reported - wire).abs() <= (0.2 * wire).max(0.005),
+            "a1 reported {reported} ms of jitter, the wire saw {wire} ms"
+        );
+    }
+    assert!(
+        bursts.1 > 0.1,
+        "1 ms bursts at twice the link rate must queue: wire jitter {} ms",
+        bursts.1
+    );
 
     // A short ping across the link: every probe acknowledged.
     let mut ping_server = lab.spawn(

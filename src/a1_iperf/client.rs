@@ -20,7 +20,7 @@ use super::protocol::{
     START, STOP,
 };
 use super::report;
-use super::sender::{self, send_datagram, Senders, StreamPlan};
+use super::sender::{self, send_datagram, Senders, Spacing, StreamPlan};
 use super::stats::{merge_intervals, Figures, IntervalClock, StreamReceiver, UnixClock, View};
 use crate::net::{self, SocketOptions};
 use crate::output::{self, json_array, JsonObject, JsonValue};
@@ -64,6 +64,9 @@ pub struct ClientConfig {
     /// Target rate in bits per second, all streams together; 0 sends
     /// unpaced, as the seed.
     pub rate: u64,
+    /// How a paced sender spaces its datagrams (in `--reverse`, the
+    /// server's sender).
+    pub spacing: Spacing,
     /// Give up when no reply to `STOP` arrives for this long.
     pub stop_timeout: Duration,
     /// Print one JSON object instead of the human report.
@@ -398,6 +401,7 @@ pub fn run(config: &ClientConfig, shutdown: &Shutdown) -> io::Result<ClientRepor
                     deadline: config.time.map(|t| started + t),
                     length: config.length,
                     rate: config.rate / u64::from(config.parallel),
+                    spacing: config.spacing,
                     target: None,
                 };
                 (socket, plan)
@@ -499,6 +503,7 @@ fn handshake(control: &UdpSocket, config: &ClientConfig, shutdown: &Shutdown) ->
         rate: config.rate,
         bytes: config.size.unwrap_or(0),
         time_ms: config.time.map_or(0, |t| t.as_millis().max(1) as u64),
+        pacing_us: config.spacing.micros(),
     };
     let request = Control::Hello(hello).encode();
     let answer = exchange(

@@ -192,7 +192,7 @@ pub fn unix_ns() -> u64 {
 /// (`SLB1:` and a word; fields separated by single spaces, all ASCII).
 ///
 /// ```text
-/// C→S  SLB1:HELLO <token> <streams> <reverse 0|1> <length> <rate> <bytes> <time_ms>
+/// C→S  SLB1:HELLO <token> <streams> <reverse 0|1> <length> <rate> <bytes> <time_ms> <pacing_us>
 /// S→C  SLB1:ACK <token> <cookie>               (HELLO accepted)
 /// C→S  SLB1:JOIN <cookie> <stream>             (from every stream's socket)
 /// S→C  SLB1:JOINED <cookie> <stream>
@@ -205,7 +205,9 @@ pub fn unix_ns() -> u64 {
 /// answers, so the client gives up with a clear error. Tokens and cookies
 /// are 16 hex digits; the cookie is chosen by the server, so only a client
 /// that receives at the addresses it claims can join (a `--reverse` test
-/// never sends to an address that did not prove it asked).
+/// never sends to an address that did not prove it asked). `pacing_us` is
+/// the sender's pacing timer in microseconds (0: even spacing; see
+/// [`crate::a1_iperf::sender::Spacing`]); a `HELLO` without it means 0.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Control {
     /// The client asks for a test with several streams or in reverse.
@@ -247,6 +249,8 @@ pub struct Hello {
     pub bytes: u64,
     /// Test duration in milliseconds (0 when it sends `bytes`).
     pub time_ms: u64,
+    /// The sender's pacing timer in microseconds (0: even spacing).
+    pub pacing_us: u64,
 }
 
 /// The end of one stream of a `--reverse` test, with the sender's totals.
@@ -271,14 +275,15 @@ impl Control {
     pub fn encode(&self) -> String {
         match self {
             Control::Hello(h) => format!(
-                "SLB1:HELLO {:016x} {} {} {} {} {} {}",
+                "SLB1:HELLO {:016x} {} {} {} {} {} {} {}",
                 h.token,
                 h.streams,
                 u8::from(h.reverse),
                 h.length,
                 h.rate,
                 h.bytes,
-                h.time_ms
+                h.time_ms,
+                h.pacing_us
             ),
             Control::Ack(token, cookie) => format!("SLB1:ACK {token:016x} {cookie:016x}"),
             Control::Join(cookie, stream) => format!("SLB1:JOIN {cookie:016x} {stream}"),
@@ -311,7 +316,10 @@ impl Control {
                     .map(|w| w.parse().ok())
                     .collect::<Option<Vec<u64>>>()?;
                 match (kind, numbers.as_slice()) {
-                    ("HELLO", &[streams, reverse, length, rate, bytes, time_ms]) => {
+                    (
+                        "HELLO",
+                        &[streams, reverse, length, rate, bytes, time_ms, ref pacing @ ..],
+                    ) if pacing.len() <= 1 => {
                         let streams = u16::try_from(streams).ok()?;
                         if !(1..=MAX_STREAMS).contains(&streams)
                             || reverse > 1
@@ -327,6 +335,7 @@ impl Control {
                             rate,
                             bytes,
                             time_ms,
+                            pacing_us: pacing.first().copied().unwrap_or(0),
                         })
                     }
                     ("JOIN", &[stream]) => Control::Join(token, u16::try_from(stream).ok()?),
@@ -539,11 +548,17 @@ mod tests {
             rate: 0,
             bytes: 0,
             time_ms: 2500,
+            pacing_us: 1000,
         });
         assert_eq!(
             hello.encode(),
-            "SLB1:HELLO 0000000000000abc 4 1 1500 0 0 2500"
+            "SLB1:HELLO 0000000000000abc 4 1 1500 0 0 2500 1000"
         );
+        // Without the pacing field (an older socklab client): even spacing.
+        match Control::parse(b"SLB1:HELLO 0000000000000abc 4 1 1500 0 0 2500") {
+            Some(Control::Hello(h)) => assert_eq!((h.time_ms, h.pacing_us), (2500, 0)),
+            other => panic!("{other:?}"),
+        }
         for control in [
             hello,
             Control::Ack(7, 0xfeed),
@@ -575,6 +590,7 @@ mod tests {
             &b"STOP"[..],
             b"SLB1:HELLO 0 0 0 1500 0 0 0",
             b"SLB1:HELLO 1 4 2 1500 0 0 0",
+            b"SLB1:HELLO 1 4 1 1500 0 0 0 1000 7",
             b"SLB1:ACK",
             b"SLB1:NOPE 1",
             b"SLB1:JOIN zz 1",

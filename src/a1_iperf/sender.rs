@@ -36,8 +36,109 @@ pub struct StreamPlan {
     pub length: usize,
     /// Target rate of this stream in bits per second (0: unpaced).
     pub rate: u64,
+    /// How the rate is kept (ignored when unpaced).
+    pub spacing: Spacing,
     /// Where to send (`None`: the socket is connected).
     pub target: Option<SocketAddr>,
+}
+
+/// How a paced stream spaces its datagrams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Spacing {
+    /// One datagram per tick, ticks `length · 8 / rate` apart: the smoothest
+    /// traffic a rate allows (socklab's default).
+    #[default]
+    Even,
+    /// A timer ticks every this long, and each tick sends the datagrams the
+    /// rate allows by then, back to back: iperf3's pacing (`--pacing-timer`,
+    /// 1000 µs by default there), for comparing jitter with iperf3 on the
+    /// same traffic shape.
+    Timer(Duration),
+}
+
+impl Spacing {
+    /// The spacing a pacing timer of `micros` µs asks for (0: even).
+    pub fn from_micros(micros: u64) -> Spacing {
+        match micros {
+            0 => Spacing::Even,
+            us => Spacing::Timer(Duration::from_micros(us)),
+        }
+    }
+
+    /// The pacing timer in µs, as `HELLO` carries it (0: even).
+    pub fn micros(self) -> u64 {
+        match self {
+            Spacing::Even => 0,
+            Spacing::Timer(timer) => u64::try_from(timer.as_micros()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+/// When a stream may send its next datagram.
+enum Schedule {
+    /// As fast as the socket takes them.
+    Unpaced,
+    /// One datagram per tick ([`Spacing::Even`]).
+    Even(Pacer),
+    /// [`Spacing::Timer`]: after tick k (from 1) the stream may have sent
+    /// `k · timer · rate / 8` bytes; it sends while it has sent less.
+    Timer {
+        pacer: Pacer,
+        timer: Duration,
+        rate: u64,
+        ticks: u64,
+        allowed: u64,
+    },
+}
+
+impl Schedule {
+    fn new(plan: &StreamPlan) -> Schedule {
+        match (
+            plan.spacing,
+            pacing::period_for_rate(plan.length, plan.rate),
+        ) {
+            (_, None) => Schedule::Unpaced,
+            (Spacing::Even, Some(period)) => Schedule::Even(Pacer::new(period).with_realtime()),
+            (Spacing::Timer(timer), Some(_)) => Schedule::Timer {
+                pacer: Pacer::new(timer).with_realtime(),
+                timer,
+                rate: plan.rate,
+                ticks: 0,
+                allowed: 0,
+            },
+        }
+    }
+
+    /// Waits until a datagram may go, `sent` bytes having gone so far;
+    /// `false` if `stop` came first.
+    fn wait(&mut self, sent: u64, stop: &Shutdown) -> bool {
+        match self {
+            Schedule::Unpaced => !stop.is_triggered(),
+            Schedule::Even(pacer) => pacer.wait(stop).is_some(),
+            Schedule::Timer {
+                pacer,
+                timer,
+                rate,
+                ticks,
+                allowed,
+            } => {
+                while sent >= *allowed {
+                    if pacer.wait(stop).is_none() {
+                        return false;
+                    }
+                    *ticks += 1;
+                    *allowed = timer_allowance(*ticks, *timer, *rate);
+                }
+                !stop.is_triggered()
+            }
+        }
+    }
+}
+
+/// Bytes a [`Spacing::Timer`] stream may have sent after `ticks` ticks.
+fn timer_allowance(ticks: u64, timer: Duration, bits_per_second: u64) -> u64 {
+    let bits = u128::from(ticks) * timer.as_nanos() * u128::from(bits_per_second);
+    u64::try_from(bits / 8_000_000_000).unwrap_or(u64::MAX)
 }
 
 /// Counters a sender thread updates after every datagram.
@@ -92,8 +193,8 @@ pub fn send_datagram(
     }
 }
 
-/// One stream's loop: one datagram per pacing tick (or back to back when
-/// unpaced), until its bytes or the deadline are used up, or `stop`.
+/// One stream's loop: datagrams as its [`Spacing`] allows (back to back
+/// when unpaced), until its bytes or the deadline are used up, or `stop`.
 pub fn send_stream(
     socket: &UdpSocket,
     plan: &StreamPlan,
@@ -102,16 +203,11 @@ pub fn send_stream(
 ) -> io::Result<Sent> {
     let payload = Payload::new(plan.bytes.unwrap_or(u64::MAX), plan.length);
     let mut buffer = vec![0u8; plan.length];
-    let mut pacer = pacing::period_for_rate(plan.length, plan.rate)
-        .map(|period| Pacer::new(period).with_realtime());
+    let mut schedule = Schedule::new(plan);
     let mut offset = 0u64;
     let mut sequence = 0u64;
     while offset < payload.total() {
-        if let Some(pacer) = pacer.as_mut() {
-            if pacer.wait(stop).is_none() {
-                break;
-            }
-        } else if stop.is_triggered() {
+        if !schedule.wait(offset, stop) {
             break;
         }
         if plan.deadline.is_some_and(|d| Instant::now() >= d) {
@@ -302,6 +398,31 @@ mod tests {
     }
 
     #[test]
+    fn a_pacing_timer_allows_the_rate_times_the_ticks() {
+        let timer = Duration::from_micros(1000);
+        // 100 Mbit/s: 12,500 bytes per millisecond tick.
+        assert_eq!(timer_allowance(1, timer, 100_000_000), 12_500);
+        assert_eq!(timer_allowance(8, timer, 100_000_000), 100_000);
+        // Fractions are not lost between ticks: at 8.008 kbit/s a tick
+        // allows 1.001 bytes, so 999 ticks 999.999 and 1000 ticks 1001.
+        assert_eq!(timer_allowance(999, timer, 8_008), 999);
+        assert_eq!(timer_allowance(1000, timer, 8_008), 1_001);
+        assert_eq!(timer_allowance(u64::MAX, timer, u64::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn spacing_travels_as_microseconds() {
+        assert_eq!(Spacing::from_micros(0), Spacing::Even);
+        assert_eq!(
+            Spacing::from_micros(1000),
+            Spacing::Timer(Duration::from_millis(1))
+        );
+        for micros in [0, 1, 1000, 1_000_000] {
+            assert_eq!(Spacing::from_micros(micros).micros(), micros);
+        }
+    }
+
+    #[test]
     fn a_stream_sends_headers_and_the_seed_pattern() {
         let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -312,6 +433,7 @@ mod tests {
             deadline: None,
             length: 100,
             rate: 0,
+            spacing: Spacing::Even,
             target: None,
         };
         let counters = SendCounters::default();

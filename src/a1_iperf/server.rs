@@ -23,7 +23,7 @@ use super::protocol::{
     reverse_reply, stats_datagrams, throughput_reply, Control, Fin, Header, Hello, START, STOP,
 };
 use super::report;
-use super::sender::{self, Senders, StreamPlan};
+use super::sender::{self, Senders, Spacing, StreamPlan};
 use super::stats::{merge_intervals, Figures, IntervalClock, StreamReceiver, UnixClock, View};
 use crate::net::{self, SocketOptions};
 use crate::output::{self, json_array, JsonObject, JsonValue};
@@ -646,6 +646,7 @@ impl Server<'_> {
                 deadline,
                 length: hello.length,
                 rate: hello.rate / u64::from(hello.streams),
+                spacing: Spacing::from_micros(hello.pacing_us),
                 target: Some(*addr),
             };
             streams.push((self.socket.try_clone()?, plan));
