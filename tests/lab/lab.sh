@@ -23,6 +23,7 @@
 
 LAB_RATE=${LAB_RATE:-100mbit}
 LAB_NETEM=${LAB_NETEM:-}
+LAB_BURST=${LAB_BURST:-64kb}
 LAB_CLIENT_IP=198.18.1.2
 LAB_ROUTER_IP=198.18.1.1
 LAB_ROUTER_IP2=198.18.2.1
@@ -99,7 +100,7 @@ lab_up() {
         fi
     fi
     # shellcheck disable=SC2086 # $parent is one or two words
-    tc -n "$LAB_NS_ROUTER" qdisc add dev r1 $parent handle 2: tbf rate "$LAB_RATE" burst 64kb latency 20ms
+    tc -n "$LAB_NS_ROUTER" qdisc add dev r1 $parent handle 2: tbf rate "$LAB_RATE" burst "$LAB_BURST" latency 20ms
 }
 
 # lab_down: deletes the namespaces this run created (their veths go with
