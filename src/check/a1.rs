@@ -19,14 +19,7 @@ const DATAGRAMS: u64 = 200;
 
 /// The a1 server cases.
 pub fn server_cases() -> Vec<Case> {
-    let case = |name, tier, about, needs, run| Case {
-        name,
-        tier,
-        about,
-        needs,
-        timeout: Duration::from_secs(15),
-        run,
-    };
+    let case = super::cases_within(Duration::from_secs(15));
     vec![
         case(
             "throughput-reply",
@@ -82,14 +75,7 @@ pub fn server_cases() -> Vec<Case> {
 
 /// The a1 client cases.
 pub fn client_cases() -> Vec<Case> {
-    let case = |name, tier, about, run| Case {
-        name,
-        tier,
-        about,
-        needs: Needs::Process,
-        timeout: Duration::from_secs(45),
-        run,
-    };
+    let case = super::process_cases_within(Duration::from_secs(45));
     vec![
         case("payload", Tier::Wire, "START, then whole MB of the seed pattern in datagrams ≤ 1500 bytes, then STOP; the reply is printed and the client exits 0", payload),
         case("stop-retry", Tier::Wire, "when the first STOP gets no reply, STOP is sent again about a second later", stop_retry),

@@ -19,14 +19,7 @@ use std::time::Duration;
 
 /// The a2 server cases.
 pub fn server_cases() -> Vec<Case> {
-    let case = |name, tier, about, needs, run| Case {
-        name,
-        tier,
-        about,
-        needs,
-        timeout: Duration::from_secs(10),
-        run,
-    };
+    let case = super::cases_within(Duration::from_secs(10));
     vec![
         case(
             "half-echo",
@@ -89,14 +82,7 @@ pub fn server_cases() -> Vec<Case> {
 
 /// The a2 client cases.
 pub fn client_cases() -> Vec<Case> {
-    let case = |name, tier, about, run| Case {
-        name,
-        tier,
-        about,
-        needs: Needs::Process,
-        timeout: Duration::from_secs(20),
-        run,
-    };
+    let case = super::process_cases_within(Duration::from_secs(20));
     vec![
         case(
             "request",

@@ -41,14 +41,7 @@ pub fn server_cases() -> Vec<Case> {
 
 /// The accio client cases.
 pub fn client_cases() -> Vec<Case> {
-    let case = |name, tier, about, run| Case {
-        name,
-        tier,
-        about,
-        needs: Needs::Process,
-        timeout: Duration::from_secs(20),
-        run,
-    };
+    let case = super::process_cases_within(Duration::from_secs(20));
     vec![
         case(
             "sends-file",

@@ -49,14 +49,7 @@ pub fn server_cases() -> Vec<Case> {
 
 /// The chat client cases.
 pub fn client_cases() -> Vec<Case> {
-    let case = |name, tier, about, run| Case {
-        name,
-        tier,
-        about,
-        needs: Needs::Process,
-        timeout: Duration::from_secs(15),
-        run,
-    };
+    let case = super::process_cases_within(Duration::from_secs(15));
     vec![
         case("chat-line", Tier::Wire, "a typed line is sent without its newline; a message from the server is printed", chat_line),
         case("upload", Tier::Wire, "`I will upload a file`, `#upload 'up.txt'` → the announcement, `#upload 'up.txt' SIZE` and the file's bytes", client_upload),

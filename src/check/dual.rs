@@ -15,14 +15,7 @@ use std::time::Duration;
 
 /// The dual server cases.
 pub fn server_cases() -> Vec<Case> {
-    let case = |name, tier, about, needs, run| Case {
-        name,
-        tier,
-        about,
-        needs,
-        timeout: Duration::from_secs(12),
-        run,
-    };
+    let case = super::cases_within(Duration::from_secs(12));
     vec![
         case(
             "rounds-ipv4",
@@ -78,14 +71,7 @@ pub fn server_cases() -> Vec<Case> {
 
 /// The dual client cases.
 pub fn client_cases() -> Vec<Case> {
-    let case = |name, tier, about, run| Case {
-        name,
-        tier,
-        about,
-        needs: Needs::Process,
-        timeout: Duration::from_secs(15),
-        run,
-    };
+    let case = super::process_cases_within(Duration::from_secs(15));
     vec![
         case("rounds-ipv4", Tier::Wire, "on 127.0.0.1: 5 × `Hii Server` (each after its acknowledgement), then `exit`, then close", client_v4),
         case("rounds-ipv6", Tier::Wire, "the same with `{host}` = `::1`", client_v6),

@@ -24,14 +24,7 @@ const FILE_SIZE: usize = 200_000;
 
 /// The a3 file server cases.
 pub fn server_cases() -> Vec<Case> {
-    let case = |name, tier, about, needs, run| Case {
-        name,
-        tier,
-        about,
-        needs,
-        timeout: Duration::from_secs(15),
-        run,
-    };
+    let case = super::cases_within(Duration::from_secs(15));
     vec![
         case(
             "key-file",
@@ -94,14 +87,7 @@ pub fn server_cases() -> Vec<Case> {
 
 /// The a3 file client cases.
 pub fn client_cases() -> Vec<Case> {
-    let case = |name, tier, about, run| Case {
-        name,
-        tier,
-        about,
-        needs: Needs::Process,
-        timeout: Duration::from_secs(20),
-        run,
-    };
+    let case = super::process_cases_within(Duration::from_secs(20));
     vec![
         case(
             "file-received",

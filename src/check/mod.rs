@@ -193,7 +193,34 @@ pub struct Case {
     /// How long it may take before it is failed as hung.
     pub timeout: Duration,
     /// The check itself.
-    pub run: fn(&mut Ctx) -> Verdict,
+    pub run: Check,
+}
+
+/// The function that runs a case.
+pub type Check = fn(&mut Ctx) -> Verdict;
+
+/// A maker of cases that share one `timeout`: `case(name, tier, about,
+/// needs, run)`.
+pub fn cases_within(
+    timeout: Duration,
+) -> impl Fn(&'static str, Tier, &'static str, Needs, Check) -> Case {
+    move |name, tier, about, needs, run| Case {
+        name,
+        tier,
+        about,
+        needs,
+        timeout,
+        run,
+    }
+}
+
+/// A maker of cases that need their own process (every client case) and
+/// share one `timeout`: `case(name, tier, about, run)`.
+pub fn process_cases_within(
+    timeout: Duration,
+) -> impl Fn(&'static str, Tier, &'static str, Check) -> Case {
+    let case = cases_within(timeout);
+    move |name, tier, about, run| case(name, tier, about, Needs::Process, run)
 }
 
 /// The cases for one target, or `None` for a target that does not exist

@@ -20,14 +20,7 @@ use std::time::{Duration, Instant};
 
 /// The ping server cases.
 pub fn server_cases() -> Vec<Case> {
-    let case = |name, tier, about, needs, run| Case {
-        name,
-        tier,
-        about,
-        needs,
-        timeout: Duration::from_secs(15),
-        run,
-    };
+    let case = super::cases_within(Duration::from_secs(15));
     vec![
         case("calibration", Tier::Wire, "`C 1024` → `Buffer Size Calibrated at Server.` (within 1 s, never dropped)", Needs::Network, calibration),
         case("probe-ack", Tier::Wire, "20 `Hello Server` probes → exact `Packet Acknowledged` replies, at least half of them, each within 0.6 s", Needs::Network, probe_ack),
@@ -44,14 +37,7 @@ pub fn server_cases() -> Vec<Case> {
 
 /// The ping client cases.
 pub fn client_cases() -> Vec<Case> {
-    let case = |name, tier, about, run| Case {
-        name,
-        tier,
-        about,
-        needs: Needs::Process,
-        timeout: Duration::from_secs(25),
-        run,
-    };
+    let case = super::process_cases_within(Duration::from_secs(25));
     vec![
         case("all-acked", Tier::Wire, "`C <size>`, `Hello Server` probes, `exit`; every probe acked → an RTT line each, `Loss Percentage: 0.0%`", all_acked),
         case("loss-reported", Tier::Wire, "the 2nd ack withheld → `PACKET LOSS OCCURRED…` once and the matching loss percentage", loss_reported),
@@ -63,14 +49,7 @@ pub fn client_cases() -> Vec<Case> {
 
 /// The ramp client cases.
 pub fn ramp_cases() -> Vec<Case> {
-    let case = |name, tier, about, run| Case {
-        name,
-        tier,
-        about,
-        needs: Needs::Process,
-        timeout: Duration::from_secs(25),
-        run,
-    };
+    let case = super::process_cases_within(Duration::from_secs(25));
     vec![
         case(
             "probes",

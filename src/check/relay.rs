@@ -16,14 +16,7 @@ use std::time::Duration;
 
 /// The relay server cases.
 pub fn server_cases() -> Vec<Case> {
-    let case = |name, tier, about, needs, run| Case {
-        name,
-        tier,
-        about,
-        needs,
-        timeout: Duration::from_secs(12),
-        run,
-    };
+    let case = super::cases_within(Duration::from_secs(12));
     vec![
         case("hello", Tier::Wire, "`hii` (any case) → the sender's address as a Python tuple, `('127.0.0.1', PORT)`", Needs::Network, hello),
         case("error-codes", Tier::Wire, "malformed requests → `400` … `404` in the seed's order of checks", Needs::Network, error_codes),
@@ -37,14 +30,7 @@ pub fn server_cases() -> Vec<Case> {
 
 /// The relay client cases.
 pub fn client_cases() -> Vec<Case> {
-    let case = |name, tier, about, run| Case {
-        name,
-        tier,
-        about,
-        needs: Needs::Process,
-        timeout: Duration::from_secs(20),
-        run,
-    };
+    let case = super::process_cases_within(Duration::from_secs(20));
     vec![
         case(
             "initialize",
