@@ -56,24 +56,13 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<u64> {
             serve_connection(stream, None, peer, config.limits.idle_timeout, shutdown);
             return ControlFlow::Break(());
         }
-        let admitted = match lifecycle.admit(&stream, peer, shutdown) {
-            Ok(admitted) => admitted,
-            Err(refused) => {
-                warn(format_args!(
-                    "{peer}: refused: {refused}; connection closed"
-                ));
-                return ControlFlow::Continue(());
-            }
+        let Some(conn) = lifecycle.admit_or_warn(&stream, peer, shutdown) else {
+            return ControlFlow::Continue(());
         };
-        if let Some(evicted) = admitted.evicted {
-            warn(format_args!(
-                "{evicted}: evicted (least progress) to admit {peer}"
-            ));
-        }
         let timeout = config.limits.idle_timeout;
         let worker_shutdown = shutdown.clone();
         let thread = Builder::new().name(format!("a2-conn-{accepted}"));
-        let started = lifecycle.spawn(thread, admitted.conn, move |conn| {
+        let started = lifecycle.spawn(thread, conn, move |conn| {
             serve_connection(stream, Some(&conn), peer, timeout, &worker_shutdown)
         });
         if let Err(e) = started {

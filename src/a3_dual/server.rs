@@ -71,20 +71,9 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<ServerSumma
     let mut accepted = 0u64;
     let mut lifecycle = Lifecycle::new(config.limits, "a3-dual")?;
     accept_until_shutdown(&listener, shutdown, |stream, peer| {
-        let admitted = match lifecycle.admit(&stream, peer, shutdown) {
-            Ok(admitted) => admitted,
-            Err(refused) => {
-                warn(format_args!(
-                    "{peer}: refused: {refused}; connection closed"
-                ));
-                return ControlFlow::Continue(());
-            }
+        let Some(conn) = lifecycle.admit_or_warn(&stream, peer, shutdown) else {
+            return ControlFlow::Continue(());
         };
-        if let Some(evicted) = admitted.evicted {
-            warn(format_args!(
-                "{evicted}: evicted (least progress) to admit {peer}"
-            ));
-        }
         accepted += 1;
         let connection = Connection {
             tag: format!("[#{accepted}]"),
@@ -93,9 +82,7 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<ServerSumma
             acknowledged: Arc::clone(&acknowledged),
         };
         let thread = Builder::new().name(format!("a3-dual-conn-{accepted}"));
-        let started = lifecycle.spawn(thread, admitted.conn, move |conn| {
-            connection.serve(stream, &conn)
-        });
+        let started = lifecycle.spawn(thread, conn, move |conn| connection.serve(stream, &conn));
         if let Err(e) = started {
             warn(format_args!(
                 "{peer}: cannot start a thread, connection dropped: {e}"

@@ -126,24 +126,13 @@ pub fn serve(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<Arc<Serve
             ));
             return ControlFlow::Break(());
         }
-        let admitted = match lifecycle.admit(&stream, peer, shutdown) {
-            Ok(admitted) => admitted,
-            Err(refused) => {
-                crate::output::warn(format_args!(
-                    "{peer}: refused: {refused}; connection closed"
-                ));
-                totals.dropped.fetch_add(1, Ordering::Relaxed);
-                return ControlFlow::Continue(());
-            }
+        let Some(conn) = lifecycle.admit_or_warn(&stream, peer, shutdown) else {
+            totals.dropped.fetch_add(1, Ordering::Relaxed);
+            return ControlFlow::Continue(());
         };
-        if let Some(evicted) = admitted.evicted {
-            crate::output::warn(format_args!(
-                "{evicted}: evicted (least progress) to admit {peer}"
-            ));
-        }
         let (config, totals, shutdown) = (config.clone(), totals.clone(), shutdown.clone());
         let thread = Builder::new().name(format!("a3-file {peer}"));
-        let started = lifecycle.spawn(thread, admitted.conn, move |conn| {
+        let started = lifecycle.spawn(thread, conn, move |conn| {
             handle_connection(stream, Some(&conn), peer, &config, &totals, &shutdown);
         });
         if let Err(e) = started {
