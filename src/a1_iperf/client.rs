@@ -165,16 +165,12 @@ impl ClientReport {
                 report!("Receiver throughput: {}", output::human_rate(rate));
             }
         }
-        if let Some(received) = &self.receiver {
-            let total = received.total();
-            if let (Some(lost), Some(percent)) = (total.lost, total.lost_percent()) {
-                report!(
-                    "Lost datagrams: {lost} ({percent:.3}%), duplicates: {}, out of order: {}, jitter: {:.3} ms",
-                    total.duplicates.unwrap_or(0),
-                    total.out_of_order.unwrap_or(0),
-                    total.jitter_ms.unwrap_or(0.0)
-                );
-            }
+        if let Some(line) = self
+            .receiver
+            .as_ref()
+            .and_then(|r| report::loss_line(&r.total()))
+        {
+            report!("{line}");
         }
         if self.receiver.is_some() || self.sender.streams.len() > 1 {
             for line in report::two_side_table(&self.sender, self.receiver.as_ref()) {

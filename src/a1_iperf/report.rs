@@ -237,6 +237,18 @@ pub fn two_side_table(sender: &View, receiver: Option<&View>) -> Vec<String> {
     lines
 }
 
+/// The receiver's loss line, when the figures have sequence statistics:
+/// `Lost datagrams: L (P%), duplicates: D, out of order: O, jitter: J ms`.
+pub fn loss_line(f: &Figures) -> Option<String> {
+    let (lost, percent) = (f.lost?, f.lost_percent()?);
+    Some(format!(
+        "Lost datagrams: {lost} ({percent:.3}%), duplicates: {}, out of order: {}, jitter: {:.3} ms",
+        f.duplicates.unwrap_or(0),
+        f.out_of_order.unwrap_or(0),
+        f.jitter_ms.unwrap_or(0.0)
+    ))
+}
+
 /// One side's figures as a JSON object: `bytes`, `seconds`,
 /// `bits_per_second`, `packets`, and for a receiver `lost_packets`,
 /// `lost_percent`, `jitter_ms`, `out_of_order`, `duplicates`.

@@ -164,13 +164,8 @@ impl TestReport {
             output::human_bytes(total.bytes),
             output::human_rate(self.kilobytes_per_second() * 1000.0)
         );
-        if let (Some(lost), Some(percent)) = (total.lost, total.lost_percent()) {
-            report!(
-                "Lost datagrams: {lost} ({percent:.3}%), duplicates: {}, out of order: {}, jitter: {:.3} ms",
-                total.duplicates.unwrap_or(0),
-                total.out_of_order.unwrap_or(0),
-                total.jitter_ms.unwrap_or(0.0)
-            );
+        if let Some(line) = report::loss_line(&total) {
+            report!("{line}");
         }
         if self.view.streams.len() > 1 {
             let receiver = !self.reverse;
