@@ -144,6 +144,35 @@ impl Lab {
 }
 
 impl Lab {
+    /// Runs one a1 test across the lab (server in the server namespace,
+    /// `a1-iperf-client --json ARGS` in the client's); both must succeed.
+    /// Returns the finished client.
+    fn a1(&self, args: &[&str]) -> Proc {
+        let mut server = self.spawn(
+            &self.server,
+            env!("CARGO_BIN_EXE_a1-iperf-server"),
+            &["--bind", SERVER_IP, "--port", "0"],
+        );
+        let port = server.wait_listening().port().to_string();
+        let bind = format!("{CLIENT_IP}:0");
+        let mut all = vec![
+            "--server", SERVER_IP, "--port", &port, "--bind", &bind, "--json",
+        ];
+        all.extend_from_slice(args);
+        let mut client = self.spawn(&self.client, env!("CARGO_BIN_EXE_a1-iperf-client"), &all);
+        assert!(
+            client.expect_exit().success(),
+            "a1 client; {}",
+            client.dump()
+        );
+        assert!(
+            server.expect_exit().success(),
+            "a1 server; {}",
+            server.dump()
+        );
+        client
+    }
+
     /// Runs a 2 s a1 test across the lab with the client's `args` while
     /// `wire_jitter.py` watches the server's veth; returns the jitter a1
     /// reported and the wire's, in ms.
@@ -153,30 +182,13 @@ impl Lab {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/lab/wire_jitter.py");
         let mut wire = self.spawn(&self.server, "python3", &[script, out.to_str().unwrap()]);
         wire.expect_stdout("sniffing");
-        let mut server = self.spawn(
-            &self.server,
-            env!("CARGO_BIN_EXE_a1-iperf-server"),
-            &["--bind", SERVER_IP, "--port", "0"],
-        );
-        let port = server.wait_listening().port().to_string();
-        let bind = format!("{CLIENT_IP}:0");
-        let mut all = vec![
-            "--time", "2", "--server", SERVER_IP, "--port", &port, "--bind", &bind, "--length",
-            "1472", "--json",
-        ];
+        let mut all = vec!["--time", "2", "--length", "1472"];
         all.extend_from_slice(args);
-        let mut client = self.spawn(&self.client, env!("CARGO_BIN_EXE_a1-iperf-client"), &all);
-        assert!(client.expect_exit().success(), "{}", client.dump());
-        assert!(server.expect_exit().success(), "{}", server.dump());
+        let client = self.a1(&all);
         wire.signal("TERM");
         assert!(wire.expect_exit().success(), "{}", wire.dump());
-        let json: String = client
-            .stdout_text()
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect();
-        let receiver = &json[json.find("\"receiver\":{").expect("a receiver object")..];
-        let reported = number(receiver, "jitter_ms").expect("receiver.jitter_ms");
+        let reported = report_number(&client.stdout_text(), "receiver", "jitter_ms")
+            .expect("receiver.jitter_ms");
         let line = std::fs::read_to_string(&out).expect("wire_jitter.py wrote its line");
         let wire_ms = line
             .split_whitespace()
@@ -215,30 +227,20 @@ fn number(json: &str, key: &str) -> Option<f64> {
     json[at..end].parse().ok()
 }
 
-/// What the client reports: (datagrams lost, send rate in bit/s). Reads the
-/// iperf3-style `receiver` object when the client has one, else the byte
-/// counts.
-fn socklab_report(stdout: &str) -> (u64, f64) {
+/// The number at `key` in the `object` (`"sender"`, `"receiver"`) of an
+/// `a1-iperf-client --json` report.
+fn report_number(stdout: &str, object: &str, key: &str) -> Option<f64> {
     let json: String = stdout.chars().filter(|c| !c.is_whitespace()).collect();
-    let lost = match json.find("\"receiver\":{") {
-        Some(at) => {
-            let receiver = &json[at..at + json[at..].find('}').expect("receiver object ends")];
-            number(receiver, "lost_packets").expect("receiver.lost_packets") as u64
-        }
-        None => {
-            let sent = number(&json, "bytes_sent").expect("bytes_sent");
-            let received = number(&json, "bytes_received").expect("bytes_received");
-            ((sent - received) / PAYLOAD as f64).round() as u64
-        }
-    };
-    let rate = number(&json, "send_bytes_per_second")
-        .or_else(|| {
-            let sender = &json[json.find("\"sender\":{")?..];
-            number(sender, "bits_per_second").map(|b| b / 8.0)
-        })
-        .unwrap_or(0.0)
-        * 8.0;
-    (lost, rate)
+    let at = json.find(&format!("\"{object}\":{{"))?;
+    let end = at + json[at..].find('}')?;
+    number(&json[at..end], key)
+}
+
+/// What the client reports: (datagrams lost, send rate in bit/s).
+fn socklab_report(stdout: &str) -> (u64, f64) {
+    let lost = report_number(stdout, "receiver", "lost_packets").expect("receiver.lost_packets");
+    let rate = report_number(stdout, "sender", "bits_per_second").expect("sender.bits_per_second");
+    (lost as u64, rate)
 }
 
 #[test]
@@ -253,29 +255,8 @@ fn socklab_loss_equals_the_counted_truth_across_a_bottleneck() {
     let lab = Lab::create();
 
     // a1 at 110 % of the limit.
-    let mut server = lab.spawn(
-        &lab.server,
-        env!("CARGO_BIN_EXE_a1-iperf-server"),
-        &["--bind", SERVER_IP, "--port", "0"],
-    );
-    let port = server.wait_listening().port().to_string();
     let before = lab.snapshot();
-    let bind = format!("{CLIENT_IP}:0");
-    let mut client = lab.spawn(
-        &lab.client,
-        env!("CARGO_BIN_EXE_a1-iperf-client"),
-        &[
-            "25", "--server", SERVER_IP, "--port", &port, "--bind", &bind, "--length", "1472",
-            "--rate", "110M", "--json",
-        ],
-    );
-    let status = client.expect_exit();
-    assert!(status.success(), "a1 client failed; {}", client.dump());
-    assert!(
-        server.expect_exit().success(),
-        "a1 server; {}",
-        server.dump()
-    );
+    let client = lab.a1(&["25", "--length", "1472", "--rate", "110M"]);
     let after = lab.snapshot();
     let (reported, send_rate) = socklab_report(&client.stdout_text());
     let counted = truth(before, after);
@@ -300,26 +281,7 @@ fn socklab_loss_equals_the_counted_truth_across_a_bottleneck() {
     }
 
     // Datagrams over the path MTU: the client warns once, before the test.
-    let mut server = lab.spawn(
-        &lab.server,
-        env!("CARGO_BIN_EXE_a1-iperf-server"),
-        &["--bind", SERVER_IP, "--port", "0"],
-    );
-    let port = server.wait_listening().port().to_string();
-    let mut client = lab.spawn(
-        &lab.client,
-        env!("CARGO_BIN_EXE_a1-iperf-client"),
-        &[
-            "--time", "0.3", "--server", SERVER_IP, "--port", &port, "--bind", &bind, "--length",
-            "1500", "--rate", "10M", "--json",
-        ],
-    );
-    assert!(
-        client.expect_exit().success(),
-        "a1 client; {}",
-        client.dump()
-    );
-    server.expect_exit();
+    let client = lab.a1(&["--time", "0.3", "--length", "1500", "--rate", "10M"]);
     let warnings = client
         .stderr_text()
         .matches("over the path MTU of 1500")
