@@ -43,11 +43,10 @@ pub struct StreamPlan {
 }
 
 /// How a paced stream spaces its datagrams.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Spacing {
     /// One datagram per tick, ticks `length · 8 / rate` apart: the smoothest
     /// traffic a rate allows (socklab's default).
-    #[default]
     Even,
     /// A timer ticks every this long, and each tick sends the datagrams the
     /// rate allows by then, back to back: iperf3's pacing (`--pacing-timer`,
@@ -137,7 +136,9 @@ impl Schedule {
 
 /// Bytes a [`Spacing::Timer`] stream may have sent after `ticks` ticks.
 fn timer_allowance(ticks: u64, timer: Duration, bits_per_second: u64) -> u64 {
-    let bits = u128::from(ticks) * timer.as_nanos() * u128::from(bits_per_second);
+    let bits = u128::from(ticks)
+        .saturating_mul(timer.as_nanos())
+        .saturating_mul(u128::from(bits_per_second));
     u64::try_from(bits / 8_000_000_000).unwrap_or(u64::MAX)
 }
 
