@@ -326,101 +326,25 @@ pub fn run(config: &ClientConfig, shutdown: &Shutdown) -> io::Result<ClientRepor
             join(socket, cookie, stream as u16, config.server)?;
         }
     }
-    let mut sender_view;
-    let mut receiver_view;
-    let reply;
-    let interrupted;
-    if config.reverse {
-        let receive_start = Instant::now();
-        let threads: Vec<_> = sockets
-            .into_iter()
-            .enumerate()
-            .map(|(stream, socket)| {
-                let clock = IntervalClock::new(receive_start, config.interval);
-                let shutdown = shutdown.clone();
-                std::thread::Builder::new()
-                    .name(format!("iperf-recv-{stream}"))
-                    .spawn(move || receive_stream(&socket, stream as u16, clock, &shutdown))
-            })
-            .collect::<io::Result<_>>()?;
-        let mut received = Vec::new();
-        for thread in threads {
-            received.push(
-                thread
-                    .join()
-                    .map_err(|_| io::Error::other("a receiver thread panicked"))??,
-            );
-        }
-        interrupted = shutdown.is_triggered();
-        if human {
-            say!("Server IP address:  {}", config.server.ip());
-            say!("Client is listening for a response...");
-        }
-        let (text, stats) = stop_and_collect(&control, config, interrupted, shutdown)?;
-        reply = text;
-        let view = View {
-            streams: received
-                .iter()
-                .map(|(r, _)| {
-                    let seconds = r.last_arrival().map_or(0.0, |at| {
-                        at.saturating_duration_since(receive_start).as_secs_f64()
-                    });
-                    r.totals(seconds)
-                })
-                .collect(),
-            intervals: merge_intervals(received.iter().map(|(r, _)| r.intervals())),
-        };
-        // Without the server's statistics, its FINs still tell what it sent.
-        sender_view = stats.unwrap_or_else(|| View {
-            streams: received
-                .iter()
-                .map(|(_, fin)| Figures {
-                    bytes: fin.map_or(0, |f| f.bytes),
-                    packets: fin.map_or(0, |f| f.packets),
-                    ..Figures::default()
-                })
-                .collect(),
-            intervals: Vec::new(),
-        });
-        receiver_view = Some(view);
+    // In reverse the client receives: its own view is the receiver's, and
+    // the server's FINs stand in for the sender's view if no STATS come.
+    let (own_view, fins_view) = if config.reverse {
+        let (view, fins) = receive_streams(sockets, config, shutdown)?;
+        (view, Some(fins))
     } else {
-        let plans = sockets
-            .into_iter()
-            .enumerate()
-            .map(|(stream, socket)| {
-                let stream = stream as u16;
-                let plan = StreamPlan {
-                    stream,
-                    bytes: config
-                        .size
-                        .map(|size| sender::share(size, config.parallel, stream)),
-                    deadline: config.time.map(|t| started + t),
-                    length: config.length,
-                    rate: config.rate / u64::from(config.parallel),
-                    spacing: config.spacing,
-                    target: None,
-                };
-                (socket, plan)
-            })
-            .collect();
-        let senders = Senders::start(plans, shutdown)?;
-        let mut clock = IntervalClock::new(started, config.interval);
-        let mut printed_heading = false;
-        let (sent, intervals) = senders.wait(&mut clock, |closed| {
-            if human {
-                print_sender_rows(closed, &mut printed_heading);
-            }
-        })?;
-        sender_view = sender::sender_view(started, &sent, intervals);
-        interrupted = shutdown.is_triggered();
-        if human {
-            say!("Server IP address:  {}", config.server.ip());
-            say!("Client is listening for a response...");
-        }
-        let (text, stats) = stop_and_collect(&control, config, interrupted, shutdown)?;
-        reply = text;
-        receiver_view = stats;
+        let view = send_streams(sockets, config, started, shutdown, human)?;
+        (view, None)
+    };
+    let interrupted = shutdown.is_triggered();
+    if human {
+        say!("Server IP address:  {}", config.server.ip());
+        say!("Client is listening for a response...");
     }
+    let (reply, stats) = stop_and_collect(&control, config, interrupted, shutdown)?;
+    let (mut sender_view, mut receiver_view) = match fins_view {
+        Some(fins) => (stats.unwrap_or(fins), Some(own_view)),
+        None => (own_view, stats),
+    };
     if let Some(receiver) = receiver_view.as_mut() {
         account_tail_loss(&sender_view, receiver);
     }
@@ -487,6 +411,99 @@ fn account_tail_loss(sender: &View, receiver: &mut View) {
             }
         }
     }
+}
+
+/// `--reverse`: receives every stream on its own thread until the server
+/// is done; returns the client's receiver view and the sender's totals as
+/// the server's `FIN`s told them.
+fn receive_streams(
+    sockets: Vec<UdpSocket>,
+    config: &ClientConfig,
+    shutdown: &Shutdown,
+) -> io::Result<(View, View)> {
+    let receive_start = Instant::now();
+    let threads: Vec<_> = sockets
+        .into_iter()
+        .enumerate()
+        .map(|(stream, socket)| {
+            let clock = IntervalClock::new(receive_start, config.interval);
+            let shutdown = shutdown.clone();
+            std::thread::Builder::new()
+                .name(format!("iperf-recv-{stream}"))
+                .spawn(move || receive_stream(&socket, stream as u16, clock, &shutdown))
+        })
+        .collect::<io::Result<_>>()?;
+    let mut received = Vec::new();
+    for thread in threads {
+        received.push(
+            thread
+                .join()
+                .map_err(|_| io::Error::other("a receiver thread panicked"))??,
+        );
+    }
+    let view = View {
+        streams: received
+            .iter()
+            .map(|(r, _)| {
+                let seconds = r.last_arrival().map_or(0.0, |at| {
+                    at.saturating_duration_since(receive_start).as_secs_f64()
+                });
+                r.totals(seconds)
+            })
+            .collect(),
+        intervals: merge_intervals(received.iter().map(|(r, _)| r.intervals())),
+    };
+    let fins = View {
+        streams: received
+            .iter()
+            .map(|(_, fin)| Figures {
+                bytes: fin.map_or(0, |f| f.bytes),
+                packets: fin.map_or(0, |f| f.packets),
+                ..Figures::default()
+            })
+            .collect(),
+        intervals: Vec::new(),
+    };
+    Ok((view, fins))
+}
+
+/// Sends every stream on its own thread, printing the sender's interval
+/// rows when `human`; returns the sender's view.
+fn send_streams(
+    sockets: Vec<UdpSocket>,
+    config: &ClientConfig,
+    started: Instant,
+    shutdown: &Shutdown,
+    human: bool,
+) -> io::Result<View> {
+    let plans = sockets
+        .into_iter()
+        .enumerate()
+        .map(|(stream, socket)| {
+            let stream = stream as u16;
+            let plan = StreamPlan {
+                stream,
+                bytes: config
+                    .size
+                    .map(|size| sender::share(size, config.parallel, stream)),
+                deadline: config.time.map(|t| started + t),
+                length: config.length,
+                rate: config.rate / u64::from(config.parallel),
+                spacing: config.spacing,
+                target: None,
+            };
+            (socket, plan)
+        })
+        .collect();
+    let senders = Senders::start(plans, shutdown)?;
+    let mut clock = IntervalClock::new(started, config.interval);
+    let mut printed_heading = false;
+    let (sent, intervals) = senders.wait(&mut clock, |closed| {
+        if human {
+            print_sender_rows(closed, &mut printed_heading);
+        }
+    })?;
+    Ok(sender::sender_view(started, &sent, intervals))
 }
 
 /// Sends `HELLO` until the server's `ACK`; returns the server's cookie.
