@@ -1,7 +1,8 @@
 # socklab — build, run, test and benchmark.
 #
 #   make run-iperf SIZE=100   UDP iPerf on loopback (server + client, both reports)
-#   make test                 fmt check, clippy, unit and integration tests
+#   make test                 fmt check, clippy, unit and integration tests (a short summary;
+#                             the whole output in target/test.log)
 #   make bench                every benchmark against its peer tool (not a test)
 #   make lab                  socklab across a 3-namespace link limited to 100 Mbit/s (root)
 #   make bench-lab            a1 vs iperf3 across that link at 50-200 % of the limit (root)
@@ -18,8 +19,8 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
 
-test: lint
-	$(CARGO) test --release --quiet
+test:
+	CARGO="$(CARGO)" bash tests/scripts/test.sh
 
 run-iperf: build
 	bash tests/scripts/run-iperf.sh $(SIZE)

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{run, Proc, DEADLINE};
+use common::{json, run, Proc, DEADLINE};
 use socklab::a1_iperf::protocol::{Header, HEADER_LEN};
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -485,166 +485,6 @@ fn sigint_stops_a_slow_client_with_its_summary() {
     server.expect_stdout("Server process completed iPerfectly!");
 }
 
-/// A minimal JSON reader, enough to check the shape and figures of
-/// `--json` output (the kit has no JSON crate).
-mod json {
-    use std::ops::Index;
-
-    #[derive(Debug, Clone, PartialEq)]
-    pub enum Value {
-        Null,
-        Bool(bool),
-        Num(f64),
-        Str(String),
-        Arr(Vec<Value>),
-        Obj(Vec<(String, Value)>),
-    }
-
-    impl Value {
-        pub fn get(&self, key: &str) -> Option<&Value> {
-            match self {
-                Value::Obj(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
-                _ => None,
-            }
-        }
-
-        pub fn num(&self) -> f64 {
-            match self {
-                Value::Num(n) => *n,
-                other => panic!("not a number: {other:?}"),
-            }
-        }
-
-        pub fn arr(&self) -> &[Value] {
-            match self {
-                Value::Arr(items) => items,
-                other => panic!("not an array: {other:?}"),
-            }
-        }
-    }
-
-    impl Index<&str> for Value {
-        type Output = Value;
-        fn index(&self, key: &str) -> &Value {
-            self.get(key)
-                .unwrap_or_else(|| panic!("no key {key:?} in {self:?}"))
-        }
-    }
-
-    /// Parses one JSON document; panics on anything malformed or trailing.
-    pub fn parse(text: &str) -> Value {
-        let bytes = text.as_bytes();
-        let mut at = 0;
-        let value = value(bytes, &mut at);
-        skip_ws(bytes, &mut at);
-        assert_eq!(at, bytes.len(), "trailing text in {text}");
-        value
-    }
-
-    fn skip_ws(b: &[u8], at: &mut usize) {
-        while *at < b.len() && b[*at].is_ascii_whitespace() {
-            *at += 1;
-        }
-    }
-
-    fn expect(b: &[u8], at: &mut usize, c: u8) {
-        skip_ws(b, at);
-        assert_eq!(b.get(*at), Some(&c), "expected {:?} at {at}", c as char);
-        *at += 1;
-    }
-
-    fn string(b: &[u8], at: &mut usize) -> String {
-        expect(b, at, b'"');
-        let mut out = String::new();
-        while b[*at] != b'"' {
-            if b[*at] == b'\\' {
-                *at += 1;
-                out.push(match b[*at] {
-                    b'n' => '\n',
-                    b't' => '\t',
-                    b'r' => '\r',
-                    c => c as char,
-                });
-            } else {
-                out.push(b[*at] as char);
-            }
-            *at += 1;
-        }
-        *at += 1;
-        out
-    }
-
-    fn value(b: &[u8], at: &mut usize) -> Value {
-        skip_ws(b, at);
-        match b[*at] {
-            b'{' => {
-                *at += 1;
-                let mut fields = Vec::new();
-                skip_ws(b, at);
-                if b[*at] == b'}' {
-                    *at += 1;
-                    return Value::Obj(fields);
-                }
-                loop {
-                    let key = string(b, at);
-                    expect(b, at, b':');
-                    fields.push((key, value(b, at)));
-                    skip_ws(b, at);
-                    *at += 1;
-                    if b[*at - 1] == b'}' {
-                        return Value::Obj(fields);
-                    }
-                    assert_eq!(b[*at - 1], b',', "bad object at {at}");
-                }
-            }
-            b'[' => {
-                *at += 1;
-                let mut items = Vec::new();
-                skip_ws(b, at);
-                if b[*at] == b']' {
-                    *at += 1;
-                    return Value::Arr(items);
-                }
-                loop {
-                    items.push(value(b, at));
-                    skip_ws(b, at);
-                    *at += 1;
-                    if b[*at - 1] == b']' {
-                        return Value::Arr(items);
-                    }
-                    assert_eq!(b[*at - 1], b',', "bad array at {at}");
-                }
-            }
-            b'"' => Value::Str(string(b, at)),
-            b't' if b[*at..].starts_with(b"true") => {
-                *at += 4;
-                Value::Bool(true)
-            }
-            b'f' if b[*at..].starts_with(b"false") => {
-                *at += 5;
-                Value::Bool(false)
-            }
-            b'n' if b[*at..].starts_with(b"null") => {
-                *at += 4;
-                Value::Null
-            }
-            _ => {
-                let start = *at;
-                while *at < b.len()
-                    && matches!(b[*at], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
-                {
-                    *at += 1;
-                }
-                let text = std::str::from_utf8(&b[start..*at]).unwrap();
-                Value::Num(
-                    text.parse()
-                        .unwrap_or_else(|_| panic!("bad number {text:?}")),
-                )
-            }
-        }
-    }
-}
-
 /// Runs a client with `args` against the server at `addr` and returns its
 /// one JSON object.
 fn client_json(addr: SocketAddr, args: &[&str]) -> json::Value {
@@ -845,8 +685,8 @@ fn parallel_4_streams_split_the_payload_exactly() {
 
 #[test]
 fn ipv6_loopback_end_to_end() {
-    if UdpSocket::bind("[::1]:0").is_err() {
-        return; // No IPv6 loopback in this environment: nothing to test.
+    if !common::ipv6_or_skip() {
+        return;
     }
     let (mut server, addr) = start_server(&["--bind", "::1"]);
     assert!(addr.is_ipv6());

@@ -240,22 +240,17 @@ fn relay_output_sent_to_a_relay_gets_no_answer() {
 }
 
 /// A raw IPv4 socket that writes its own headers (`IP_HDRINCL`), or `None`
-/// (with a note on stderr) when this process may not open one.
-// A skip note is the one line a test prints on purpose.
-#[allow(clippy::disallowed_methods)]
-fn raw_sender(test: &str) -> Option<Socket> {
+/// (recording the test as skipped) when this process may not open one.
+fn raw_sender() -> Option<Socket> {
     match Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::UDP)) {
         Ok(socket) => {
             socket.set_header_included_v4(true).unwrap();
             Some(socket)
         }
         Err(e) => {
-            // Straight to stderr, past the test harness's capture, so a
-            // skipped attack is seen in every run.
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipped {test}: raw-socket spoofing needs root or CAP_NET_RAW ({e})"
-            );
+            common::skip(&format!(
+                "raw-socket spoofing needs root or CAP_NET_RAW ({e})"
+            ));
             None
         }
     }
@@ -315,7 +310,7 @@ fn wait_for_lines(server: &Proc, text: &str, n: usize) {
 
 #[test]
 fn a_datagram_forged_between_two_relays_is_answered_once_not_forever() {
-    let Some(raw) = raw_sender("a_datagram_forged_between_two_relays…") else {
+    let Some(raw) = raw_sender() else {
         return;
     };
     let (mut a, a_addr) = relay_server("127.0.0.2", &[]);
@@ -341,7 +336,7 @@ fn a_datagram_forged_between_two_relays_is_answered_once_not_forever() {
 
 #[test]
 fn a_probe_forged_between_two_ping_servers_is_acked_once_not_forever() {
-    let Some(raw) = raw_sender("a_probe_forged_between_two_ping_servers…") else {
+    let Some(raw) = raw_sender() else {
         return;
     };
     let (mut a, a_addr) = ping_server("127.0.0.2", &[]);

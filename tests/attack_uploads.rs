@@ -273,7 +273,7 @@ fn a5_refuses_to_start_on_a_directory_it_cannot_write() {
     let made = make_unwritable(&dir);
     let _restore = Unwritable(&dir);
     if !made {
-        eprintln!("skipped: cannot make a directory unwritable here (no chattr +i)");
+        common::skip("cannot make a directory unwritable here (no chattr +i)");
         return;
     }
     // A probe: the directory must really refuse a new file, root or not.

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{run, Proc, TempDir, DEADLINE};
+use common::{json, run, Proc, TempDir, DEADLINE};
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -90,13 +90,12 @@ fn servers(dir: &TempDir) -> Vec<Server> {
     ]
 }
 
-/// The keys of a flat JSON object, in order.
-fn json_keys(json: &str) -> Vec<String> {
-    json.split('"')
-        .collect::<Vec<_>>()
-        .windows(2)
-        .filter(|pair| pair[1].starts_with(':'))
-        .map(|pair| pair[0].to_string())
+/// The top-level keys of a JSON object, in order.
+fn json_keys(text: &str) -> Vec<String> {
+    json::parse(text)
+        .keys()
+        .into_iter()
+        .map(str::to_string)
         .collect()
 }
 
@@ -208,8 +207,8 @@ fn idle_servers_print_their_summary_on_sigterm_and_exit_0() {
 
 #[test]
 fn servers_without_bind_take_ipv4_and_ipv6_clients() {
-    if UdpSocket::bind("[::1]:0").is_err() {
-        return; // no IPv6 loopback here: nothing to check
+    if !common::ipv6_or_skip() {
+        return;
     }
     let mut server = Proc::spawn(env!("CARGO_BIN_EXE_a3-dual-server"), &["--port", "0"]);
     let port = server.wait_listening().port();
@@ -495,4 +494,18 @@ fn no_server_dies_when_its_stdout_is_closed() {
         let status = stop(&mut child);
         assert!(status.success(), "{}: {status:?}", name(server.program));
     }
+}
+
+/// The tests' JSON reader (tests/common/json.rs) itself: nesting, order,
+/// escapes and surrogate pairs.
+#[test]
+fn the_json_reader_parses_nested_values_and_escapes() {
+    let value = json::parse(
+        r#" {"a": [1, -2.5e3, null, true], "b": {"c": "x\"\u00e9\ud83d\ude00y"}, "d": ""} "#,
+    );
+    assert_eq!(value.keys(), ["a", "b", "d"]);
+    assert_eq!(value["a"].arr()[1].num(), -2500.0);
+    assert_eq!(value["a"].arr()[2], json::Value::Null);
+    assert_eq!(value["b"]["c"].str(), "x\"é😀y");
+    assert_eq!(value["d"].str(), "");
 }

@@ -7,7 +7,12 @@
 //!   tests bind port 0 and never guess a free port.
 //! - Children are killed by PID when the [`Proc`] is dropped, so a failing
 //!   test leaves nothing behind.
+//! - [`skip`] records a test that could not check what it is for (no root,
+//!   no IPv6 loopback): `make test` lists every such test with its reason.
+//! - [`json`] is the one JSON reader for the binaries' `--json` objects.
 #![allow(dead_code)] // each test binary uses its own subset
+
+pub mod json;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
@@ -315,4 +320,49 @@ pub fn pseudo_random_bytes(len: usize, seed: u64) -> Vec<u8> {
             (state >> 24) as u8
         })
         .collect()
+}
+
+/// The environment variable naming the file where [`skip`] records skipped
+/// tests; `make test` sets it and lists the file's lines at the end.
+pub const SKIP_LOG: &str = "SOCKLAB_SKIP_LOG";
+
+/// Records that the running test could not check what it is for, and why.
+///
+/// The test still returns (libtest has no run-time skip), but the line
+/// `BINARY::TEST: REASON` goes to the file named by [`SKIP_LOG`], which
+/// `make test` lists as skipped, and to stderr (shown with `--nocapture`).
+/// So a test never passes silently for lack of root or IPv6.
+pub fn skip(reason: &str) {
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .map(|stem| {
+            stem.rsplit_once('-')
+                .map_or(stem.clone(), |(name, _)| name.to_string())
+        })
+        .unwrap_or_default();
+    let current = std::thread::current();
+    let test = current.name().unwrap_or("?");
+    let line = format!("{binary}::{test}: {reason}\n");
+    if let Some(path) = std::env::var_os(SKIP_LOG) {
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut file| file.write_all(line.as_bytes()));
+        if let Err(e) = appended {
+            panic!("cannot record the skip in {path:?}: {e}");
+        }
+    }
+    eprint!("skipped {line}");
+}
+
+/// True when this machine has an IPv6 loopback; otherwise records the test
+/// as skipped (see [`skip`]) and returns false.
+pub fn ipv6_or_skip() -> bool {
+    let present = std::net::UdpSocket::bind("[::1]:0").is_ok();
+    if !present {
+        skip("no IPv6 loopback on this machine");
+    }
+    present
 }
