@@ -167,7 +167,17 @@ fn names_with_bidirectional_overrides_are_refused() {
         talker.text()
     );
     assert!(dir_entries(&dir.path().join("server")).is_empty());
-    thread::sleep(Duration::from_millis(200));
+    // A message sent after the refusals reaches the watcher after anything
+    // they could have leaked: once it is there, nothing more can come.
+    talker.send(b"after the refusals");
+    assert!(
+        watcher.heard(
+            &format!("[{}] after the refusals", talker.label()),
+            DEADLINE
+        ),
+        "{:?}",
+        watcher.text()
+    );
     assert!(!watcher.text().contains("MZ!"), "file bytes became chat");
 }
 

@@ -145,7 +145,7 @@ fn a5_second_sigterm_during_slow_uploads_leaves_error_files_and_no_part() {
     server
         .wait_stderr(|line| line.starts_with("Stopping:"), DEADLINE)
         .unwrap_or_else(|| panic!("no stopping notice; {}", server.dump()));
-    thread::sleep(Duration::from_millis(500));
+    // The first signal is handled (its notice is out): this one is the second.
     server.signal("TERM");
     let status = server.expect_exit();
     assert_eq!(status.code(), Some(130), "{}", server.dump());
