@@ -168,18 +168,7 @@ impl Pacer {
     /// A tick already due is returned at once (catching up after a stall);
     /// see the module docs for when the pacer re-bases instead.
     pub fn wait(&mut self, shutdown: &Shutdown) -> Option<Tick> {
-        let mut planned = self.next_planned();
-        let now = Instant::now();
-        let behind = now.saturating_duration_since(planned);
-        let too_far = behind > CATCH_UP_LIMIT || behind > self.period * CATCH_UP_TICKS;
-        if self.since_origin > 0 && behind >= self.period && too_far {
-            // Too far behind to catch up without a long burst: start a new
-            // schedule here.
-            self.origin = now;
-            self.since_origin = 0;
-            self.rebases += 1;
-            planned = now;
-        }
+        let planned = self.plan_at(Instant::now());
         self.update_realtime();
         if let Some(before) = planned.checked_sub(SPIN_WINDOW) {
             if self.sleep_until(before, shutdown) {
@@ -192,10 +181,32 @@ impl Pacer {
         if shutdown.is_triggered() {
             return None;
         }
+        Some(self.take(planned, Instant::now()))
+    }
+
+    /// The instant the next tick is planned for, judged at `now`: on the
+    /// schedule, or `now` itself when the caller is too far behind to catch
+    /// up without a long burst (a new schedule starts there). The clock is a
+    /// parameter so that tests can stall the caller without sleeping.
+    fn plan_at(&mut self, now: Instant) -> Instant {
+        let planned = self.next_planned();
+        let behind = now.saturating_duration_since(planned);
+        let too_far = behind > CATCH_UP_LIMIT || behind > self.period * CATCH_UP_TICKS;
+        if self.since_origin > 0 && behind >= self.period && too_far {
+            self.origin = now;
+            self.since_origin = 0;
+            self.rebases += 1;
+            return now;
+        }
+        planned
+    }
+
+    /// Counts the tick planned for `planned` and taken at `actual`.
+    fn take(&mut self, planned: Instant, actual: Instant) -> Tick {
         let tick = Tick {
             index: self.index,
             planned,
-            actual: Instant::now(),
+            actual,
         };
         self.since_origin += 1;
         self.index += 1;
@@ -205,7 +216,7 @@ impl Pacer {
             self.origin = self.next_planned();
             self.since_origin = 0;
         }
-        Some(tick)
+        tick
     }
 
     /// Applies or lifts real-time scheduling as the period asks.
@@ -466,63 +477,57 @@ mod tests {
         }
     }
 
+    /// Takes the tick the pacer plans when the caller arrives at `now`
+    /// (a tick is taken the moment it is due, or at once when overdue).
+    fn tick_at(pacer: &mut Pacer, now: Instant) -> Tick {
+        let planned = pacer.plan_at(now);
+        pacer.take(planned, planned.max(now))
+    }
+
     #[test]
     fn a_short_stall_is_caught_up_on_the_original_schedule() {
-        let shutdown = Shutdown::new();
         let period = Duration::from_millis(10);
         let mut pacer = Pacer::new(period);
-        let first = pacer.wait(&shutdown).unwrap();
-        // Three periods late: well inside CATCH_UP_LIMIT.
-        std::thread::sleep(period * 3);
-        let mut ticks = Vec::new();
-        for _ in 0..6 {
-            ticks.push(pacer.wait(&shutdown).unwrap());
-        }
-        if pacer.rebases() > 0 {
-            // The test thread itself stalled past CATCH_UP_LIMIT: nothing
-            // about catching up can be judged from this run.
-            return;
-        }
+        let first = tick_at(&mut pacer, Instant::now());
+        // The caller comes back four periods late: well inside
+        // CATCH_UP_LIMIT and CATCH_UP_TICKS.
+        let back = first.planned + period * 4;
+        let ticks: Vec<Tick> = (0..6).map(|_| tick_at(&mut pacer, back)).collect();
+        assert_eq!(pacer.rebases(), 0);
         for (k, tick) in (1u32..).zip(&ticks) {
             // Every tick keeps its planned instant: no drift from the stall.
             assert_eq!(tick.planned, first.planned + period * k);
-            assert!(tick.actual >= tick.planned);
         }
-        // The overdue ticks came at once (a burst), then the schedule went on.
-        assert!(ticks[0].lateness() >= period * 2 - period / 2);
-        assert!(ticks[5].actual >= first.planned + period * 6);
+        // The overdue ticks come at once (a burst), then the schedule goes on.
+        assert!(ticks[..4].iter().all(|tick| tick.actual == back));
+        assert_eq!(ticks[4].actual, first.planned + period * 5);
     }
 
     #[test]
     fn a_long_stall_rebases_instead_of_bursting() {
-        let shutdown = Shutdown::new();
         let period = Duration::from_millis(20);
         let mut pacer = Pacer::new(period);
-        pacer.wait(&shutdown).unwrap();
-        std::thread::sleep(CATCH_UP_LIMIT + period * 2);
-        let woke = Instant::now();
-        let late = pacer.wait(&shutdown).unwrap();
+        let first = tick_at(&mut pacer, Instant::now());
+        let back = first.planned + CATCH_UP_LIMIT + period * 2;
+        let late = tick_at(&mut pacer, back);
         // Re-based: the late tick is planned now, not many periods ago.
-        assert!(late.planned >= woke);
-        assert!(pacer.rebases() >= 1);
-        // No burst: the next tick still waits a whole period after it
-        // (however the test thread itself is scheduled).
-        let next = pacer.wait(&shutdown).unwrap();
-        assert!(next.actual >= late.planned + period);
+        assert_eq!(late.planned, back);
+        assert_eq!(pacer.rebases(), 1);
+        // No burst: the next tick waits a whole period after it.
+        let next = tick_at(&mut pacer, back);
+        assert_eq!(next.planned, back + period);
     }
 
     #[test]
     fn a_stall_of_more_than_catch_up_ticks_rebases() {
-        let shutdown = Shutdown::new();
         let period = Duration::from_micros(10);
         let mut pacer = Pacer::new(period);
-        pacer.wait(&shutdown).unwrap();
+        let first = tick_at(&mut pacer, Instant::now());
         // 1500 periods behind: under CATCH_UP_LIMIT, over CATCH_UP_TICKS.
-        std::thread::sleep(period * 1500);
-        let woke = Instant::now();
-        let late = pacer.wait(&shutdown).unwrap();
+        let back = first.planned + period * 1500;
+        let late = tick_at(&mut pacer, back);
         assert_eq!(pacer.rebases(), 1);
-        assert!(late.planned >= woke);
+        assert_eq!(late.planned, back);
     }
 
     #[test]
