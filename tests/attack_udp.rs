@@ -19,7 +19,6 @@ mod common;
 
 use common::{Proc, DEADLINE};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
