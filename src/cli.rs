@@ -19,8 +19,6 @@
 //!
 //! [`exit_with`] turns a binary's result into its exit status: 0, or one
 //! `error: …` line on stderr and 1; usage errors exit 2 ([`usage_error`]).
-//! [`Context`] adds what was being done to an I/O error (`cannot bind TCP
-//! 0.0.0.0:80: Permission denied`).
 //!
 //! Every binary names itself in `--version` with
 //! `#[command(name = env!("CARGO_BIN_NAME"), version)]`.
@@ -28,7 +26,7 @@
 use crate::output;
 use std::fmt::{self, Display};
 use std::io;
-use std::net::{Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 use std::str::FromStr;
@@ -80,20 +78,6 @@ pub fn usage_error(message: impl Display) -> ! {
         "error: {message}\n\nFor more information, try '--help'."
     ));
     std::process::exit(2)
-}
-
-/// Adds what was being done to an I/O error, keeping its kind:
-/// `File::open(p).context(|| format!("cannot open {}", p.display()))`
-/// fails with `cannot open p: No such file or directory`.
-pub trait Context<T> {
-    /// Prefixes the error with `what` (built only on error).
-    fn context<D: Display>(self, what: impl FnOnce() -> D) -> io::Result<T>;
-}
-
-impl<T> Context<T> for io::Result<T> {
-    fn context<D: Display>(self, what: impl FnOnce() -> D) -> io::Result<T> {
-        self.map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", what())))
-    }
 }
 
 /// Checks, before a run, that a file can be written at `path` (`--plot`,
@@ -272,19 +256,8 @@ impl ListenArgs {
     pub fn resolve(host: Option<&str>, port: u16) -> io::Result<SocketAddr> {
         match host {
             Some(host) => crate::net::resolve(host, port),
-            None => Ok(any_address(port)),
+            None => Ok(crate::net::any_address(port)),
         }
-    }
-}
-
-/// The wildcard address for `port`: `[::]` where the system supports IPv6
-/// (the kit's listeners make it dual-stack), else `0.0.0.0`.
-pub fn any_address(port: u16) -> SocketAddr {
-    let ipv6 = UdpSocket::bind((Ipv6Addr::UNSPECIFIED, 0)).is_ok();
-    if ipv6 {
-        SocketAddr::from((Ipv6Addr::UNSPECIFIED, port))
-    } else {
-        SocketAddr::from(([0, 0, 0, 0], port))
     }
 }
 
@@ -430,14 +403,6 @@ mod tests {
         assert_eq!(positive_count("1024"), Ok(1024));
         assert!(positive_count("0").is_err());
         assert!(positive_count("many").is_err());
-    }
-
-    #[test]
-    fn context_keeps_the_kind_and_names_the_action() {
-        let failed: io::Result<()> = Err(io::Error::new(io::ErrorKind::NotFound, "gone"));
-        let error = failed.context(|| "cannot open x").unwrap_err();
-        assert_eq!(error.kind(), io::ErrorKind::NotFound);
-        assert_eq!(error.to_string(), "cannot open x: gone");
     }
 
     #[test]

@@ -41,6 +41,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod error;
 pub mod files;
 pub mod net;
 pub mod output;

@@ -35,7 +35,7 @@
 //! removing its `.part` ([`Shutdown::on_forced_exit`]).
 
 use super::protocol::{self, ERROR_CONTENT, RECEIVE_BUFFER};
-use crate::cli::Context;
+use crate::error::Context;
 use crate::files;
 use crate::net::{self, CloseReason, Conn, Lifecycle, Limits, SocketOptions, WhenFull};
 use crate::output::{announce_listening, human_bytes, human_rate, rate};
