@@ -23,11 +23,13 @@
 //! - [`lifecycle`] — admission, eviction, idle timeout and drain of TCP
 //!   connections;
 //! - [`udp`] — shutdown-aware receives, connected UDP, path MTU, receive
-//!   time stamps.
+//!   time stamps;
+//! - [`sys`] — every C call of the kit, on `libc`'s constants and types.
 
 pub mod accept;
 pub mod bind;
 pub mod lifecycle;
+pub mod sys;
 pub mod udp;
 
 pub use accept::{

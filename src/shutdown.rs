@@ -91,25 +91,8 @@ impl Shutdown {
     /// SIGTERM, which `ctrlc` does watch. `raise` is async-signal-safe.
     #[cfg(unix)]
     pub fn install_with_sigquit() -> io::Result<Self> {
-        use std::os::raw::c_int;
-        const SIGQUIT: c_int = 3;
-        const SIGTERM: c_int = 15;
-        extern "C" {
-            fn signal(signum: c_int, handler: extern "C" fn(c_int)) -> usize;
-            fn raise(signum: c_int) -> c_int;
-        }
-        extern "C" fn quit_as_term(_: c_int) {
-            // SAFETY: raise() is async-signal-safe and SIGTERM is handled by ctrlc.
-            unsafe {
-                raise(SIGTERM);
-            }
-        }
         let shutdown = Self::install()?;
-        // SAFETY: installs a handler that only calls an async-signal-safe function.
-        let previous = unsafe { signal(SIGQUIT, quit_as_term) };
-        if previous == usize::MAX {
-            return Err(io::Error::last_os_error());
-        }
+        crate::net::sys::quit_as_term()?;
         Ok(shutdown)
     }
 

@@ -4,7 +4,7 @@
 //! time stamps of datagrams.
 
 use crate::error::Context;
-use crate::net::{bind_udp, canonical, is_timeout, SocketOptions};
+use crate::net::{bind_udp, canonical, is_timeout, sys, SocketOptions};
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
@@ -126,65 +126,22 @@ pub fn udp_header_bytes(peer: SocketAddr) -> usize {
 /// cannot tell (not connected, not Linux).
 ///
 /// std and `socket2` have no call for this, so it is Linux's
-/// `getsockopt(IP_MTU)` (`IPV6_MTU` for IPv6) through the C library std
-/// already links. A sender warns once when `payload + udp_header_bytes(peer)`
+/// `getsockopt(IP_MTU)` (`IPV6_MTU` for IPv6), in [`sys`]. A sender warns once when `payload + udp_header_bytes(peer)`
 /// exceeds it: such datagrams are fragmented (or dropped where fragments are).
 pub fn path_mtu(socket: &UdpSocket) -> Option<usize> {
-    path_mtu_impl(socket)
-}
-
-#[cfg(target_os = "linux")]
-fn path_mtu_impl(socket: &UdpSocket) -> Option<usize> {
-    use std::os::fd::AsRawFd;
-    use std::os::raw::{c_int, c_void};
-    const IPPROTO_IP: c_int = 0;
-    const IP_MTU: c_int = 14;
-    const IPPROTO_IPV6: c_int = 41;
-    const IPV6_MTU: c_int = 24;
-    extern "C" {
-        fn getsockopt(
-            fd: c_int,
-            level: c_int,
-            name: c_int,
-            value: *mut c_void,
-            len: *mut u32,
-        ) -> c_int;
-    }
-    let (level, name) = if socket.peer_addr().ok()?.is_ipv4() {
-        (IPPROTO_IP, IP_MTU)
-    } else {
-        (IPPROTO_IPV6, IPV6_MTU)
-    };
-    let mut mtu: c_int = 0;
-    let mut len = std::mem::size_of::<c_int>() as u32;
-    // SAFETY: a valid descriptor, and `mtu`/`len` describe a writable c_int.
-    let status = unsafe {
-        getsockopt(
-            socket.as_raw_fd(),
-            level,
-            name,
-            (&mut mtu as *mut c_int).cast(),
-            &mut len,
-        )
-    };
-    (status == 0 && mtu > 0).then_some(mtu as usize)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn path_mtu_impl(_socket: &UdpSocket) -> Option<usize> {
-    None
+    sys::path_mtu(socket)
 }
 
 /// Asks the kernel to stamp each datagram `socket` receives with its arrival
 /// time (`SO_TIMESTAMPNS`), read by [`recv_from_stamped`]. Returns whether
-/// the kernel agreed (only on 64-bit Linux; elsewhere `false`).
+/// the kernel agreed (only on Linux; elsewhere `false`).
 ///
 /// A receiver that stamps arrivals itself measures its own scheduling too: on
 /// a busy machine it is preempted for a few milliseconds, then reads the
 /// queued datagrams back to back, and their arrival times bunch up. The
 /// kernel stamps each datagram when it arrives, whoever reads it when.
 pub fn enable_receive_timestamps(socket: &UdpSocket) -> bool {
-    stamps::enable(socket)
+    sys::enable_receive_timestamps(socket)
 }
 
 /// `recv_from` that also returns the kernel's arrival time of the datagram
@@ -194,127 +151,7 @@ pub fn recv_from_stamped(
     socket: &UdpSocket,
     buffer: &mut [u8],
 ) -> io::Result<(usize, SocketAddr, Option<u64>)> {
-    stamps::recv(socket, buffer)
-}
-
-#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
-mod stamps {
-    use socket2::{MaybeUninitSlice, MsgHdrMut, SockAddr, SockRef};
-    use std::io;
-    use std::mem::MaybeUninit;
-    use std::net::{Ipv6Addr, SocketAddr, UdpSocket};
-    use std::os::fd::AsRawFd;
-    use std::os::raw::{c_int, c_void};
-
-    const SOL_SOCKET: c_int = 1;
-    /// `SO_TIMESTAMPNS` (the option) and `SCM_TIMESTAMPNS` (its message).
-    const SO_TIMESTAMPNS: c_int = 35;
-    /// `struct cmsghdr` on 64-bit Linux: `size_t len; int level; int type;`.
-    const CMSG_HEADER: usize = 16;
-    /// `struct timespec` on 64-bit Linux: two `i64`.
-    const TIMESPEC: usize = 16;
-
-    pub fn enable(socket: &UdpSocket) -> bool {
-        extern "C" {
-            fn setsockopt(
-                fd: c_int,
-                level: c_int,
-                name: c_int,
-                value: *const c_void,
-                len: u32,
-            ) -> c_int;
-        }
-        let on: c_int = 1;
-        // SAFETY: a valid descriptor, and `on` is a readable c_int.
-        let status = unsafe {
-            setsockopt(
-                socket.as_raw_fd(),
-                SOL_SOCKET,
-                SO_TIMESTAMPNS,
-                (&on as *const c_int).cast(),
-                std::mem::size_of::<c_int>() as u32,
-            )
-        };
-        status == 0
-    }
-
-    pub fn recv(
-        socket: &UdpSocket,
-        buffer: &mut [u8],
-    ) -> io::Result<(usize, SocketAddr, Option<u64>)> {
-        // Large enough for either family; the kernel writes the sender's.
-        let mut from = SockAddr::from(SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)));
-        let mut control = [MaybeUninit::<u8>::uninit(); 64];
-        // SAFETY: `u8` and `MaybeUninit<u8>` have the same layout, and the
-        // kernel only writes initialised bytes into the buffer.
-        let data = unsafe {
-            std::slice::from_raw_parts_mut(
-                buffer.as_mut_ptr().cast::<MaybeUninit<u8>>(),
-                buffer.len(),
-            )
-        };
-        let mut buffers = [MaybeUninitSlice::new(data)];
-        let (len, control_len) = {
-            let mut message = MsgHdrMut::new()
-                .with_addr(&mut from)
-                .with_buffers(&mut buffers)
-                .with_control(&mut control);
-            let len = SockRef::from(socket).recvmsg(&mut message, 0)?;
-            (len, message.control_len())
-        };
-        let from = from.as_socket().ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidData, "datagram from a non-IP address")
-        })?;
-        // SAFETY: the kernel initialised the first `control_len` bytes.
-        let control = unsafe {
-            std::slice::from_raw_parts(control.as_ptr().cast::<u8>(), control_len.min(64))
-        };
-        Ok((len, from, timestamp(control)))
-    }
-
-    /// The `SCM_TIMESTAMPNS` of a control buffer, in ns since the epoch.
-    pub fn timestamp(control: &[u8]) -> Option<u64> {
-        let word = |at: usize, n: usize| -> Option<u64> {
-            let bytes = control.get(at..at + n)?;
-            let mut value = [0u8; 8];
-            value[..n].copy_from_slice(bytes);
-            Some(u64::from_ne_bytes(value))
-        };
-        let mut at = 0;
-        while at + CMSG_HEADER <= control.len() {
-            let len = usize::try_from(word(at, 8)?).ok()?;
-            let level = word(at + 8, 4)? as u32 as c_int;
-            let kind = word(at + 12, 4)? as u32 as c_int;
-            if len < CMSG_HEADER {
-                return None;
-            }
-            if level == SOL_SOCKET && kind == SO_TIMESTAMPNS && len >= CMSG_HEADER + TIMESPEC {
-                let seconds = word(at + CMSG_HEADER, 8)?;
-                let nanos = word(at + CMSG_HEADER + 8, 8)?;
-                return seconds.checked_mul(1_000_000_000)?.checked_add(nanos);
-            }
-            at += (len + 7) & !7;
-        }
-        None
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
-mod stamps {
-    use std::io;
-    use std::net::{SocketAddr, UdpSocket};
-
-    pub fn enable(_socket: &UdpSocket) -> bool {
-        false
-    }
-
-    pub fn recv(
-        socket: &UdpSocket,
-        buffer: &mut [u8],
-    ) -> io::Result<(usize, SocketAddr, Option<u64>)> {
-        let (len, from) = socket.recv_from(buffer)?;
-        Ok((len, from, None))
-    }
+    sys::recv_from_stamped(socket, buffer)
 }
 
 #[cfg(test)]
@@ -403,7 +240,7 @@ mod tests {
         let (len, from, stamp) = recv_from_stamped(&receiver, &mut buffer).unwrap();
         assert_eq!(&buffer[..len], b"stamp me");
         assert_eq!(from, sender.local_addr().unwrap());
-        if cfg!(all(target_os = "linux", target_pointer_width = "64")) {
+        if cfg!(target_os = "linux") {
             assert!(enabled);
             let stamp = stamp.expect("a kernel timestamp");
             assert!(
