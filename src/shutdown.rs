@@ -14,6 +14,7 @@
 //! `main` installs the handler once with [`Shutdown::install`]; library code
 //! takes a `&Shutdown` so tests can trigger it directly.
 
+use crate::sync::lock;
 use crossbeam_channel::{Receiver, Sender};
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -157,13 +158,6 @@ impl Shutdown {
         // The channel never carries a value: it either times out or disconnects.
         self.receiver.recv_timeout(duration).is_err() && self.is_triggered()
     }
-}
-
-/// Locks a mutex, recovering the data if a panicking thread poisoned it.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 use crate::net::accept::write_all_checked;
 use crate::output::warn;
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
+use crate::sync::{lock, wait_timeout};
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpStream};
@@ -287,9 +288,7 @@ impl LifecycleShared {
     }
 
     fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
-        self.registry
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.registry)
     }
 
     /// Closes and forgets connection `id` (see [`close_entry`]).
@@ -382,7 +381,7 @@ impl Lifecycle {
                     if registry.stopping {
                         return;
                     }
-                    let _ = for_reaper.changed.wait_timeout(registry, interval);
+                    drop(wait_timeout(&for_reaper.changed, registry, interval));
                 }
                 for_reaper.reap_idle();
             })?;
@@ -483,12 +482,7 @@ impl Lifecycle {
                     max_clients: limits.max_clients,
                 });
             }
-            registry = self
-                .shared
-                .changed
-                .wait_timeout(registry, POLL_INTERVAL)
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .0;
+            registry = wait_timeout(&self.shared.changed, registry, POLL_INTERVAL);
         }
         let id = registry.next_id;
         registry.next_id += 1;
@@ -541,11 +535,7 @@ impl Lifecycle {
                 if left.is_zero() {
                     break;
                 }
-                registry = shared
-                    .changed
-                    .wait_timeout(registry, left)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .0;
+                registry = wait_timeout(&shared.changed, registry, left);
             }
         };
         wait_until_empty(grace);
