@@ -27,6 +27,7 @@ use crate::output;
 use std::fmt::{self, Display};
 use std::io;
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::path::Path;
 use std::process::ExitCode;
 use std::str::FromStr;
@@ -171,6 +172,80 @@ pub fn positive_count(text: &str) -> Result<usize, String> {
     match text.trim().parse::<usize>() {
         Ok(count) if count > 0 => Ok(count),
         _ => Err(format!("{text:?} is not a whole number of at least 1")),
+    }
+}
+
+/// Parses a rate in bits per second with an optional K/M/G suffix (powers of
+/// 1000, as iperf3 `-b`): `"800M"` is 800,000,000. `"0"` means unpaced.
+pub fn parse_rate(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, multiplier) = match text.char_indices().last() {
+        Some((at, 'k' | 'K')) => (&text[..at], 1_000.0),
+        Some((at, 'm' | 'M')) => (&text[..at], 1_000_000.0),
+        Some((at, 'g' | 'G')) => (&text[..at], 1_000_000_000.0),
+        _ => (text, 1.0),
+    };
+    let value: f64 = digits.parse().map_err(|_| {
+        format!("invalid rate {text:?}: expected a number with an optional K, M or G suffix")
+    })?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(format!("invalid rate {text:?}: must be zero or positive"));
+    }
+    Ok((value * multiplier).round() as u64)
+}
+
+/// Why a seed-style size argument was refused; `Display` gives the seed's
+/// own message (the usage line names the running program instead of the
+/// seed's file name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SizeError {
+    /// Not exactly one argument.
+    Usage,
+    /// Not all ASCII digits (`str.isdigit()` in the seed).
+    NotANumber,
+    /// Outside the range allowed.
+    OutOfRange(RangeInclusive<u64>),
+}
+
+impl Display for SizeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SizeError::Usage => write!(f, "Usage: {} [size in MB to send]", program_name()),
+            SizeError::NotANumber => f.write_str("Not a number!"),
+            SizeError::OutOfRange(range) => write!(
+                f,
+                "size must be between {} and {}",
+                range.start(),
+                range.end()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SizeError {}
+
+/// The running program's file name (`a1-iperf-client`).
+fn program_name() -> String {
+    std::env::args_os()
+        .next()
+        .map(std::path::PathBuf::from)
+        .and_then(|path| Some(path.file_name()?.to_string_lossy().into_owned()))
+        .unwrap_or_default()
+}
+
+/// Validates a client's positional arguments the way the a1 seed does: one
+/// argument, all digits, within `range`; returns the size in MB.
+pub fn parse_size_mb(args: &[String], range: RangeInclusive<u64>) -> Result<u64, SizeError> {
+    let [arg] = args else {
+        return Err(SizeError::Usage);
+    };
+    if arg.is_empty() || !arg.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(SizeError::NotANumber);
+    }
+    // All digits: only overflow can fail, and that is out of range too.
+    match arg.parse::<u64>() {
+        Ok(size) if range.contains(&size) => Ok(size),
+        _ => Err(SizeError::OutOfRange(range)),
     }
 }
 
@@ -403,6 +478,42 @@ mod tests {
         assert_eq!(positive_count("1024"), Ok(1024));
         assert!(positive_count("0").is_err());
         assert!(positive_count("many").is_err());
+    }
+
+    #[test]
+    fn rates_parse_with_suffixes() {
+        assert_eq!(parse_rate("0"), Ok(0));
+        assert_eq!(parse_rate("800"), Ok(800));
+        assert_eq!(parse_rate("1.5K"), Ok(1500));
+        assert_eq!(parse_rate("800M"), Ok(800_000_000));
+        assert_eq!(parse_rate("2g"), Ok(2_000_000_000));
+        assert!(parse_rate("fast").is_err());
+        assert!(parse_rate("-1M").is_err());
+    }
+
+    #[test]
+    fn size_argument_follows_the_seed_rules() {
+        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let parse = |v: &[&str]| parse_size_mb(&args(v), 25..=200);
+        let out_of_range = Err(SizeError::OutOfRange(25..=200));
+        assert_eq!(parse(&["100"]), Ok(100));
+        assert_eq!(parse(&["25"]), Ok(25));
+        assert_eq!(parse(&["200"]), Ok(200));
+        assert_eq!(parse(&[]), Err(SizeError::Usage));
+        assert_eq!(parse(&["1", "2"]), Err(SizeError::Usage));
+        assert_eq!(parse(&["abc"]), Err(SizeError::NotANumber));
+        assert_eq!(parse(&["-5"]), Err(SizeError::NotANumber));
+        assert_eq!(parse(&["2.5"]), Err(SizeError::NotANumber));
+        assert_eq!(parse(&["24"]), out_of_range);
+        assert_eq!(parse(&["201"]), out_of_range);
+        assert_eq!(parse(&["99999999999999999999999"]), out_of_range);
+        assert_eq!(SizeError::NotANumber.to_string(), "Not a number!");
+        assert_eq!(
+            SizeError::OutOfRange(25..=200).to_string(),
+            "size must be between 25 and 200"
+        );
+        let usage = SizeError::Usage.to_string();
+        assert!(usage.starts_with("Usage: ") && usage.ends_with(" [size in MB to send]"));
     }
 
     #[test]

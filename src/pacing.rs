@@ -336,25 +336,6 @@ mod clock {
     }
 }
 
-/// Parses a rate in bits per second with an optional K/M/G suffix (powers of
-/// 1000, as iperf3 `-b`): `"800M"` is 800,000,000. `"0"` means unpaced.
-pub fn parse_rate(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let (digits, multiplier) = match text.char_indices().last() {
-        Some((at, 'k' | 'K')) => (&text[..at], 1_000.0),
-        Some((at, 'm' | 'M')) => (&text[..at], 1_000_000.0),
-        Some((at, 'g' | 'G')) => (&text[..at], 1_000_000_000.0),
-        _ => (text, 1.0),
-    };
-    let value: f64 = digits.parse().map_err(|_| {
-        format!("invalid rate {text:?}: expected a number with an optional K, M or G suffix")
-    })?;
-    if !value.is_finite() || value < 0.0 {
-        return Err(format!("invalid rate {text:?}: must be zero or positive"));
-    }
-    Ok((value * multiplier).round() as u64)
-}
-
 /// The period between datagrams of `length` bytes sent at `bits_per_second`.
 pub fn period_for_rate(length: usize, bits_per_second: u64) -> Option<Duration> {
     if bits_per_second == 0 {
@@ -529,17 +510,6 @@ mod tests {
         pacer.wait(&shutdown).unwrap();
         shutdown.trigger();
         assert!(pacer.wait(&shutdown).is_none());
-    }
-
-    #[test]
-    fn rates_parse_with_suffixes() {
-        assert_eq!(parse_rate("0"), Ok(0));
-        assert_eq!(parse_rate("800"), Ok(800));
-        assert_eq!(parse_rate("1.5K"), Ok(1500));
-        assert_eq!(parse_rate("800M"), Ok(800_000_000));
-        assert_eq!(parse_rate("2g"), Ok(2_000_000_000));
-        assert!(parse_rate("fast").is_err());
-        assert!(parse_rate("-1M").is_err());
     }
 
     #[test]
