@@ -249,6 +249,63 @@ pub fn parse_size_mb(args: &[String], range: RangeInclusive<u64>) -> Result<u64,
     }
 }
 
+/// The lowest port [`unreserved_port`] accepts: ports up to 1023 are
+/// refused.
+pub const LOWEST_SERVER_PORT: u16 = 1024;
+
+/// A port argument that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortError {
+    /// Not a number from 0 to 65535.
+    NotANumber(String),
+    /// A well-known port (1..=1023), refused by the server.
+    Reserved(u16),
+    /// Port 0 given to the client, which must name the server's real port.
+    Zero,
+}
+
+impl Display for PortError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PortError::NotANumber(text) => {
+                write!(f, "port {text:?} is not a number from 0 to 65535")
+            }
+            PortError::Reserved(port) => write!(
+                f,
+                "port {port} is reserved (ports up to 1023 are refused); \
+                 choose one from {LOWEST_SERVER_PORT} to 65535"
+            ),
+            PortError::Zero => write!(f, "port 0 cannot be connected to"),
+        }
+    }
+}
+
+impl std::error::Error for PortError {}
+
+fn parse_port_number(text: &str) -> Result<u16, PortError> {
+    text.trim()
+        .parse()
+        .map_err(|_| PortError::NotANumber(text.to_string()))
+}
+
+/// A server `PORT` outside the well-known ports (a5's rule): 1024..=65535,
+/// or 0 to let the system choose a free port (an extension for scripts and
+/// tests; the readiness line names it).
+pub fn unreserved_port(text: &str) -> Result<u16, PortError> {
+    match parse_port_number(text)? {
+        port @ 1..LOWEST_SERVER_PORT => Err(PortError::Reserved(port)),
+        port => Ok(port),
+    }
+}
+
+/// A port to connect to: any port from 1 to 65535.
+pub fn connectable_port(text: &str) -> Result<u16, PortError> {
+    match parse_port_number(text)? {
+        0 => Err(PortError::Zero),
+        port => Ok(port),
+    }
+}
+
 /// `-q/--quiet`, `-v/--verbose` and `--json`: how much a binary prints and
 /// in which form. [`OutputArgs::install`] hands them to [`crate::output`],
 /// which every line goes through.
@@ -514,6 +571,49 @@ mod tests {
         );
         let usage = SizeError::Usage.to_string();
         assert!(usage.starts_with("Usage: ") && usage.ends_with(" [size in MB to send]"));
+    }
+
+    #[test]
+    fn server_refuses_well_known_ports_and_words() {
+        assert_eq!(unreserved_port("1023"), Err(PortError::Reserved(1023)));
+        assert_eq!(unreserved_port("1"), Err(PortError::Reserved(1)));
+        assert_eq!(
+            unreserved_port("abc"),
+            Err(PortError::NotANumber("abc".into()))
+        );
+        assert_eq!(
+            unreserved_port("65536"),
+            Err(PortError::NotANumber("65536".into()))
+        );
+        assert_eq!(
+            unreserved_port("-5"),
+            Err(PortError::NotANumber("-5".into()))
+        );
+        assert_eq!(unreserved_port("1024"), Ok(1024));
+        assert_eq!(unreserved_port("65535"), Ok(65535));
+        assert_eq!(unreserved_port("0"), Ok(0));
+    }
+
+    #[test]
+    fn client_takes_any_real_port() {
+        assert_eq!(connectable_port("80"), Ok(80));
+        assert_eq!(connectable_port("0"), Err(PortError::Zero));
+        assert_eq!(
+            connectable_port("x1"),
+            Err(PortError::NotANumber("x1".into()))
+        );
+    }
+
+    #[test]
+    fn port_errors_read_well() {
+        assert_eq!(
+            PortError::Reserved(1023).to_string(),
+            "port 1023 is reserved (ports up to 1023 are refused); choose one from 1024 to 65535"
+        );
+        assert_eq!(
+            PortError::NotANumber("abc".into()).to_string(),
+            "port \"abc\" is not a number from 0 to 65535"
+        );
     }
 
     #[test]
