@@ -8,6 +8,7 @@
 //! | [`ListenArgs`] (servers) | `--bind HOST`, `-p/--port PORT` |
 //! | [`ConnectArgs`] (clients) | `[HOST] [PORT]`, `--server HOST` (also `--ip`, `--host`), `-p/--port PORT` |
 //! | [`LifecycleArgs`] (TCP servers) | `--max-clients N`, `--idle-timeout SECONDS` (and `--max-per-source N`, hidden until wired) |
+//! | [`ReplyLimitArgs`] (UDP servers) | `--reply-burst BYTES`, `--reply-rate BYTES_PER_SEC` |
 //!
 //! Every duration is a number of seconds with fractions, parsed by
 //! [`Seconds`] (`--timeout 0.5`). A seed's own command line keeps working:
@@ -24,6 +25,7 @@
 //! `#[command(name = env!("CARGO_BIN_NAME"), version)]`.
 
 use crate::output;
+use crate::ratelimit;
 use std::fmt::{self, Display};
 use std::io;
 use std::net::SocketAddr;
@@ -480,6 +482,40 @@ impl LifecycleArgs {
         let idle = self.idle_timeout.unwrap_or(default_idle).0;
         crate::net::Limits::new(self.max_clients.unwrap_or(default_max), idle)
             .with_share(self.max_per_source)
+    }
+}
+
+/// `--reply-burst BYTES` and `--reply-rate BYTES_PER_SEC`: how much a UDP
+/// server replies to one source address (see [`crate::ratelimit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
+pub struct ReplyLimitArgs {
+    /// Bytes of replies one source address may receive at once before the
+    /// rate applies.
+    #[arg(
+        long = "reply-burst",
+        value_name = "BYTES",
+        default_value_t = ratelimit::DEFAULT_REPLY_BURST,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub burst_bytes: u64,
+    /// Bytes of replies per second one source address may receive after
+    /// its burst (replies beyond it are dropped and counted).
+    #[arg(
+        long = "reply-rate",
+        value_name = "BYTES_PER_SEC",
+        default_value_t = ratelimit::DEFAULT_REPLY_RATE,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub bytes_per_second: u64,
+}
+
+impl ReplyLimitArgs {
+    /// The server's [`ReplyLimits`](ratelimit::ReplyLimits).
+    pub fn limits(&self) -> ratelimit::ReplyLimits {
+        ratelimit::ReplyLimits {
+            burst_bytes: self.burst_bytes,
+            bytes_per_second: self.bytes_per_second,
+        }
     }
 }
 
