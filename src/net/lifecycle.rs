@@ -274,6 +274,26 @@ struct Registry {
     stopping: bool,
 }
 
+impl Registry {
+    /// Registers `entry` under a new id.
+    fn insert(&mut self, entry: Entry) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.entries.insert(id, entry);
+        id
+    }
+}
+
+/// What admitting a newcomer takes at the moment.
+enum Room {
+    /// There is a place for it.
+    Free,
+    /// Evicting this connection makes one.
+    Evict(u64),
+    /// Full, and nobody can be evicted: wait ([`WhenFull::Wait`]).
+    Wait,
+}
+
 struct LifecycleShared {
     limits: Limits,
     epoch: Instant,
@@ -289,6 +309,48 @@ impl LifecycleShared {
 
     fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
         lock(&self.registry)
+    }
+
+    /// Whether a newcomer from `source` fits, whom to evict for it, or
+    /// whether to wait; or why it is refused.
+    fn room_for(&self, registry: &Registry, source: IpAddr) -> Result<Room, Refused> {
+        let limits = self.limits;
+        let same_source = registry
+            .entries
+            .values()
+            .filter(|entry| entry.source == source)
+            .count();
+        let at_share = same_source >= limits.max_per_source;
+        let full = registry.entries.len() >= limits.max_clients;
+        if !at_share && !full {
+            return Ok(Room::Free);
+        }
+        // A source at its share may only displace its own connections.
+        let now = self.now();
+        let candidates: Vec<Candidate> = registry
+            .entries
+            .iter()
+            .filter(|(_, entry)| !at_share || entry.source == source)
+            .map(|(&id, entry)| Candidate {
+                id,
+                source: entry.source,
+                behind: entry.progress.behind(now),
+            })
+            .collect();
+        if let Some(victim) = choose_victim(&candidates, limits.eviction_grace) {
+            return Ok(Room::Evict(victim));
+        }
+        if !full {
+            return Err(Refused::SourceShare {
+                max_per_source: limits.max_per_source,
+            });
+        }
+        match limits.when_full {
+            WhenFull::Refuse => Err(Refused::Full {
+                max_clients: limits.max_clients,
+            }),
+            WhenFull::Wait => Ok(Room::Wait),
+        }
     }
 
     /// Closes and forgets connection `id` (see [`close_entry`]).
@@ -435,7 +497,6 @@ impl Lifecycle {
         peer: SocketAddr,
         shutdown: &Shutdown,
     ) -> Result<Admitted, Refused> {
-        let limits = self.shared.limits;
         let source = source_of(peer);
         let socket = stream.try_clone().map_err(|_| Refused::NoResources)?;
         let mut registry = self.shared.registry();
@@ -444,58 +505,25 @@ impl Lifecycle {
             if shutdown.is_triggered() || registry.stopping {
                 return Err(Refused::ShuttingDown);
             }
-            let same_source = registry
-                .entries
-                .values()
-                .filter(|entry| entry.source == source)
-                .count();
-            let at_share = same_source >= limits.max_per_source;
-            let full = registry.entries.len() >= limits.max_clients;
-            if !at_share && !full {
-                break;
+            match self.shared.room_for(&registry, source)? {
+                Room::Free => break,
+                Room::Evict(victim) => {
+                    evicted = self
+                        .shared
+                        .close(&mut registry, victim, CloseReason::Evicted);
+                }
+                Room::Wait => {
+                    registry = wait_timeout(&self.shared.changed, registry, POLL_INTERVAL);
+                }
             }
-            // A source at its share may only displace its own connections.
-            let now = self.shared.now();
-            let candidates: Vec<Candidate> = registry
-                .entries
-                .iter()
-                .filter(|(_, entry)| !at_share || entry.source == source)
-                .map(|(&id, entry)| Candidate {
-                    id,
-                    source: entry.source,
-                    behind: entry.progress.behind(now),
-                })
-                .collect();
-            if let Some(victim) = choose_victim(&candidates, limits.eviction_grace) {
-                evicted = self
-                    .shared
-                    .close(&mut registry, victim, CloseReason::Evicted);
-                continue;
-            }
-            if !full {
-                return Err(Refused::SourceShare {
-                    max_per_source: limits.max_per_source,
-                });
-            }
-            if limits.when_full == WhenFull::Refuse {
-                return Err(Refused::Full {
-                    max_clients: limits.max_clients,
-                });
-            }
-            registry = wait_timeout(&self.shared.changed, registry, POLL_INTERVAL);
         }
-        let id = registry.next_id;
-        registry.next_id += 1;
         let progress = Arc::new(Progress::new(self.shared.now()));
-        registry.entries.insert(
-            id,
-            Entry {
-                source,
-                peer,
-                progress: Arc::clone(&progress),
-                socket,
-            },
-        );
+        let id = registry.insert(Entry {
+            source,
+            peer,
+            progress: Arc::clone(&progress),
+            socket,
+        });
         Ok(Admitted {
             conn: Conn {
                 shared: Arc::clone(&self.shared),
