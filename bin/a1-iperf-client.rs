@@ -8,7 +8,7 @@ use clap::Parser;
 use socklab::a1_iperf::sender::Spacing;
 use socklab::a1_iperf::{client, protocol};
 use socklab::cli::{exit_with, positive_seconds, usage_error, OutputArgs, Seconds};
-use socklab::pacing::parse_rate;
+use socklab::cli::{parse_rate, parse_size_mb};
 use socklab::shutdown::Shutdown;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -78,7 +78,7 @@ fn main() -> ExitCode {
         (Some(_), Some(_)) => usage_error("give SIZE_MB or --time, not both"),
         (Some(_), None) => None,
         // The seed's own messages, with the kit's prefix and status.
-        (None, _) => match protocol::parse_size_mb(args.size_mb.as_slice()) {
+        (None, _) => match parse_size_mb(args.size_mb.as_slice(), protocol::SIZE_RANGE_MB) {
             Ok(size) => Some(size * protocol::MB),
             Err(error) => usage_error(error),
         },

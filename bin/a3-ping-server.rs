@@ -5,9 +5,8 @@
 
 use clap::Parser;
 use socklab::a3_ping::server::{self, Impairment, ServerConfig, DEFAULT_PROBE_CREDIT};
-use socklab::cli::{exit_with, ListenArgs, OutputArgs, Seconds};
+use socklab::cli::{exit_with, ListenArgs, OutputArgs, ReplyLimitArgs, Seconds};
 use socklab::output::JsonObject;
-use socklab::ratelimit::ReplyLimits;
 use socklab::shutdown::Shutdown;
 use std::process::ExitCode;
 
@@ -39,7 +38,7 @@ struct Args {
     #[arg(long)]
     remote_exit: bool,
     #[command(flatten)]
-    reply_limits: ReplyLimits,
+    reply_limits: ReplyLimitArgs,
     /// Reply bytes each probe earns its source, per byte of probe (on top
     /// of --reply-rate), so real clients are answered at any speed.
     #[arg(long, value_name = "RATIO", default_value_t = DEFAULT_PROBE_CREDIT, value_parser = parse_credit)]
@@ -73,7 +72,7 @@ fn run(args: &Args) -> std::io::Result<()> {
         seed: args.seed,
         verbose: args.output.verbose,
         remote_exit: args.remote_exit,
-        reply_limits: args.reply_limits,
+        reply_limits: args.reply_limits.limits(),
         probe_credit: args.probe_credit,
     };
     config

@@ -4,9 +4,8 @@
 
 use clap::Parser;
 use socklab::a3_relay::server::{self, ServerConfig, DEFAULT_MAX_CLIENTS};
-use socklab::cli::{exit_with, positive_count, ListenArgs, OutputArgs};
+use socklab::cli::{exit_with, positive_count, ListenArgs, OutputArgs, ReplyLimitArgs};
 use socklab::output::JsonObject;
-use socklab::ratelimit::ReplyLimits;
 use socklab::shutdown::Shutdown;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
@@ -35,7 +34,7 @@ struct Args {
           value_parser = positive_count)]
     max_registered: usize,
     #[command(flatten)]
-    reply_limits: ReplyLimits,
+    reply_limits: ReplyLimitArgs,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -60,7 +59,7 @@ fn run(args: Args) -> std::io::Result<()> {
         remote_exit: args.remote_exit,
         quiet: args.output.quiet,
         max_clients: args.max_registered,
-        reply_limits: args.reply_limits,
+        reply_limits: args.reply_limits.limits(),
     };
     let summary = server::run(config, &shutdown)?;
     socklab::report!("{summary}");

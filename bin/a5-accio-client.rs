@@ -2,7 +2,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 use clap::Parser;
 use socklab::a5_accio::{self, client, protocol, Seconds};
-use socklab::cli::OutputArgs;
+use socklab::cli::{connectable_port, OutputArgs};
 use socklab::output::{rate, JsonObject};
 use socklab::shutdown::Shutdown;
 use std::path::PathBuf;
@@ -18,7 +18,7 @@ struct Args {
     /// The server's host name or address (IPv4 or IPv6)
     host: String,
     /// The server's port
-    #[arg(value_parser = protocol::parse_client_port)]
+    #[arg(value_parser = connectable_port)]
     port: u16,
     /// The file to send
     file: PathBuf,

@@ -3,7 +3,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 use clap::Parser;
 use socklab::a5_accio::{self, protocol, server};
-use socklab::cli::{LifecycleArgs, ListenArgs, OutputArgs, Seconds};
+use socklab::cli::{unreserved_port, LifecycleArgs, ListenArgs, OutputArgs, Seconds};
 use socklab::output::JsonObject;
 use socklab::shutdown::Shutdown;
 use std::path::PathBuf;
@@ -20,7 +20,7 @@ use std::process::ExitCode;
 #[command(name = env!("CARGO_BIN_NAME"), version)]
 struct Args {
     /// Port to listen on, 1024–65535 (0 picks a free port)
-    #[arg(value_name = "PORT", value_parser = protocol::parse_server_port)]
+    #[arg(value_name = "PORT", value_parser = unreserved_port)]
     port_arg: u16,
     /// Directory for the received files (created if missing)
     file_dir: PathBuf,

@@ -8,9 +8,13 @@
 //! | [`ListenArgs`] (servers) | `--bind HOST`, `-p/--port PORT` |
 //! | [`ConnectArgs`] (clients) | `[HOST] [PORT]`, `--server HOST` (also `--ip`, `--host`), `-p/--port PORT` |
 //! | [`LifecycleArgs`] (TCP servers) | `--max-clients N`, `--idle-timeout SECONDS` (and `--max-per-source N`, hidden until wired) |
+//! | [`ReplyLimitArgs`] (UDP servers) | `--reply-burst BYTES`, `--reply-rate BYTES_PER_SEC` |
 //!
-//! Every duration is a number of seconds with fractions, parsed by
-//! [`Seconds`] (`--timeout 0.5`). A seed's own command line keeps working:
+//! Every value a flag takes has its one parser (in `cli/value.rs`, re-exported
+//! here): every duration is a number of seconds with fractions, parsed by
+//! [`Seconds`] (`--timeout 0.5`); counts by [`positive_count`], rates by
+//! [`parse_rate`], the a1 size by [`parse_size_mb`], the a5 ports by
+//! [`unreserved_port`] and [`connectable_port`]. A seed's own command line keeps working:
 //! positional `HOST PORT` stay beside the flags (a client's are part of
 //! [`ConnectArgs`]; a server merges its own with [`ListenArgs::port_or`]),
 //! and the handouts' single-dash words (`-ip`, `-port`) are rewritten by
@@ -19,20 +23,24 @@
 //!
 //! [`exit_with`] turns a binary's result into its exit status: 0, or one
 //! `error: …` line on stderr and 1; usage errors exit 2 ([`usage_error`]).
-//! [`Context`] adds what was being done to an I/O error (`cannot bind TCP
-//! 0.0.0.0:80: Permission denied`).
 //!
 //! Every binary names itself in `--version` with
 //! `#[command(name = env!("CARGO_BIN_NAME"), version)]`.
 
 use crate::output;
-use std::fmt::{self, Display};
+use crate::ratelimit;
+use std::fmt::Display;
 use std::io;
-use std::net::{Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
-use std::str::FromStr;
-use std::time::Duration;
+
+mod value;
+
+pub use value::{
+    connectable_port, parse_rate, parse_size_mb, positive_count, positive_seconds, unreserved_port,
+    PortError, Seconds, SizeError, LOWEST_SERVER_PORT,
+};
 
 /// Rewrites each argument equal to a seed spelling (`from`) to its long form
 /// (`to`); `--flag=value` and everything else pass through unchanged.
@@ -82,20 +90,6 @@ pub fn usage_error(message: impl Display) -> ! {
     std::process::exit(2)
 }
 
-/// Adds what was being done to an I/O error, keeping its kind:
-/// `File::open(p).context(|| format!("cannot open {}", p.display()))`
-/// fails with `cannot open p: No such file or directory`.
-pub trait Context<T> {
-    /// Prefixes the error with `what` (built only on error).
-    fn context<D: Display>(self, what: impl FnOnce() -> D) -> io::Result<T>;
-}
-
-impl<T> Context<T> for io::Result<T> {
-    fn context<D: Display>(self, what: impl FnOnce() -> D) -> io::Result<T> {
-        self.map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", what())))
-    }
-}
-
 /// Checks, before a run, that a file can be written at `path` (`--plot`,
 /// `--csv`, `-o`): it is not a directory, its directory exists, and a file
 /// can be created there. The error names the path and the reason.
@@ -129,65 +123,6 @@ pub fn check_output_path(path: &Path) -> io::Result<()> {
         .map_err(|e| invalid(&e.to_string()))?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
-}
-
-/// A duration given in seconds, fractions allowed (`10`, `0.25`): the one
-/// parser behind every `--timeout`, `--idle-timeout`, `--wait`, … in the
-/// kit. clap parses it with [`FromStr`] and shows defaults with [`Display`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Seconds(pub Duration);
-
-impl Seconds {
-    /// Whole seconds, for defaults: `Seconds::new(10)`.
-    pub const fn new(seconds: u64) -> Self {
-        Seconds(Duration::from_secs(seconds))
-    }
-
-    /// A duration in milliseconds, for defaults below a second.
-    pub const fn from_millis(millis: u64) -> Self {
-        Seconds(Duration::from_millis(millis))
-    }
-}
-
-/// The longest duration accepted anywhere: one day.
-const MAX_SECONDS: f64 = 86_400.0;
-
-impl FromStr for Seconds {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, String> {
-        match text.trim().parse::<f64>() {
-            Ok(s) if s.is_finite() && (0.0..=MAX_SECONDS).contains(&s) => {
-                Ok(Seconds(Duration::from_secs_f64(s)))
-            }
-            _ => Err(format!(
-                "{text:?} is not a number of seconds from 0 to {MAX_SECONDS}"
-            )),
-        }
-    }
-}
-
-impl Display for Seconds {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.as_secs_f64())
-    }
-}
-
-/// A clap value parser for a duration above zero (a timeout of 0 s would
-/// give up before anything could happen).
-pub fn positive_seconds(text: &str) -> Result<Seconds, String> {
-    match text.parse::<Seconds>()? {
-        Seconds(d) if d.is_zero() => Err(format!("{text:?} must be more than 0 seconds")),
-        seconds => Ok(seconds),
-    }
-}
-
-/// A clap value parser for a count of at least 1 (`--max-clients 64`).
-pub fn positive_count(text: &str) -> Result<usize, String> {
-    match text.trim().parse::<usize>() {
-        Ok(count) if count > 0 => Ok(count),
-        _ => Err(format!("{text:?} is not a whole number of at least 1")),
-    }
 }
 
 /// `-q/--quiet`, `-v/--verbose` and `--json`: how much a binary prints and
@@ -272,19 +207,8 @@ impl ListenArgs {
     pub fn resolve(host: Option<&str>, port: u16) -> io::Result<SocketAddr> {
         match host {
             Some(host) => crate::net::resolve(host, port),
-            None => Ok(any_address(port)),
+            None => Ok(crate::net::any_address(port)),
         }
-    }
-}
-
-/// The wildcard address for `port`: `[::]` where the system supports IPv6
-/// (the kit's listeners make it dual-stack), else `0.0.0.0`.
-pub fn any_address(port: u16) -> SocketAddr {
-    let ipv6 = UdpSocket::bind((Ipv6Addr::UNSPECIFIED, 0)).is_ok();
-    if ipv6 {
-        SocketAddr::from((Ipv6Addr::UNSPECIFIED, port))
-    } else {
-        SocketAddr::from(([0, 0, 0, 0], port))
     }
 }
 
@@ -378,6 +302,40 @@ impl LifecycleArgs {
     }
 }
 
+/// `--reply-burst BYTES` and `--reply-rate BYTES_PER_SEC`: how much a UDP
+/// server replies to one source address (see [`crate::ratelimit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
+pub struct ReplyLimitArgs {
+    /// Bytes of replies one source address may receive at once before the
+    /// rate applies.
+    #[arg(
+        long = "reply-burst",
+        value_name = "BYTES",
+        default_value_t = ratelimit::DEFAULT_REPLY_BURST,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub burst_bytes: u64,
+    /// Bytes of replies per second one source address may receive after
+    /// its burst (replies beyond it are dropped and counted).
+    #[arg(
+        long = "reply-rate",
+        value_name = "BYTES_PER_SEC",
+        default_value_t = ratelimit::DEFAULT_REPLY_RATE,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub bytes_per_second: u64,
+}
+
+impl ReplyLimitArgs {
+    /// The server's [`ReplyLimits`](ratelimit::ReplyLimits).
+    pub fn limits(&self) -> ratelimit::ReplyLimits {
+        ratelimit::ReplyLimits {
+            burst_bytes: self.burst_bytes,
+            bytes_per_second: self.bytes_per_second,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,35 +367,6 @@ mod tests {
                 "--ip=x"
             ]
         );
-    }
-
-    #[test]
-    fn seconds_accept_fractions_and_refuse_the_rest() {
-        assert_eq!("10".parse(), Ok(Seconds::new(10)));
-        assert_eq!("0.25".parse(), Ok(Seconds::from_millis(250)));
-        assert_eq!(" 2 ".parse(), Ok(Seconds::new(2)));
-        for bad in ["-1", "soon", "nan", "inf", "86401", ""] {
-            assert!(bad.parse::<Seconds>().is_err(), "{bad:?} was accepted");
-        }
-        assert_eq!(Seconds::new(10).to_string(), "10");
-        assert_eq!(Seconds::from_millis(500).to_string(), "0.5");
-        assert!(positive_seconds("0").is_err());
-        assert_eq!(positive_seconds("0.1"), Ok(Seconds::from_millis(100)));
-    }
-
-    #[test]
-    fn counts_start_at_one() {
-        assert_eq!(positive_count("1024"), Ok(1024));
-        assert!(positive_count("0").is_err());
-        assert!(positive_count("many").is_err());
-    }
-
-    #[test]
-    fn context_keeps_the_kind_and_names_the_action() {
-        let failed: io::Result<()> = Err(io::Error::new(io::ErrorKind::NotFound, "gone"));
-        let error = failed.context(|| "cannot open x").unwrap_err();
-        assert_eq!(error.kind(), io::ErrorKind::NotFound);
-        assert_eq!(error.to_string(), "cannot open x: gone");
     }
 
     #[test]

@@ -11,10 +11,13 @@
 //! Shared building blocks:
 //! - [`shutdown`] — Ctrl-C / SIGTERM as a signal every blocking loop notices;
 //! - [`pacing`] — drift-free schedules for paced senders;
-//! - [`net`] — resolving, binding with buffer sizes, shutdown-aware accept/recv;
+//! - [`net`] — resolving, binding with buffer sizes, shutdown-aware accept/recv,
+//!   the TCP connection lifecycle, UDP extras, and every C call ([`net::sys`]);
 //! - [`stats`] — min/mean/max/mdev/percentiles;
 //! - [`output`] — readiness line, human units, progress, JSON;
-//! - [`cli`] — seed-style flags and exit statuses;
+//! - [`cli`] — the one argument layer: flags, value parsers, exit statuses;
+//! - [`error`] — context for I/O errors (`cannot bind …: …`);
+//! - [`sync`] — mutex locks that survive a panicked thread;
 //! - [`python`] — values printed the way the Python seeds print them;
 //! - [`ratelimit`] — per-source token buckets that keep UDP replies from being a reflector;
 //! - [`files`] — exclusive temporary files and publishing that never overwrites.
@@ -41,6 +44,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod error;
 pub mod files;
 pub mod net;
 pub mod output;
@@ -49,6 +53,7 @@ pub mod python;
 pub mod ratelimit;
 pub mod shutdown;
 pub mod stats;
+pub mod sync;
 
 pub mod a1_iperf;
 pub mod a2_tcp;

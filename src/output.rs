@@ -522,9 +522,7 @@ impl Drop for BoundedLog {
 
 impl LogQueue {
     fn lock(&self) -> std::sync::MutexGuard<'_, LogState> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.state)
     }
 
     /// The printer thread: takes everything waiting at once and writes it
@@ -536,10 +534,7 @@ impl LogQueue {
         loop {
             let mut state = self.lock();
             while state.lines.is_empty() && state.dropped_unreported == 0 && !state.closed {
-                state = self
-                    .ready
-                    .wait(state)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                state = crate::sync::wait(&self.ready, state);
             }
             if state.lines.is_empty() && state.dropped_unreported == 0 {
                 return;

@@ -264,59 +264,13 @@ impl Drop for Pacer {
 }
 
 /// Sleeping to an absolute instant of the monotonic clock, and the
-/// real-time scheduling switch.
-#[cfg(all(target_os = "linux", target_pointer_width = "64"))]
+/// real-time scheduling switch (the C calls are in [`crate::net::sys`]).
+#[cfg(target_os = "linux")]
 mod clock {
-    use std::os::raw::{c_int, c_long};
+    use crate::net::sys;
     use std::time::{Duration, Instant};
 
-    const CLOCK_MONOTONIC: c_int = 1;
-    const TIMER_ABSTIME: c_int = 1;
-    const PR_SET_TIMERSLACK: c_int = 29;
-    const SCHED_OTHER: c_int = 0;
-    const SCHED_FIFO: c_int = 1;
-    const NANOS_PER_SEC: i128 = 1_000_000_000;
-
-    /// `struct timespec` on 64-bit Linux.
-    #[repr(C)]
-    #[derive(Clone, Copy)]
-    struct Timespec {
-        tv_sec: c_long,
-        tv_nsec: c_long,
-    }
-
-    extern "C" {
-        fn clock_gettime(clock: c_int, ts: *mut Timespec) -> c_int;
-        fn clock_nanosleep(
-            clock: c_int,
-            flags: c_int,
-            request: *const Timespec,
-            remain: *mut Timespec,
-        ) -> c_int;
-        fn prctl(option: c_int, ...) -> c_int;
-        fn sched_setscheduler(pid: c_int, policy: c_int, param: *const SchedParam) -> c_int;
-    }
-
-    /// `struct sched_param`.
-    #[repr(C)]
-    struct SchedParam {
-        sched_priority: c_int,
-    }
-
-    /// Puts the calling thread under `SCHED_FIFO` at priority 1 (`on`), or
-    /// back under `SCHED_OTHER`; `false` if the kernel refused.
-    pub fn set_realtime(on: bool) -> bool {
-        let (policy, priority) = if on {
-            (SCHED_FIFO, 1)
-        } else {
-            (SCHED_OTHER, 0)
-        };
-        let param = SchedParam {
-            sched_priority: priority,
-        };
-        // SAFETY: pid 0 is the calling thread; `param` is a valid sched_param.
-        unsafe { sched_setscheduler(0, policy, &param) == 0 }
-    }
+    pub use sys::set_realtime;
 
     /// Maps `Instant`s to `CLOCK_MONOTONIC` nanoseconds (the clock `Instant`
     /// reads on Linux) through one anchor pair read back to back, so a
@@ -349,32 +303,14 @@ mod clock {
         /// Sleeps until `deadline` (or a signal: the caller loops).
         pub fn sleep_until(&mut self, deadline: Instant) {
             if !self.slack_set {
-                // SAFETY: PR_SET_TIMERSLACK takes one unsigned long and only
-                // changes the calling thread's timer slack.
-                unsafe {
-                    prctl(PR_SET_TIMERSLACK, 1 as c_long);
-                }
+                sys::cut_timer_slack();
                 self.slack_set = true;
             }
             let offset = match deadline.checked_duration_since(self.anchor) {
                 Some(ahead) => ahead.as_nanos() as i128,
                 None => -(self.anchor.duration_since(deadline).as_nanos() as i128),
             };
-            let target = self.anchor_nanos + offset;
-            let request = Timespec {
-                tv_sec: (target / NANOS_PER_SEC) as c_long,
-                tv_nsec: (target % NANOS_PER_SEC) as c_long,
-            };
-            // SAFETY: `request` is a valid timespec; no remainder is asked
-            // for with TIMER_ABSTIME. An error (EINTR) just ends this sleep.
-            unsafe {
-                clock_nanosleep(
-                    CLOCK_MONOTONIC,
-                    TIMER_ABSTIME,
-                    &request,
-                    std::ptr::null_mut(),
-                );
-            }
+            sys::sleep_until_monotonic(self.anchor_nanos + offset);
         }
     }
 
@@ -382,25 +318,13 @@ mod clock {
     /// pair took to read.
     fn read_anchor() -> (Instant, i128, Duration) {
         let before = Instant::now();
-        let nanos = monotonic_nanos();
+        let nanos = sys::monotonic_nanos();
         (before, nanos, before.elapsed())
-    }
-
-    fn monotonic_nanos() -> i128 {
-        let mut ts = Timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `ts` is a valid, writable timespec.
-        unsafe {
-            clock_gettime(CLOCK_MONOTONIC, &mut ts);
-        }
-        i128::from(ts.tv_sec) * NANOS_PER_SEC + i128::from(ts.tv_nsec)
     }
 }
 
 /// Sleeping relative to now, where the absolute sleep is not wired up.
-#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
+#[cfg(not(target_os = "linux"))]
 mod clock {
     use std::time::Instant;
 
@@ -421,25 +345,6 @@ mod clock {
             std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
         }
     }
-}
-
-/// Parses a rate in bits per second with an optional K/M/G suffix (powers of
-/// 1000, as iperf3 `-b`): `"800M"` is 800,000,000. `"0"` means unpaced.
-pub fn parse_rate(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let (digits, multiplier) = match text.char_indices().last() {
-        Some((at, 'k' | 'K')) => (&text[..at], 1_000.0),
-        Some((at, 'm' | 'M')) => (&text[..at], 1_000_000.0),
-        Some((at, 'g' | 'G')) => (&text[..at], 1_000_000_000.0),
-        _ => (text, 1.0),
-    };
-    let value: f64 = digits.parse().map_err(|_| {
-        format!("invalid rate {text:?}: expected a number with an optional K, M or G suffix")
-    })?;
-    if !value.is_finite() || value < 0.0 {
-        return Err(format!("invalid rate {text:?}: must be zero or positive"));
-    }
-    Ok((value * multiplier).round() as u64)
 }
 
 /// The period between datagrams of `length` bytes sent at `bits_per_second`.
@@ -610,17 +515,6 @@ mod tests {
         pacer.wait(&shutdown).unwrap();
         shutdown.trigger();
         assert!(pacer.wait(&shutdown).is_none());
-    }
-
-    #[test]
-    fn rates_parse_with_suffixes() {
-        assert_eq!(parse_rate("0"), Ok(0));
-        assert_eq!(parse_rate("800"), Ok(800));
-        assert_eq!(parse_rate("1.5K"), Ok(1500));
-        assert_eq!(parse_rate("800M"), Ok(800_000_000));
-        assert_eq!(parse_rate("2g"), Ok(2_000_000_000));
-        assert!(parse_rate("fast").is_err());
-        assert!(parse_rate("-1M").is_err());
     }
 
     #[test]

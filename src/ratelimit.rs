@@ -17,8 +17,8 @@
 //! bytes it sent: a client whose requests are larger than the replies then
 //! never runs dry however fast it sends (the a3 ramp), while a flood of tiny
 //! requests still gets no more than the burst, the rate, and its credit.
-//! [`ReplyLimits`] holds the two settings as command-line flags, shared by
-//! every UDP server that uses them.
+//! [`ReplyLimits`] holds the two settings, which every UDP server that uses
+//! them takes on its command line ([`crate::cli::ReplyLimitArgs`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -164,27 +164,15 @@ pub const DEFAULT_REPLY_BURST: u64 = 64 * 1024;
 /// Default [`ReplyLimits::bytes_per_second`]: 16 KiB/s.
 pub const DEFAULT_REPLY_RATE: u64 = 16 * 1024;
 
-/// The per-source reply limits a UDP server takes on its command line
-/// (`--reply-burst`, `--reply-rate`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
+/// The per-source reply limits of a UDP server (its `--reply-burst` and
+/// `--reply-rate`, parsed by [`crate::cli::ReplyLimitArgs`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplyLimits {
     /// Bytes of replies one source address may receive at once before the
     /// rate applies.
-    #[arg(
-        long = "reply-burst",
-        value_name = "BYTES",
-        default_value_t = DEFAULT_REPLY_BURST,
-        value_parser = clap::value_parser!(u64).range(1..)
-    )]
     pub burst_bytes: u64,
     /// Bytes of replies per second one source address may receive after
     /// its burst (replies beyond it are dropped and counted).
-    #[arg(
-        long = "reply-rate",
-        value_name = "BYTES_PER_SEC",
-        default_value_t = DEFAULT_REPLY_RATE,
-        value_parser = clap::value_parser!(u64).range(1..)
-    )]
     pub bytes_per_second: u64,
 }
 

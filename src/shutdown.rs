@@ -14,6 +14,7 @@
 //! `main` installs the handler once with [`Shutdown::install`]; library code
 //! takes a `&Shutdown` so tests can trigger it directly.
 
+use crate::sync::lock;
 use crossbeam_channel::{Receiver, Sender};
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -91,25 +92,8 @@ impl Shutdown {
     /// SIGTERM, which `ctrlc` does watch. `raise` is async-signal-safe.
     #[cfg(unix)]
     pub fn install_with_sigquit() -> io::Result<Self> {
-        use std::os::raw::c_int;
-        const SIGQUIT: c_int = 3;
-        const SIGTERM: c_int = 15;
-        extern "C" {
-            fn signal(signum: c_int, handler: extern "C" fn(c_int)) -> usize;
-            fn raise(signum: c_int) -> c_int;
-        }
-        extern "C" fn quit_as_term(_: c_int) {
-            // SAFETY: raise() is async-signal-safe and SIGTERM is handled by ctrlc.
-            unsafe {
-                raise(SIGTERM);
-            }
-        }
         let shutdown = Self::install()?;
-        // SAFETY: installs a handler that only calls an async-signal-safe function.
-        let previous = unsafe { signal(SIGQUIT, quit_as_term) };
-        if previous == usize::MAX {
-            return Err(io::Error::last_os_error());
-        }
+        crate::net::sys::quit_as_term()?;
         Ok(shutdown)
     }
 
@@ -174,13 +158,6 @@ impl Shutdown {
         // The channel never carries a value: it either times out or disconnects.
         self.receiver.recv_timeout(duration).is_err() && self.is_triggered()
     }
-}
-
-/// Locks a mutex, recovering the data if a panicking thread poisoned it.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -395,49 +395,6 @@ pub fn stats_datagrams(lines: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Why the client's size argument was refused; `Display` gives the seed's
-/// own message (the usage line names this program instead of the seed's
-/// file name).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SizeError {
-    /// Not exactly one argument.
-    Usage,
-    /// Not all ASCII digits (`str.isdigit()` in the seed).
-    NotANumber,
-    /// Outside 25..=200.
-    OutOfRange,
-}
-
-impl std::fmt::Display for SizeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            SizeError::Usage => "Usage: a1-iperf-client [size in MB to send]",
-            SizeError::NotANumber => "Not a number!",
-            SizeError::OutOfRange => "size must be between 25 and 200",
-        })
-    }
-}
-
-impl std::error::Error for SizeError {}
-
-/// Validates the client's positional arguments the way the seed does and
-/// returns the size in MB.
-pub fn parse_size_mb(args: &[String]) -> Result<u64, SizeError> {
-    let [arg] = args else {
-        return Err(SizeError::Usage);
-    };
-    if arg.is_empty() || !arg.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(SizeError::NotANumber);
-    }
-    // All digits: only overflow can fail, and that is out of range too.
-    let size: u64 = arg.parse().map_err(|_| SizeError::OutOfRange)?;
-    if SIZE_RANGE_MB.contains(&size) {
-        Ok(size)
-    } else {
-        Err(SizeError::OutOfRange)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -483,30 +440,6 @@ mod tests {
         let seed_reply = "Throughput: 5.000 Kilobytes per second";
         assert_eq!(parse_received_bytes(seed_reply), None);
         assert_eq!(parse_throughput(seed_reply), Some(5.0));
-    }
-
-    #[test]
-    fn size_argument_follows_the_seed_rules() {
-        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(parse_size_mb(&args(&["100"])), Ok(100));
-        assert_eq!(parse_size_mb(&args(&["25"])), Ok(25));
-        assert_eq!(parse_size_mb(&args(&["200"])), Ok(200));
-        assert_eq!(parse_size_mb(&args(&[])), Err(SizeError::Usage));
-        assert_eq!(parse_size_mb(&args(&["1", "2"])), Err(SizeError::Usage));
-        assert_eq!(parse_size_mb(&args(&["abc"])), Err(SizeError::NotANumber));
-        assert_eq!(parse_size_mb(&args(&["-5"])), Err(SizeError::NotANumber));
-        assert_eq!(parse_size_mb(&args(&["2.5"])), Err(SizeError::NotANumber));
-        assert_eq!(parse_size_mb(&args(&["24"])), Err(SizeError::OutOfRange));
-        assert_eq!(parse_size_mb(&args(&["201"])), Err(SizeError::OutOfRange));
-        assert_eq!(
-            parse_size_mb(&args(&["99999999999999999999999"])),
-            Err(SizeError::OutOfRange)
-        );
-        assert_eq!(SizeError::NotANumber.to_string(), "Not a number!");
-        assert_eq!(
-            SizeError::OutOfRange.to_string(),
-            "size must be between 25 and 200"
-        );
     }
 
     #[test]

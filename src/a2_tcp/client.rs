@@ -3,7 +3,7 @@
 
 use super::framing::read_message;
 use super::protocol::{CLIENT_READ_SIZE, REQUEST};
-use crate::cli::Context;
+use crate::error::Context;
 use crate::net::{connect_first, resolve_all};
 use crate::python;
 use crate::shutdown::Shutdown;

@@ -2,7 +2,7 @@
 //! then `exit`.
 
 use super::protocol::{family_name, ACKNOWLEDGEMENT, EXIT};
-use crate::cli::Context;
+use crate::error::Context;
 use crate::net::{connect_first, is_timeout};
 use crate::stats::Summary;
 use crate::{report, say};

@@ -2,7 +2,7 @@
 //! after `AUTH_SUCCESS` until the server closes the connection.
 
 use super::protocol::{classify_reply, Reply, AUTH_SUCCESS, CHUNK};
-use crate::cli::Context;
+use crate::error::Context;
 use crate::net::is_timeout;
 use crate::output::Progress;
 use crate::python;

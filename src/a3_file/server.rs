@@ -4,7 +4,7 @@
 use super::protocol::{
     keys_match, AUTH_ERROR, AUTH_SUCCESS, BAD_PATH_MESSAGE, CHUNK, KEY_QUIET, MAX_KEY_LEN,
 };
-use crate::cli::Context;
+use crate::error::Context;
 use crate::net::{self, is_timeout, Conn, Lifecycle, Limits, SocketOptions};
 use crate::output::{announce_listening, human_bytes, human_rate, rate};
 use crate::pacing::{period_for_rate, Pacer};

@@ -14,7 +14,7 @@ use super::protocol;
 use super::session::{self, LateAck, Observer, Outcome, Plan, Probe, Report, Target};
 use super::svg::{self, Panel};
 use super::{say, warn};
-use crate::cli::Context;
+use crate::error::Context;
 use crate::python;
 use crate::shutdown::Shutdown;
 use std::io::{self, Write};

@@ -27,7 +27,8 @@
 
 use super::protocol::{self, Reply};
 use super::{say, warn};
-use crate::cli::{ConnectArgs, Context};
+use crate::cli::ConnectArgs;
+use crate::error::Context;
 use crate::net;
 use crate::pacing::Pacer;
 use crate::shutdown::{Shutdown, POLL_INTERVAL};

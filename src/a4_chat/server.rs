@@ -24,7 +24,7 @@
 use super::hub::{self, Event, Hub, Message, OUTBOX_CAPACITY};
 use super::inbound::{self, Inbound, Outcome};
 use super::protocol;
-use crate::cli::Context;
+use crate::error::Context;
 use crate::net::{
     accept_until_shutdown, bind_tcp, is_timeout, Conn, Lifecycle, Limits, Refused, SocketOptions,
 };

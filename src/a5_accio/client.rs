@@ -18,7 +18,7 @@
 //! leaves `ERROR` on the server, never a truncated file that looks whole.
 
 use super::protocol::SEND_BUFFER;
-use crate::cli::Context;
+use crate::error::Context;
 use crate::output::{human_bytes, human_rate, rate, Progress};
 use crate::shutdown::Shutdown;
 use std::fmt;

@@ -1,9 +1,9 @@
 //! The a5 accio contract in one place: what goes on the wire (nothing but the
 //! file's raw bytes, ended by the client's close), what the server writes
-//! when a transfer fails, how received files are named, and which ports and
-//! timeouts the course prescribes.
+//! when a transfer fails, how received files are named, and which timeouts
+//! the course prescribes (its port rules are argument checks, in
+//! [`crate::cli::unreserved_port`] and [`crate::cli::connectable_port`]).
 
-use std::fmt;
 use std::time::Duration;
 
 /// What a received file holds when its transfer failed (the peer went
@@ -14,9 +14,6 @@ pub const ERROR_CONTENT: &[u8] = b"ERROR";
 /// The prefix of every error line on stderr (the course's graders look for
 /// it; note the capitals, unlike the rest of socklab's `error:`).
 pub const ERROR_PREFIX: &str = "ERROR: ";
-
-/// The lowest port the server accepts: ports up to 1023 are refused.
-pub const LOWEST_SERVER_PORT: u16 = 1024;
 
 /// A connection that sends nothing for this long is aborted (its file then
 /// holds [`ERROR_CONTENT`]).
@@ -68,58 +65,6 @@ pub fn temp_file_number(name: &str) -> Option<u64> {
     file_number(name.strip_prefix('.')?.strip_suffix(".part")?)
 }
 
-/// A port argument that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PortError {
-    /// Not a number from 0 to 65535.
-    NotANumber(String),
-    /// A well-known port (1..=1023), refused by the server.
-    Reserved(u16),
-    /// Port 0 given to the client, which must name the server's real port.
-    Zero,
-}
-
-impl fmt::Display for PortError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PortError::NotANumber(text) => {
-                write!(f, "port {text:?} is not a number from 0 to 65535")
-            }
-            PortError::Reserved(port) => write!(
-                f,
-                "port {port} is reserved (ports up to 1023 are refused); \
-                 choose one from {LOWEST_SERVER_PORT} to 65535"
-            ),
-            PortError::Zero => write!(f, "port 0 cannot be connected to"),
-        }
-    }
-}
-
-impl std::error::Error for PortError {}
-
-fn parse_port_number(text: &str) -> Result<u16, PortError> {
-    text.trim()
-        .parse()
-        .map_err(|_| PortError::NotANumber(text.to_string()))
-}
-
-/// The server's `PORT`: 1024..=65535, or 0 to let the system choose a free
-/// port (an extension for scripts and tests; the readiness line names it).
-pub fn parse_server_port(text: &str) -> Result<u16, PortError> {
-    match parse_port_number(text)? {
-        port @ 1..LOWEST_SERVER_PORT => Err(PortError::Reserved(port)),
-        port => Ok(port),
-    }
-}
-
-/// The client's `PORT`: any port from 1 to 65535.
-pub fn parse_client_port(text: &str) -> Result<u16, PortError> {
-    match parse_port_number(text)? {
-        0 => Err(PortError::Zero),
-        port => Ok(port),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,48 +106,5 @@ mod tests {
             assert_eq!(file_number(other), None, "{other}");
             assert_eq!(temp_file_number(other), None, "{other}");
         }
-    }
-
-    #[test]
-    fn server_refuses_well_known_ports_and_words() {
-        assert_eq!(parse_server_port("1023"), Err(PortError::Reserved(1023)));
-        assert_eq!(parse_server_port("1"), Err(PortError::Reserved(1)));
-        assert_eq!(
-            parse_server_port("abc"),
-            Err(PortError::NotANumber("abc".into()))
-        );
-        assert_eq!(
-            parse_server_port("65536"),
-            Err(PortError::NotANumber("65536".into()))
-        );
-        assert_eq!(
-            parse_server_port("-5"),
-            Err(PortError::NotANumber("-5".into()))
-        );
-        assert_eq!(parse_server_port("1024"), Ok(1024));
-        assert_eq!(parse_server_port("65535"), Ok(65535));
-        assert_eq!(parse_server_port("0"), Ok(0));
-    }
-
-    #[test]
-    fn client_takes_any_real_port() {
-        assert_eq!(parse_client_port("80"), Ok(80));
-        assert_eq!(parse_client_port("0"), Err(PortError::Zero));
-        assert_eq!(
-            parse_client_port("x1"),
-            Err(PortError::NotANumber("x1".into()))
-        );
-    }
-
-    #[test]
-    fn port_errors_read_well() {
-        assert_eq!(
-            PortError::Reserved(1023).to_string(),
-            "port 1023 is reserved (ports up to 1023 are refused); choose one from 1024 to 65535"
-        );
-        assert_eq!(
-            PortError::NotANumber("abc".into()).to_string(),
-            "port \"abc\" is not a number from 0 to 65535"
-        );
     }
 }

@@ -35,12 +35,13 @@
 //! removing its `.part` ([`Shutdown::on_forced_exit`]).
 
 use super::protocol::{self, ERROR_CONTENT, RECEIVE_BUFFER};
-use crate::cli::Context;
+use crate::error::Context;
 use crate::files;
 use crate::net::{self, CloseReason, Conn, Lifecycle, Limits, SocketOptions, WhenFull};
 use crate::output::{announce_listening, human_bytes, human_rate, rate};
 use crate::output::{say, warn};
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
+use crate::sync::lock;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{self, File, TryLockError};
@@ -48,7 +49,7 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Stack size of a receiving thread: its buffer lives on the heap, so a
@@ -677,11 +678,6 @@ fn finish_failed(number: u64, temp_path: &Path, shared: &Shared) {
     if let Err(e) = shared.numbering_lock().finish(number, temp_path, false) {
         warn(format_args!("{name}: cannot record ERROR: {e}"));
     }
-}
-
-/// Locks a mutex, recovering the data if a panicking thread poisoned it.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]
