@@ -186,3 +186,84 @@ pub fn accept_one(
     })?;
     Ok(first)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::sync::mpsc;
+
+    /// Echoes one byte back, then ends.
+    struct Echo(TcpStream);
+
+    impl Connection for Echo {
+        fn serve(mut self, conn: Conn) {
+            let mut byte = [0u8; 1];
+            if self.0.read_exact(&mut byte).is_ok() {
+                conn.record(1);
+                let _ = self.0.write_all(&byte);
+            }
+        }
+    }
+
+    /// Counts what the skeleton tells it.
+    #[derive(Default)]
+    struct Counting {
+        arrived: usize,
+        refused: Vec<Refused>,
+    }
+
+    impl Handler for Counting {
+        type Connection = Echo;
+
+        fn arrived(&mut self, _peer: SocketAddr) {
+            self.arrived += 1;
+        }
+
+        fn open(&mut self, stream: TcpStream, _peer: SocketAddr, _conn: &Conn) -> Option<Echo> {
+            Some(Echo(stream))
+        }
+
+        fn refused(&mut self, _stream: TcpStream, _peer: SocketAddr, why: Refused) {
+            self.refused.push(why);
+        }
+    }
+
+    #[test]
+    fn serves_on_threads_refuses_past_the_cap_and_drains() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = Shutdown::new();
+        let (done_tx, done) = mpsc::channel();
+        let server_shutdown = shutdown.clone();
+        let server = std::thread::spawn(move || {
+            let mut handler = Counting::default();
+            let started = serve(
+                listener,
+                Limits::new(1, Duration::from_secs(10)),
+                "test",
+                &server_shutdown,
+                &mut handler,
+            );
+            done_tx.send((started.unwrap(), handler)).unwrap();
+        });
+        let timeout = Some(Duration::from_secs(5));
+        // The first client holds the only place (it has sent nothing yet,
+        // but is within the eviction grace), so the second is refused.
+        let mut first = TcpStream::connect(addr).unwrap();
+        first.set_read_timeout(timeout).unwrap();
+        let mut second = TcpStream::connect(addr).unwrap();
+        second.set_read_timeout(timeout).unwrap();
+        let mut byte = [0u8; 1];
+        assert_eq!(second.read(&mut byte).unwrap(), 0, "the second got in");
+        first.write_all(b"x").unwrap();
+        first.read_exact(&mut byte).unwrap();
+        assert_eq!(&byte, b"x");
+        shutdown.trigger();
+        let (started, handler) = done.recv_timeout(Duration::from_secs(10)).unwrap();
+        server.join().unwrap();
+        assert_eq!(started, 1);
+        assert_eq!(handler.arrived, 2);
+        assert_eq!(handler.refused, [Refused::Full { max_clients: 1 }]);
+    }
+}
