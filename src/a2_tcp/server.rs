@@ -1,6 +1,6 @@
 //! The half-echo server: accept, read the request, reply with its first
 //! half, close. One connection and exit (as the seed), or `forever` with a
-//! thread per connection.
+//! thread per connection on the kit's [server skeleton](crate::net::serve).
 
 use super::framing::read_message;
 use super::protocol::{half_echo, request_complete, SERVER_READ_SIZE};

@@ -1,4 +1,5 @@
-//! The dual-stack acknowledgement server: one thread per connection, each
+//! The dual-stack acknowledgement server, on the kit's
+//! [server skeleton](crate::net::serve): one thread per connection, each
 //! printing what it receives and answering every message with
 //! `Acknowledgement` until `exit` or end of stream.
 

@@ -1,5 +1,7 @@
-//! The file server: one thread per connection, each checking the key and
-//! streaming the file from disk.
+//! The file server, on the kit's [server skeleton](crate::net::serve): one
+//! thread per connection, each checking the key and streaming the file from
+//! disk (or, with `once`, the seed's single connection on the caller's
+//! thread).
 
 use super::protocol::{
     keys_match, AUTH_ERROR, AUTH_SUCCESS, BAD_PATH_MESSAGE, CHUNK, KEY_QUIET, MAX_KEY_LEN,

@@ -1,4 +1,5 @@
-//! The chat server: an accept loop, a reader and a writer thread per
+//! The chat server: an accept loop (the kit's
+//! [server skeleton](crate::net::serve)), a reader and a writer thread per
 //! client, and the hub (`hub.rs`) between them.
 //!
 //! ```text
@@ -16,7 +17,7 @@
 //! hub removes that one client.
 //!
 //! Memory stays bounded whatever clients send: a message is at most one
-//! read, the event queue holds [`EVENT_QUEUE`] of them, each client's
+//! read, the event queue holds `EVENT_QUEUE` of them, each client's
 //! backlog is capped in bytes (`--max-backlog`, see `hub.rs`), bytes held
 //! after an ambiguous upload header wait on disk, and the log drops lines
 //! rather than queue them without limit.
