@@ -6,8 +6,9 @@
 
 use clap::Parser;
 use socklab::a3_ping::client::{self, PingConfig};
-use socklab::a3_ping::session::{Target, SEED_FLAGS};
-use socklab::cli::{exit_with, positive_seconds, usage_error, OutputArgs, Seconds};
+use socklab::cli::{
+    exit_with, positive_seconds, usage_error, OutputArgs, PingTarget, Seconds, PING_SEED_FLAGS,
+};
 use socklab::shutdown::Shutdown;
 use std::process::ExitCode;
 
@@ -21,7 +22,7 @@ use std::process::ExitCode;
 #[command(name = env!("CARGO_BIN_NAME"), version)]
 struct Args {
     #[command(flatten)]
-    target: Target,
+    target: PingTarget,
     /// Seconds to wait for each ack [default: the interval].
     #[arg(long, value_name = "SECONDS", value_parser = positive_seconds)]
     timeout: Option<Seconds>,
@@ -36,7 +37,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args: Args = socklab::cli::parse(SEED_FLAGS);
+    let args: Args = socklab::cli::parse(PING_SEED_FLAGS);
     args.output.install();
     if let Err(problem) = args.target.validate() {
         usage_error(problem);

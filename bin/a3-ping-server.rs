@@ -5,7 +5,9 @@
 
 use clap::Parser;
 use socklab::a3_ping::server::{self, Impairment, ServerConfig, DEFAULT_PROBE_CREDIT};
-use socklab::cli::{exit_with, ListenArgs, OutputArgs, ReplyLimitArgs, Seconds};
+use socklab::cli::{
+    check_impairment, exit_with, probe_credit, ListenArgs, OutputArgs, ReplyLimitArgs, Seconds,
+};
 use socklab::output::JsonObject;
 use socklab::shutdown::Shutdown;
 use std::process::ExitCode;
@@ -41,17 +43,10 @@ struct Args {
     reply_limits: ReplyLimitArgs,
     /// Reply bytes each probe earns its source, per byte of probe (on top
     /// of --reply-rate), so real clients are answered at any speed.
-    #[arg(long, value_name = "RATIO", default_value_t = DEFAULT_PROBE_CREDIT, value_parser = parse_credit)]
+    #[arg(long, value_name = "RATIO", default_value_t = DEFAULT_PROBE_CREDIT, value_parser = probe_credit)]
     probe_credit: f64,
     #[command(flatten)]
     output: OutputArgs,
-}
-
-fn parse_credit(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(ratio) if ratio.is_finite() && (0.0..=1000.0).contains(&ratio) => Ok(ratio),
-        _ => Err(format!("{text:?} is not a number from 0 to 1000")),
-    }
 }
 
 fn main() -> ExitCode {
@@ -61,6 +56,8 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> std::io::Result<()> {
+    check_impairment(args.loss, args.min_delay.0, args.max_delay.0)
+        .map_err(std::io::Error::other)?;
     let port = args.listen.port_or(None, Some(8080));
     let config = ServerConfig {
         bind: ListenArgs::resolve(args.listen.host_or(None).as_deref(), port)?,
@@ -75,10 +72,6 @@ fn run(args: &Args) -> std::io::Result<()> {
         reply_limits: args.reply_limits.limits(),
         probe_credit: args.probe_credit,
     };
-    config
-        .impairment
-        .validate()
-        .map_err(std::io::Error::other)?;
     let shutdown = Shutdown::install()?;
     let socket = server::bind(&config)?;
     let (_, stats) = server::serve(&socket, &config, &shutdown)?;

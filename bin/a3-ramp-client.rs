@@ -6,8 +6,9 @@
 
 use clap::Parser;
 use socklab::a3_ping::ramp::{self, RampConfig};
-use socklab::a3_ping::session::{Target, SEED_FLAGS};
-use socklab::cli::{check_output_path, exit_with, usage_error, OutputArgs};
+use socklab::cli::{
+    check_output_path, exit_with, usage_error, OutputArgs, PingTarget, PING_SEED_FLAGS,
+};
 use socklab::shutdown::Shutdown;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,7 +22,7 @@ use std::process::ExitCode;
 #[command(name = env!("CARGO_BIN_NAME"), version)]
 struct Args {
     #[command(flatten)]
-    target: Target,
+    target: PingTarget,
     /// Where to write the SVG plot.
     #[arg(long, value_name = "PATH", default_value = "ramp.svg")]
     plot: PathBuf,
@@ -39,7 +40,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    let args: Args = socklab::cli::parse(SEED_FLAGS);
+    let args: Args = socklab::cli::parse(PING_SEED_FLAGS);
     args.output.install();
     if let Err(problem) = args.target.validate() {
         usage_error(problem);

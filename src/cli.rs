@@ -34,6 +34,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 mod value;
 
@@ -332,6 +333,140 @@ impl ReplyLimitArgs {
         ratelimit::ReplyLimits {
             burst_bytes: self.burst_bytes,
             bytes_per_second: self.bytes_per_second,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// a3 ping: the probing clients' target and the server's artificial network.
+// ---------------------------------------------------------------------------
+
+/// The largest UDP payload over IPv4 (65,535 bytes less the 20-byte IP and
+/// 8-byte UDP headers): the largest ping probe.
+pub const MAX_UDP_PAYLOAD: usize = 65_507;
+
+/// The ping handout's single-dash flags and the long forms clap understands.
+pub const PING_SEED_FLAGS: &[(&str, &str)] = &[("-ip", "--ip"), ("-port", "--port")];
+
+/// What both ping clients are told on the command line: where the server
+/// is and what to send (the seed's `-ip -port -n -i -s`; the binaries
+/// rewrite the single-dash seed spellings with [`PING_SEED_FLAGS`] before
+/// parsing). The server is the kit's [`ConnectArgs`]: `--server` (or the
+/// seed's `--ip`) and `-p/--port`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PingTarget {
+    #[command(flatten)]
+    pub server: ConnectArgs,
+    /// Number of probes.
+    #[arg(short = 'n', long = "count", value_name = "COUNT")]
+    pub count: u64,
+    /// Seconds between probes, fractions allowed (the ramp: the first interval).
+    #[arg(short, long, value_name = "SECONDS")]
+    pub interval: f64,
+    /// Probe size in bytes (1 to 65507).
+    #[arg(short, long, value_name = "BYTES")]
+    pub size: usize,
+}
+
+impl PingTarget {
+    /// Checks that the server is given, and the count, interval and size.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.server.given_host().is_none() {
+            return Err("no server given (-ip HOST or --server HOST)".into());
+        }
+        if self.server.given_port().is_none() {
+            return Err("no server port given (-port PORT or --port PORT)".into());
+        }
+        if self.count == 0 {
+            return Err("the number of messages (-n) must be at least 1".into());
+        }
+        if !self.interval.is_finite() || self.interval <= 0.0 || self.interval > 3600.0 {
+            return Err(format!(
+                "the interval (-i) must be a number of seconds above 0 and up to 3600, not {}",
+                self.interval
+            ));
+        }
+        if !(1..=MAX_UDP_PAYLOAD).contains(&self.size) {
+            return Err(format!(
+                "the packet size (-s) must be between 1 and {MAX_UDP_PAYLOAD}, not {}",
+                self.size
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Checks the ping server's `--loss`, `--min-delay` and `--max-delay`:
+/// the loss is a probability (0 to 1) and the shortest delay is no longer
+/// than the longest.
+pub fn check_impairment(loss: f64, min_delay: Duration, max_delay: Duration) -> Result<(), String> {
+    if !(0.0..=1.0).contains(&loss) {
+        return Err(format!("--loss must be between 0 and 1, not {loss}"));
+    }
+    if min_delay > max_delay {
+        return Err(format!(
+            "--min-delay ({min_delay:?}) is larger than --max-delay ({max_delay:?})"
+        ));
+    }
+    Ok(())
+}
+
+/// A clap value parser for the ping server's `--probe-credit`: a ratio
+/// from 0 to 1000.
+pub fn probe_credit(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(ratio) if ratio.is_finite() && (0.0..=1000.0).contains(&ratio) => Ok(ratio),
+        _ => Err(format!("{text:?} is not a number from 0 to 1000")),
+    }
+}
+
+#[cfg(test)]
+mod ping_tests {
+    use super::*;
+
+    #[test]
+    fn ping_targets_are_checked() {
+        let target = |count, interval, size| PingTarget {
+            server: ConnectArgs {
+                server: Some("127.0.0.1".into()),
+                port: Some(8080),
+                ..ConnectArgs::default()
+            },
+            count,
+            interval,
+            size,
+        };
+        assert!(target(10, 0.5, 1024).validate().is_ok());
+        assert!(target(0, 0.5, 1024).validate().is_err());
+        assert!(target(1, 0.0, 1024).validate().is_err());
+        assert!(target(1, f64::NAN, 1024).validate().is_err());
+        assert!(target(1, 0.5, 0).validate().is_err());
+        assert!(target(1, 0.5, 65_507).validate().is_ok());
+        assert!(target(1, 0.5, 65_508).validate().is_err());
+        let mut no_port = target(1, 0.5, 10);
+        no_port.server.port = None;
+        assert!(no_port.validate().unwrap_err().contains("port"));
+    }
+
+    #[test]
+    fn impairment_settings_are_checked() {
+        let ms = Duration::from_millis;
+        assert!(check_impairment(0.1, ms(0), ms(500)).is_ok());
+        assert!(check_impairment(1.5, ms(0), ms(500))
+            .unwrap_err()
+            .contains("--loss"));
+        assert!(check_impairment(f64::NAN, ms(0), ms(500)).is_err());
+        assert!(check_impairment(0.1, ms(2000), ms(500))
+            .unwrap_err()
+            .contains("--min-delay"));
+    }
+
+    #[test]
+    fn probe_credit_is_a_ratio_up_to_1000() {
+        assert_eq!(probe_credit("2"), Ok(2.0));
+        assert_eq!(probe_credit("0"), Ok(0.0));
+        for bad in ["-1", "1001", "nan", "inf", "lots"] {
+            assert!(probe_credit(bad).is_err(), "{bad:?} was accepted");
         }
     }
 }

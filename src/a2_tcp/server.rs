@@ -1,20 +1,17 @@
 //! The half-echo server: accept, read the request, reply with its first
 //! half, close. One connection and exit (as the seed), or `forever` with a
-//! thread per connection.
+//! thread per connection on the kit's [server skeleton](crate::net::serve).
 
 use super::framing::read_message;
 use super::protocol::{half_echo, request_complete, SERVER_READ_SIZE};
-use crate::net::{
-    accept_until_shutdown, bind_tcp, is_timeout, Conn, Lifecycle, Limits, SocketOptions,
-};
-use crate::output::{announce_listening, warn};
+use crate::net::serve::{accept_one, serve, Connection, Handler};
+use crate::net::{bind_tcp, is_timeout, Conn, Limits, SocketOptions};
+use crate::output::announce_listening;
 use crate::python;
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
 use crate::{report, say, warn};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown as Direction, SocketAddr, TcpStream};
-use std::ops::ControlFlow;
-use std::thread::Builder;
 use std::time::{Duration, Instant};
 
 /// How long writing the (at most 512-byte) reply may block.
@@ -47,89 +44,118 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<u64> {
     announce_listening(listener.local_addr()?, "tcp");
     say!("server socket listening");
 
-    let mut accepted = 0u64;
-    let mut lifecycle = Lifecycle::new(config.limits, "a2")?;
-    accept_until_shutdown(&listener, shutdown, |stream, peer| {
-        accepted += 1;
-        say!("Connected with {peer}");
-        if !config.forever {
-            serve_connection(stream, None, peer, config.limits.idle_timeout, shutdown);
-            return ControlFlow::Break(());
-        }
-        let Some(conn) = lifecycle.admit_or_warn(&stream, peer, shutdown) else {
-            return ControlFlow::Continue(());
+    let accepted = if config.forever {
+        let mut server = HalfEcho {
+            request_timeout: config.limits.idle_timeout,
+            shutdown: shutdown.clone(),
+            accepted: 0,
         };
-        let timeout = config.limits.idle_timeout;
-        let worker_shutdown = shutdown.clone();
-        let thread = Builder::new().name(format!("a2-conn-{accepted}"));
-        let started = lifecycle.spawn(thread, conn, move |conn| {
-            serve_connection(stream, Some(&conn), peer, timeout, &worker_shutdown)
-        });
-        if let Err(e) = started {
-            warn(format_args!(
-                "{peer}: cannot start a thread, connection dropped: {e}"
-            ));
-        }
-        ControlFlow::Continue(())
-    })?;
-    lifecycle.drain(Duration::ZERO);
+        serve(listener, config.limits, "a2", shutdown, &mut server)?;
+        server.accepted
+    } else if let Some((stream, peer)) = accept_one(&listener, shutdown)? {
+        say!("Connected with {peer}");
+        let exchange = Exchange {
+            stream,
+            peer,
+            request_timeout: config.limits.idle_timeout,
+            shutdown: shutdown.clone(),
+        };
+        exchange.run(None);
+        1
+    } else {
+        0
+    };
     report!("Server stopped after {accepted} connection(s)");
     Ok(accepted)
 }
 
-/// Serves one connection, reporting any failure on stderr. `conn` is its
-/// place in the lifecycle (none for the single connection without
-/// `forever`).
-fn serve_connection(
-    mut stream: TcpStream,
-    conn: Option<&Conn>,
-    peer: SocketAddr,
+/// The `forever` server's side of the accept loop.
+struct HalfEcho {
     request_timeout: Duration,
-    shutdown: &Shutdown,
-) {
-    match answer(&mut stream, conn, request_timeout, shutdown) {
-        Ok(request) if request.is_empty() => {
-            say!("{peer} closed the connection without a request")
-        }
-        Ok(request) => say!(
-            "Replied to {peer} with {} of {} bytes: {}",
-            half_echo(&request).len(),
-            request.len(),
-            python::bytes_repr(half_echo(&request))
-        ),
-        Err(e) => warn!("{peer}: {e}; connection closed"),
+    shutdown: Shutdown,
+    /// Connections accepted, refused ones included.
+    accepted: u64,
+}
+
+impl Handler for HalfEcho {
+    type Connection = Exchange;
+
+    fn arrived(&mut self, peer: SocketAddr) {
+        self.accepted += 1;
+        say!("Connected with {peer}");
+    }
+
+    fn open(&mut self, stream: TcpStream, peer: SocketAddr, _conn: &Conn) -> Option<Exchange> {
+        Some(Exchange {
+            stream,
+            peer,
+            request_timeout: self.request_timeout,
+            shutdown: self.shutdown.clone(),
+        })
     }
 }
 
-/// Reads the request and writes its first half back; returns the request.
-/// The stream is closed when the caller drops it.
-fn answer(
-    stream: &mut TcpStream,
-    conn: Option<&Conn>,
+/// One connection: a request in, half of it back.
+struct Exchange {
+    stream: TcpStream,
+    peer: SocketAddr,
+    /// How long the client may take to send its request.
     request_timeout: Duration,
-    shutdown: &Shutdown,
-) -> io::Result<Vec<u8>> {
-    let request = read_message(
-        stream,
-        SERVER_READ_SIZE,
-        request_complete,
-        request_timeout,
-        shutdown,
-    )?;
-    if let Some(conn) = conn {
-        // An end of stream the server caused is no request to answer.
-        if let Some(reason) = conn.closed() {
-            return Err(io::Error::new(
-                io::ErrorKind::ConnectionAborted,
-                reason.to_string(),
-            ));
-        }
-        conn.record(request.len());
+    shutdown: Shutdown,
+}
+
+impl Connection for Exchange {
+    fn serve(self, conn: Conn) {
+        self.run(Some(&conn));
     }
-    stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
-    stream.write_all(half_echo(&request))?;
-    linger(stream, shutdown);
-    Ok(request)
+}
+
+impl Exchange {
+    /// Serves the connection, reporting any failure on stderr. `conn` is
+    /// its place in the lifecycle (none for the single connection without
+    /// `forever`).
+    fn run(mut self, conn: Option<&Conn>) {
+        let peer = self.peer;
+        match self.answer(conn) {
+            Ok(request) if request.is_empty() => {
+                say!("{peer} closed the connection without a request")
+            }
+            Ok(request) => say!(
+                "Replied to {peer} with {} of {} bytes: {}",
+                half_echo(&request).len(),
+                request.len(),
+                python::bytes_repr(half_echo(&request))
+            ),
+            Err(e) => warn!("{peer}: {e}; connection closed"),
+        }
+    }
+
+    /// Reads the request and writes its first half back; returns the request.
+    /// The stream is closed when the caller drops it.
+    fn answer(&mut self, conn: Option<&Conn>) -> io::Result<Vec<u8>> {
+        let (stream, shutdown) = (&mut self.stream, &self.shutdown);
+        let request = read_message(
+            stream,
+            SERVER_READ_SIZE,
+            request_complete,
+            self.request_timeout,
+            shutdown,
+        )?;
+        if let Some(conn) = conn {
+            // An end of stream the server caused is no request to answer.
+            if let Some(reason) = conn.closed() {
+                return Err(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    reason.to_string(),
+                ));
+            }
+            conn.record(request.len());
+        }
+        stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+        stream.write_all(half_echo(&request))?;
+        linger(stream, shutdown);
+        Ok(request)
+    }
 }
 
 /// Closes gracefully after the reply: sends FIN, then reads and discards

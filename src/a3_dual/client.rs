@@ -7,6 +7,7 @@ use crate::net::{connect_first, is_timeout};
 use crate::stats::Summary;
 use crate::{report, say};
 use std::io::{self, Read, Write};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 /// At most this many round-trip times are kept for the summary (the first
@@ -57,6 +58,36 @@ pub fn run(config: &ClientConfig) -> io::Result<Session> {
     stream.set_nodelay(true)?;
 
     let started = Instant::now();
+    let round_trips = exchange(&mut stream, config)?;
+    let elapsed = started.elapsed();
+    stream
+        .write_all(EXIT.as_bytes())
+        .context(|| format!("cannot send {EXIT:?}"))?;
+    drop(stream);
+    say!("Connection closed");
+    let round_trips = Summary::of(&round_trips);
+    let rtt_text = round_trips.as_ref().map_or(String::new(), |rtt| {
+        format!(
+            "; round trip min {:.1} / median {:.1} / mean {:.1} / max {:.1} µs",
+            rtt.min, rtt.p50, rtt.mean, rtt.max
+        )
+    });
+    report!(
+        "{} round(s) in {:.3} ms{rtt_text}",
+        config.rounds,
+        elapsed.as_secs_f64() * 1e3
+    );
+    Ok(Session {
+        rounds: config.rounds,
+        elapsed,
+        round_trips,
+    })
+}
+
+/// Runs the rounds: sends the message and reads exactly one
+/// acknowledgement each time; returns the round-trip times in microseconds
+/// (the first [`MAX_SAMPLES`]).
+fn exchange(stream: &mut TcpStream, config: &ClientConfig) -> io::Result<Vec<f64>> {
     let mut reply = [0u8; ACKNOWLEDGEMENT.len()];
     // Capped so a huge --count cannot grow memory without bound.
     let mut round_trips = Vec::with_capacity(config.rounds.min(MAX_SAMPLES) as usize);
@@ -84,29 +115,7 @@ pub fn run(config: &ClientConfig) -> io::Result<Session> {
         }
         say!("Acknowledgement Received: {ACKNOWLEDGEMENT}");
     }
-    let elapsed = started.elapsed();
-    stream
-        .write_all(EXIT.as_bytes())
-        .context(|| format!("cannot send {EXIT:?}"))?;
-    drop(stream);
-    say!("Connection closed");
-    let round_trips = Summary::of(&round_trips);
-    let rtt_text = round_trips.as_ref().map_or(String::new(), |rtt| {
-        format!(
-            "; round trip min {:.1} / median {:.1} / mean {:.1} / max {:.1} µs",
-            rtt.min, rtt.p50, rtt.mean, rtt.max
-        )
-    });
-    report!(
-        "{} round(s) in {:.3} ms{rtt_text}",
-        config.rounds,
-        elapsed.as_secs_f64() * 1e3
-    );
-    Ok(Session {
-        rounds: config.rounds,
-        elapsed,
-        round_trips,
-    })
+    Ok(round_trips)
 }
 
 /// Turns a failed send or acknowledgement read into an error that says

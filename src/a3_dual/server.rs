@@ -1,20 +1,17 @@
-//! The dual-stack acknowledgement server: one thread per connection, each
+//! The dual-stack acknowledgement server, on the kit's
+//! [server skeleton](crate::net::serve): one thread per connection, each
 //! printing what it receives and answering every message with
 //! `Acknowledgement` until `exit` or end of stream.
 
 use super::protocol::{classify, family_name, printable, Incoming, ACKNOWLEDGEMENT, READ_SIZE};
-use crate::net::{
-    accept_until_shutdown, bind_tcp, is_timeout, resolve, CloseReason, Conn, Lifecycle, Limits,
-    SocketOptions,
-};
-use crate::output::{announce_listening, warn};
+use crate::net::serve::{serve, Connection, Handler};
+use crate::net::{bind_tcp, is_timeout, resolve, CloseReason, Conn, Limits, SocketOptions};
+use crate::output::announce_listening;
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
-use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::Builder;
 use std::time::Duration;
 
 /// How long a write may make no progress (the client stopped reading its
@@ -67,33 +64,15 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<ServerSumma
         crate::say!("(the IPv6 wildcard serves IPv4 clients too)");
     }
 
-    let acknowledged = Arc::new(AtomicU64::new(0));
-    let mut accepted = 0u64;
-    let mut lifecycle = Lifecycle::new(config.limits, "a3-dual")?;
-    accept_until_shutdown(&listener, shutdown, |stream, peer| {
-        let Some(conn) = lifecycle.admit_or_warn(&stream, peer, shutdown) else {
-            return ControlFlow::Continue(());
-        };
-        accepted += 1;
-        let connection = Connection {
-            tag: format!("[#{accepted}]"),
-            peer,
-            shutdown: shutdown.clone(),
-            acknowledged: Arc::clone(&acknowledged),
-        };
-        let thread = Builder::new().name(format!("a3-dual-conn-{accepted}"));
-        let started = lifecycle.spawn(thread, conn, move |conn| connection.serve(stream, &conn));
-        if let Err(e) = started {
-            warn(format_args!(
-                "{peer}: cannot start a thread, connection dropped: {e}"
-            ));
-        }
-        ControlFlow::Continue(())
-    })?;
-    lifecycle.drain(Duration::ZERO);
+    let mut server = Acknowledger {
+        shutdown: shutdown.clone(),
+        acknowledged: Arc::new(AtomicU64::new(0)),
+        accepted: 0,
+    };
+    serve(listener, config.limits, "a3-dual", shutdown, &mut server)?;
     let summary = ServerSummary {
-        connections: accepted,
-        acknowledged: acknowledged.load(Ordering::Relaxed),
+        connections: server.accepted,
+        acknowledged: server.acknowledged.load(Ordering::Relaxed),
     };
     crate::report!(
         "Server stopped: {} connection(s), {} message(s) acknowledged",
@@ -101,6 +80,30 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<ServerSumma
         summary.acknowledged
     );
     Ok(summary)
+}
+
+/// The server's side of the accept loop.
+struct Acknowledger {
+    shutdown: Shutdown,
+    /// Messages acknowledged by all connections together.
+    acknowledged: Arc<AtomicU64>,
+    /// Connections admitted; each is tagged with its number.
+    accepted: u64,
+}
+
+impl Handler for Acknowledger {
+    type Connection = Conversation;
+
+    fn open(&mut self, stream: TcpStream, peer: SocketAddr, _conn: &Conn) -> Option<Conversation> {
+        self.accepted += 1;
+        Some(Conversation {
+            tag: format!("[#{}]", self.accepted),
+            stream,
+            peer,
+            shutdown: self.shutdown.clone(),
+            acknowledged: Arc::clone(&self.acknowledged),
+        })
+    }
 }
 
 /// How a conversation ended without an error.
@@ -116,24 +119,27 @@ enum End {
 }
 
 /// One accepted connection and what its thread needs.
-struct Connection {
+struct Conversation {
     /// Prefix of every line this connection prints, e.g. `[#3]`.
     tag: String,
+    stream: TcpStream,
     peer: SocketAddr,
     shutdown: Shutdown,
     /// Messages acknowledged by all connections together.
     acknowledged: Arc<AtomicU64>,
 }
 
-impl Connection {
+impl Connection for Conversation {
     /// Serves the connection to its end, reporting errors on stderr.
-    fn serve(self, mut stream: TcpStream, conn: &Conn) {
-        let tag = &self.tag;
+    fn serve(mut self, conn: Conn) {
         crate::say!(
-            "{tag} Got a connection from the address :  {}",
+            "{} Got a connection from the address :  {}",
+            self.tag,
             crate::python::address_tuple(self.peer)
         );
-        match self.converse(&mut stream, conn) {
+        let end = self.converse(&conn);
+        let tag = &self.tag;
+        match end {
             Ok(End::Exit | End::PeerClosed) => crate::say!("{tag} Closing Connection"),
             Ok(End::Shutdown | End::Closed(CloseReason::Shutdown)) => {
                 crate::say!("{tag} Closing Connection (server shutting down)")
@@ -142,9 +148,12 @@ impl Connection {
             Err(e) => crate::warn!("{tag} {}: {e}; connection closed", self.peer),
         }
     }
+}
 
+impl Conversation {
     /// Reads messages and acknowledges each one until the conversation ends.
-    fn converse(&self, stream: &mut TcpStream, conn: &Conn) -> io::Result<End> {
+    fn converse(&mut self, conn: &Conn) -> io::Result<End> {
+        let stream = &mut self.stream;
         stream.set_read_timeout(Some(POLL_INTERVAL))?;
         stream.set_write_timeout(Some(POLL_INTERVAL))?;
         stream.set_nodelay(true)?;

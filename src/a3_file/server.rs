@@ -1,11 +1,14 @@
-//! The file server: one thread per connection, each checking the key and
-//! streaming the file from disk.
+//! The file server, on the kit's [server skeleton](crate::net::serve): one
+//! thread per connection, each checking the key and streaming the file from
+//! disk (or, with `once`, the seed's single connection on the caller's
+//! thread).
 
 use super::protocol::{
     keys_match, AUTH_ERROR, AUTH_SUCCESS, BAD_PATH_MESSAGE, CHUNK, KEY_QUIET, MAX_KEY_LEN,
 };
 use crate::error::Context;
-use crate::net::{self, is_timeout, Conn, Lifecycle, Limits, SocketOptions};
+use crate::net::serve::{accept_one, warn_refused, Connection, Handler};
+use crate::net::{self, is_timeout, Conn, Limits, Refused, SocketOptions};
 use crate::output::{announce_listening, human_bytes, human_rate, rate};
 use crate::pacing::{period_for_rate, Pacer};
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
@@ -13,11 +16,9 @@ use crate::{report, say, warn};
 use std::fs::File;
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
-use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::Builder;
 use std::time::{Duration, Instant};
 
 /// Everything the server needs to know.
@@ -114,35 +115,24 @@ pub fn serve(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<Arc<Serve
     say!("Serving {} ({})", config.path.display(), human_bytes(size));
     announce_listening(listener.local_addr()?, "tcp");
 
-    let config = Arc::new(config.clone());
-    let totals = Arc::new(ServerTotals::default());
-    let mut lifecycle = Lifecycle::new(config.limits, "a3-file")?;
-    let mut once_outcome = None;
-    net::accept_until_shutdown(&listener, shutdown, |stream, peer| {
-        say!("Got a new connection from {peer}");
-        if config.once {
-            once_outcome = Some(handle_connection(
-                stream, None, peer, &config, &totals, shutdown,
-            ));
-            return ControlFlow::Break(());
+    let mut server = FileServer {
+        config: Arc::new(config.clone()),
+        totals: Arc::new(ServerTotals::default()),
+        shutdown: shutdown.clone(),
+    };
+    let once_outcome = if config.once {
+        match accept_one(&listener, shutdown)? {
+            Some((stream, peer)) => {
+                server.arrived(peer);
+                Some(server.client(stream, peer).run())
+            }
+            None => None,
         }
-        let Some(conn) = lifecycle.admit_or_warn(&stream, peer, shutdown) else {
-            totals.dropped.fetch_add(1, Ordering::Relaxed);
-            return ControlFlow::Continue(());
-        };
-        let (config, totals, shutdown) = (config.clone(), totals.clone(), shutdown.clone());
-        let thread = Builder::new().name(format!("a3-file {peer}"));
-        let started = lifecycle.spawn(thread, conn, move |conn| {
-            handle_connection(stream, Some(&conn), peer, &config, &totals, &shutdown);
-        });
-        if let Err(e) = started {
-            crate::output::warn(format_args!(
-                "{peer}: cannot start a thread, connection dropped: {e}"
-            ));
-        }
-        ControlFlow::Continue(())
-    })?;
-    lifecycle.drain(Duration::ZERO);
+    } else {
+        net::serve::serve(listener, config.limits, "a3-file", shutdown, &mut server)?;
+        None
+    };
+    let totals = server.totals;
     report!("{}", totals.summary());
     let failure = match once_outcome {
         Some(Outcome::Sent) | None => return Ok(totals),
@@ -153,197 +143,223 @@ pub fn serve(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<Arc<Serve
     Err(io::Error::other(format!("--once: {failure}")))
 }
 
-/// How far one connection's file transfer got.
-struct Transfer {
+/// The server's side of the accept loop.
+struct FileServer {
+    config: Arc<ServerConfig>,
+    totals: Arc<ServerTotals>,
+    shutdown: Shutdown,
+}
+
+impl FileServer {
+    /// The state of a new connection from `peer`.
+    fn client(&self, stream: TcpStream, peer: SocketAddr) -> Client {
+        Client {
+            stream,
+            conn: None,
+            peer,
+            config: Arc::clone(&self.config),
+            totals: Arc::clone(&self.totals),
+            shutdown: self.shutdown.clone(),
+            sent: 0,
+            started: Instant::now(),
+        }
+    }
+}
+
+impl Handler for FileServer {
+    type Connection = Client;
+
+    fn arrived(&mut self, peer: SocketAddr) {
+        say!("Got a new connection from {peer}");
+    }
+
+    fn open(&mut self, stream: TcpStream, peer: SocketAddr, _conn: &Conn) -> Option<Client> {
+        Some(self.client(stream, peer))
+    }
+
+    fn refused(&mut self, stream: TcpStream, peer: SocketAddr, why: Refused) {
+        self.totals.dropped.fetch_add(1, Ordering::Relaxed);
+        warn_refused(peer, why);
+        drop(stream);
+    }
+}
+
+/// One client, from key to close.
+struct Client {
+    stream: TcpStream,
+    /// Its place in the lifecycle (none for the single connection of `once`).
+    conn: Option<Conn>,
+    peer: SocketAddr,
+    config: Arc<ServerConfig>,
+    totals: Arc<ServerTotals>,
+    shutdown: Shutdown,
     /// File bytes written to the socket.
     sent: u64,
     /// When the file's first byte was sent (the connection's start until then).
     started: Instant,
 }
 
-/// Serves one connection from key to close, reports it on stdout/stderr and
-/// counts it in `totals`.
-fn handle_connection(
-    mut stream: TcpStream,
-    conn: Option<&Conn>,
-    peer: SocketAddr,
-    config: &ServerConfig,
-    totals: &ServerTotals,
-    shutdown: &Shutdown,
-) -> Outcome {
-    let mut transfer = Transfer {
-        sent: 0,
-        started: Instant::now(),
-    };
-    let result = serve_client(&mut stream, conn, config, shutdown, &mut transfer);
-    let Transfer { sent, started } = transfer;
-    totals.bytes.fetch_add(sent, Ordering::Relaxed);
-    let outcome = match result {
-        Ok(outcome) => outcome,
-        Err(e) => {
-            warn!("{peer}: transfer broken off after {sent} bytes: {e}");
-            Outcome::Failed
-        }
-    };
-    let counter = match outcome {
-        Outcome::Sent => {
-            let elapsed = started.elapsed();
-            say!(
-                "File sent successfully to {peer}: {sent} bytes in {:.3} s ({})",
-                elapsed.as_secs_f64(),
-                human_rate(rate(sent, elapsed))
-            );
-            &totals.sent
-        }
-        Outcome::Refused => {
-            say!("{peer}: wrong key, answered AUTH_ERROR and closed");
-            &totals.refused
-        }
-        Outcome::Dropped => {
-            say!("{peer}: no key received, connection dropped");
-            &totals.dropped
-        }
-        Outcome::Failed => &totals.failed,
-    };
-    counter.fetch_add(1, Ordering::Relaxed);
-    outcome
+impl Connection for Client {
+    fn serve(mut self, conn: Conn) {
+        self.conn = Some(conn);
+        self.run();
+    }
 }
 
-/// The protocol for one client, recording its progress in `transfer`.
-fn serve_client(
-    stream: &mut TcpStream,
-    conn: Option<&Conn>,
-    config: &ServerConfig,
-    shutdown: &Shutdown,
-    transfer: &mut Transfer,
-) -> io::Result<Outcome> {
-    stream.set_read_timeout(Some(POLL_INTERVAL))?;
-    stream.set_write_timeout(Some(POLL_INTERVAL))?;
-    let Some(received) = read_key(stream, conn, config, shutdown)? else {
-        return Ok(Outcome::Dropped);
-    };
-    if !keys_match(&received, &config.key) {
-        write_all(stream, conn, AUTH_ERROR, config, shutdown)?;
-        return Ok(Outcome::Refused);
-    }
-    let mut file =
-        File::open(&config.path).context(|| format!("cannot open {}", config.path.display()))?;
-    // Until the last byte is out, closing the socket (a crash, a kill,
-    // shutdown, an error) resets the connection instead of ending it
-    // cleanly, so the client can tell a cut-off file from a complete one:
-    // with a plain close both look like the EOF that ends the file.
-    net::reset_on_close(stream, true)?;
-    write_all(stream, conn, AUTH_SUCCESS, config, shutdown)?;
-    if shutdown.sleep(config.auth_pause) {
-        return Err(interrupted());
-    }
-    transfer.started = Instant::now();
-    stream_file(
-        &mut file,
-        stream,
-        conn,
-        config,
-        shutdown,
-        &mut transfer.sent,
-    )?;
-    net::reset_on_close(stream, false)?;
-    Ok(Outcome::Sent)
-}
-
-/// Reads the client's key: up to the key's length, or what arrived before
-/// the client fell quiet for [`KEY_QUIET`] or closed. `None` when nothing
-/// arrived within the idle timeout (or before close or shutdown).
-fn read_key(
-    stream: &mut TcpStream,
-    conn: Option<&Conn>,
-    config: &ServerConfig,
-    shutdown: &Shutdown,
-) -> io::Result<Option<Vec<u8>>> {
-    let mut buffer = vec![0u8; MAX_KEY_LEN];
-    let mut filled = 0;
-    let started = Instant::now();
-    let mut last_byte = started;
-    while filled < config.key.len().max(1) {
-        if shutdown.is_triggered() {
-            return Ok(None);
-        }
-        match stream.read(&mut buffer[filled..]) {
-            // The server closed it (evicted, idle): no key after all.
-            Ok(0) if conn.is_some_and(|conn| conn.closed().is_some()) => return Ok(None),
-            Ok(0) => break,
-            Ok(n) => {
-                filled += n;
-                last_byte = Instant::now();
-                if let Some(conn) = conn {
-                    conn.record(n);
-                }
+impl Client {
+    /// Serves the client, reports it on stdout/stderr and counts it in the
+    /// totals.
+    fn run(mut self) -> Outcome {
+        let result = self.serve_client();
+        let (peer, sent, totals) = (self.peer, self.sent, &self.totals);
+        totals.bytes.fetch_add(sent, Ordering::Relaxed);
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                warn!("{peer}: transfer broken off after {sent} bytes: {e}");
+                Outcome::Failed
             }
-            Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
-                if filled > 0 && last_byte.elapsed() >= KEY_QUIET {
-                    break;
-                }
-                if started.elapsed() >= config.limits.idle_timeout {
-                    return Ok(None);
-                }
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    buffer.truncate(filled);
-    Ok((filled > 0).then_some(buffer))
-}
-
-/// Copies the file to the socket in [`CHUNK`]-sized pieces, paced when
-/// `config.rate_bits` asks for it.
-fn stream_file(
-    file: &mut File,
-    stream: &mut TcpStream,
-    conn: Option<&Conn>,
-    config: &ServerConfig,
-    shutdown: &Shutdown,
-    sent: &mut u64,
-) -> io::Result<()> {
-    // Paced transfers send smaller pieces so the rate is smooth: at most a
-    // tenth of a second's worth, so even a very slow transfer writes often
-    // and never looks idle to the idle timeout.
-    let chunk = if config.rate_bits > 0 {
-        usize::try_from(config.rate_bits / 8 / 10)
-            .unwrap_or(usize::MAX)
-            .clamp(1, CHUNK / 4)
-    } else {
-        CHUNK
-    };
-    let mut pacer = period_for_rate(chunk, config.rate_bits).map(Pacer::new);
-    let mut buffer = vec![0u8; chunk];
-    loop {
-        let read = match file.read(&mut buffer) {
-            Ok(0) => return Ok(()),
-            Ok(read) => read,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e).context(|| "reading the file"),
         };
-        if let Some(pacer) = pacer.as_mut() {
-            pacer.wait(shutdown).ok_or_else(interrupted)?;
-        }
-        write_all(stream, conn, &buffer[..read], config, shutdown)?;
-        *sent += read as u64;
+        let counter = match outcome {
+            Outcome::Sent => {
+                let elapsed = self.started.elapsed();
+                say!(
+                    "File sent successfully to {peer}: {sent} bytes in {:.3} s ({})",
+                    elapsed.as_secs_f64(),
+                    human_rate(rate(sent, elapsed))
+                );
+                &totals.sent
+            }
+            Outcome::Refused => {
+                say!("{peer}: wrong key, answered AUTH_ERROR and closed");
+                &totals.refused
+            }
+            Outcome::Dropped => {
+                say!("{peer}: no key received, connection dropped");
+                &totals.dropped
+            }
+            Outcome::Failed => &totals.failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        outcome
     }
-}
 
-/// Writes `bytes`, giving up on a client that reads nothing for the idle
-/// timeout, on shutdown, and (with a `conn`) once the server has closed the
-/// connection; records the progress in `conn`.
-fn write_all(
-    stream: &mut TcpStream,
-    conn: Option<&Conn>,
-    bytes: &[u8],
-    config: &ServerConfig,
-    shutdown: &Shutdown,
-) -> io::Result<()> {
-    let stall_limit = config.limits.idle_timeout;
-    match conn {
-        Some(conn) => conn.write_all(stream, bytes, stall_limit, shutdown),
-        None => net::write_all_until_shutdown(stream, bytes, stall_limit, shutdown),
+    /// The protocol for one client, recording its progress in `sent` and
+    /// `started`.
+    fn serve_client(&mut self) -> io::Result<Outcome> {
+        self.stream.set_read_timeout(Some(POLL_INTERVAL))?;
+        self.stream.set_write_timeout(Some(POLL_INTERVAL))?;
+        let Some(received) = self.read_key()? else {
+            return Ok(Outcome::Dropped);
+        };
+        let config = Arc::clone(&self.config);
+        if !keys_match(&received, &config.key) {
+            self.write_all(AUTH_ERROR)?;
+            return Ok(Outcome::Refused);
+        }
+        let mut file = File::open(&config.path)
+            .context(|| format!("cannot open {}", config.path.display()))?;
+        // Until the last byte is out, closing the socket (a crash, a kill,
+        // shutdown, an error) resets the connection instead of ending it
+        // cleanly, so the client can tell a cut-off file from a complete one:
+        // with a plain close both look like the EOF that ends the file.
+        net::reset_on_close(&self.stream, true)?;
+        self.write_all(AUTH_SUCCESS)?;
+        if self.shutdown.sleep(config.auth_pause) {
+            return Err(interrupted());
+        }
+        self.started = Instant::now();
+        self.stream_file(&mut file)?;
+        net::reset_on_close(&self.stream, false)?;
+        Ok(Outcome::Sent)
+    }
+
+    /// Whether the server has closed the connection (evicted, idle).
+    fn closed_by_server(&self) -> bool {
+        self.conn
+            .as_ref()
+            .is_some_and(|conn| conn.closed().is_some())
+    }
+
+    /// Reads the client's key: up to the key's length, or what arrived before
+    /// the client fell quiet for [`KEY_QUIET`] or closed. `None` when nothing
+    /// arrived within the idle timeout (or before close or shutdown).
+    fn read_key(&mut self) -> io::Result<Option<Vec<u8>>> {
+        let mut buffer = vec![0u8; MAX_KEY_LEN];
+        let mut filled = 0;
+        let started = Instant::now();
+        let mut last_byte = started;
+        while filled < self.config.key.len().max(1) {
+            if self.shutdown.is_triggered() {
+                return Ok(None);
+            }
+            match self.stream.read(&mut buffer[filled..]) {
+                // The server closed it (evicted, idle): no key after all.
+                Ok(0) if self.closed_by_server() => return Ok(None),
+                Ok(0) => break,
+                Ok(n) => {
+                    filled += n;
+                    last_byte = Instant::now();
+                    if let Some(conn) = &self.conn {
+                        conn.record(n);
+                    }
+                }
+                Err(e) if is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted => {
+                    if filled > 0 && last_byte.elapsed() >= KEY_QUIET {
+                        break;
+                    }
+                    if started.elapsed() >= self.config.limits.idle_timeout {
+                        return Ok(None);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        buffer.truncate(filled);
+        Ok((filled > 0).then_some(buffer))
+    }
+
+    /// Copies the file to the socket in [`CHUNK`]-sized pieces, paced when
+    /// `config.rate_bits` asks for it.
+    fn stream_file(&mut self, file: &mut File) -> io::Result<()> {
+        let rate_bits = self.config.rate_bits;
+        // Paced transfers send smaller pieces so the rate is smooth: at most a
+        // tenth of a second's worth, so even a very slow transfer writes often
+        // and never looks idle to the idle timeout.
+        let chunk = if rate_bits > 0 {
+            usize::try_from(rate_bits / 8 / 10)
+                .unwrap_or(usize::MAX)
+                .clamp(1, CHUNK / 4)
+        } else {
+            CHUNK
+        };
+        let mut pacer = period_for_rate(chunk, rate_bits).map(Pacer::new);
+        let mut buffer = vec![0u8; chunk];
+        loop {
+            let read = match file.read(&mut buffer) {
+                Ok(0) => return Ok(()),
+                Ok(read) => read,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e).context(|| "reading the file"),
+            };
+            if let Some(pacer) = pacer.as_mut() {
+                pacer.wait(&self.shutdown).ok_or_else(interrupted)?;
+            }
+            self.write_all(&buffer[..read])?;
+            self.sent += read as u64;
+        }
+    }
+
+    /// Writes `bytes`, giving up on a client that reads nothing for the idle
+    /// timeout, on shutdown, and (with a `conn`) once the server has closed the
+    /// connection; records the progress in `conn`.
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let stall_limit = self.config.limits.idle_timeout;
+        let (stream, shutdown) = (&mut self.stream, &self.shutdown);
+        match &self.conn {
+            Some(conn) => conn.write_all(stream, bytes, stall_limit, shutdown),
+            None => net::write_all_until_shutdown(stream, bytes, stall_limit, shutdown),
+        }
     }
 }
 

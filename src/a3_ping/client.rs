@@ -12,8 +12,9 @@
 //! figures. Ctrl-C skips to the summary.
 
 use super::protocol;
-use super::session::{self, LateAck, Observer, Outcome, Plan, Probe, Report, Target};
+use super::session::{self, LateAck, Observer, Outcome, Plan, Probe, Report};
 use super::{say, warn};
+use crate::cli::PingTarget;
 use crate::output::{JsonObject, JsonValue};
 use crate::python;
 use crate::shutdown::Shutdown;
@@ -25,7 +26,7 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct PingConfig {
     /// Server, count, interval and size.
-    pub target: Target,
+    pub target: PingTarget,
     /// Ack timeout (`None`: the interval, as the seed).
     pub timeout: Option<Duration>,
     /// Send `exit` at the end (stops the server, as the seed does).

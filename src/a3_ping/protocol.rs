@@ -25,7 +25,7 @@ pub const PING_PROBE: &str = "Hello Server";
 /// The ramp client's probe text (the seed sends exactly this, 13 bytes).
 pub const RAMP_PROBE: &str = "Hello Server.";
 /// The largest UDP payload over IPv4, and so the largest valid size.
-pub const MAX_DATAGRAM: usize = 65_507;
+pub const MAX_DATAGRAM: usize = crate::cli::MAX_UDP_PAYLOAD;
 /// The character socklab pads probes with, after one space.
 const PADDING: u8 = b'.';
 

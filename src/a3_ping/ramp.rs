@@ -11,9 +11,10 @@
 
 use super::client::late_line;
 use super::protocol;
-use super::session::{self, LateAck, Observer, Outcome, Plan, Probe, Report, Target};
+use super::session::{self, LateAck, Observer, Outcome, Plan, Probe, Report};
 use super::svg::{self, Panel};
 use super::{say, warn};
+use crate::cli::PingTarget;
 use crate::error::Context;
 use crate::python;
 use crate::shutdown::Shutdown;
@@ -28,7 +29,7 @@ pub const SHRINK: f64 = 0.95;
 #[derive(Debug, Clone)]
 pub struct RampConfig {
     /// Server, count, first interval and size.
-    pub target: Target,
+    pub target: PingTarget,
     /// Where to write the SVG plot (`None`: no plot).
     pub plot: Option<PathBuf>,
     /// Where to write the per-second table as CSV.

@@ -24,12 +24,14 @@ use crate::net;
 use crate::ratelimit::{PerSourceLimiter, ReplyLimits};
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
+use rand::distr::Bernoulli;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -71,22 +73,6 @@ impl Default for Impairment {
             min_delay: Duration::from_micros(100),
             max_delay: Duration::from_millis(500),
         }
-    }
-}
-
-impl Impairment {
-    /// Checks the settings: loss in 0..=1, min ≤ max.
-    pub fn validate(&self) -> Result<(), String> {
-        if !(0.0..=1.0).contains(&self.loss) {
-            return Err(format!("--loss must be between 0 and 1, not {}", self.loss));
-        }
-        if self.min_delay > self.max_delay {
-            return Err(format!(
-                "--min-delay ({:?}) is larger than --max-delay ({:?})",
-                self.min_delay, self.max_delay
-            ));
-        }
-        Ok(())
     }
 }
 
@@ -179,25 +165,18 @@ struct Counters {
 }
 
 /// Serves on `socket` until `exit` or shutdown; returns the reason and the
-/// statistics (also printed as one line).
+/// statistics (also printed as one line). The settings are taken as given:
+/// the binary checks them with [`crate::cli::check_impairment`] and
+/// [`crate::cli::probe_credit`].
 pub fn serve(
     socket: &UdpSocket,
     config: &ServerConfig,
     shutdown: &Shutdown,
 ) -> io::Result<(StopReason, ServerStats)> {
-    config.impairment.validate().map_err(io::Error::other)?;
-    if !(config.probe_credit.is_finite() && config.probe_credit >= 0.0) {
-        return Err(io::Error::other(format!(
-            "the probe credit must be a number of at least 0, not {}",
-            config.probe_credit
-        )));
-    }
-    let mut rng = match config.seed {
-        Some(seed) => StdRng::seed_from_u64(seed),
-        None => StdRng::from_os_rng(),
-    };
+    let loss = Bernoulli::new(config.impairment.loss)
+        .map_err(|e| io::Error::other(format!("--loss {}: {e}", config.impairment.loss)))?;
     let counters = Arc::new(Counters::default());
-    let (delayed_tx, delayed_rx) = crossbeam_channel::bounded::<DelayedAck>(TIMER_CHANNEL);
+    let (delayed, delayed_rx) = crossbeam_channel::bounded::<DelayedAck>(TIMER_CHANNEL);
     let timer_socket = socket.try_clone()?;
     let timer_counters = counters.clone();
     let timer_shutdown = shutdown.clone();
@@ -205,21 +184,30 @@ pub fn serve(
         .name("a3-ping-timer".into())
         .spawn(move || run_timer(&timer_socket, &delayed_rx, &timer_counters, &timer_shutdown))?;
 
-    let mut stats = ServerStats::default();
-    let mut replies = Replies {
-        socket,
-        limiter: config.reply_limits.limiter(),
-    };
-    let result = receive_loop(
-        &mut replies,
+    let mut responder = Responder {
+        replies: Replies {
+            socket,
+            limiter: config.reply_limits.limiter(),
+        },
         config,
-        shutdown,
-        &mut rng,
-        &delayed_tx,
-        &counters,
-        &mut stats,
-    );
-    drop(delayed_tx); // the timer thread stops once its channel disconnects
+        rng: match config.seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_os_rng(),
+        },
+        loss,
+        delayed,
+        counters: &counters,
+        stats: ServerStats::default(),
+        order: 0,
+    };
+    let result = responder.run(shutdown);
+    let Responder {
+        replies,
+        delayed,
+        mut stats,
+        ..
+    } = responder;
+    drop(delayed); // the timer thread stops once its channel disconnects
     if timer.join().is_err() {
         warn(format_args!("the ack timer thread panicked"));
     }
@@ -251,112 +239,142 @@ impl Replies<'_> {
     }
 }
 
-fn receive_loop(
-    replies: &mut Replies<'_>,
-    config: &ServerConfig,
-    shutdown: &Shutdown,
-    rng: &mut StdRng,
-    delayed: &Sender<DelayedAck>,
-    counters: &Counters,
-    stats: &mut ServerStats,
-) -> io::Result<StopReason> {
-    // Always read whole datagrams: the calibrated size is only reported,
-    // never used to cut datagrams (and so `exit`) short as in the seed.
-    let mut buffer = vec![0u8; MAX_DATAGRAM + 1];
-    let mut order = 0u64;
-    let socket = replies.socket;
-    while let Some((len, peer)) = net::recv_from_until_shutdown(socket, &mut buffer, shutdown)? {
-        let datagram = &buffer[..len];
-        if config.verbose {
-            say(format_args!(
-                "Message from Client:{}",
-                crate::python::bytes_repr(datagram)
-            ));
-            say(format_args!(
-                "Client Address:{}\n",
-                crate::python::address_tuple(peer)
-            ));
+/// The receive loop and what it keeps between datagrams.
+struct Responder<'a> {
+    replies: Replies<'a>,
+    config: &'a ServerConfig,
+    rng: StdRng,
+    /// Whether a probe is dropped, drawn after its delay (the seed's order).
+    loss: Bernoulli,
+    /// To the timer thread.
+    delayed: Sender<DelayedAck>,
+    counters: &'a Counters,
+    stats: ServerStats,
+    /// Arrival order of delayed acks, to keep ties in order.
+    order: u64,
+}
+
+impl Responder<'_> {
+    /// Receives and answers datagrams until `exit` or shutdown.
+    fn run(&mut self, shutdown: &Shutdown) -> io::Result<StopReason> {
+        // Always read whole datagrams: the calibrated size is only reported,
+        // never used to cut datagrams (and so `exit`) short as in the seed.
+        let mut buffer = vec![0u8; MAX_DATAGRAM + 1];
+        let socket = self.replies.socket;
+        while let Some((len, peer)) = net::recv_from_until_shutdown(socket, &mut buffer, shutdown)?
+        {
+            let datagram = &buffer[..len];
+            if self.config.verbose {
+                say(format_args!(
+                    "Message from Client:{}",
+                    crate::python::bytes_repr(datagram)
+                ));
+                say(format_args!(
+                    "Client Address:{}\n",
+                    crate::python::address_tuple(peer)
+                ));
+            }
+            if let ControlFlow::Break(reason) = self.answer(datagram, peer)? {
+                return Ok(reason);
+            }
         }
+        Ok(StopReason::Shutdown)
+    }
+
+    /// Answers one datagram; `Break` when it was an honoured `exit`.
+    fn answer(&mut self, datagram: &[u8], peer: SocketAddr) -> io::Result<ControlFlow<StopReason>> {
         match protocol::parse_request(datagram) {
             Err(rejected) => {
-                stats.ignored += 1;
-                log_rejected(&rejected, len, peer);
+                self.stats.ignored += 1;
+                log_rejected(&rejected, datagram.len(), peer);
             }
             Ok(Request::Calibrate(size)) => {
-                replies.send(protocol::CALIBRATION_REPLY, peer);
+                self.replies.send(protocol::CALIBRATION_REPLY, peer);
                 say(format_args!(
                     "Buffer size calibrated at {size} bytes for {peer}"
                 ));
             }
-            Ok(Request::Exit) if !config.remote_exit && !net::is_local_operator(peer.ip()) => {
-                stats.exits_refused += 1;
+            Ok(Request::Exit) if !self.config.remote_exit && !net::is_local_operator(peer.ip()) => {
+                self.stats.exits_refused += 1;
                 warn(format_args!(
                     "ignored exit from {peer}: only this host's loopback address may stop the server (see --remote-exit)"
                 ));
             }
             Ok(Request::Exit) => {
-                replies.send(protocol::EXIT_REPLY, peer);
+                self.replies.send(protocol::EXIT_REPLY, peer);
                 say(format_args!("Exiting"));
-                return Ok(StopReason::ExitRequested);
+                return Ok(ControlFlow::Break(StopReason::ExitRequested));
             }
-            Ok(Request::Probe(seq)) => {
-                stats.probes += 1;
-                replies
-                    .limiter
-                    .credit(peer.ip(), config.probe_credit * len as f64);
-                // The seed draws the delay first, then the loss.
-                let delay = draw_delay(rng, &config.impairment);
-                if rng.random_bool(config.impairment.loss) {
-                    stats.dropped += 1;
-                    continue;
-                }
-                let reply = protocol::ack(seq);
-                if delay.is_zero() {
-                    if replies.send(&reply, peer) {
-                        counters.acked.fetch_add(1, Ordering::SeqCst);
-                    }
-                    continue;
-                }
-                if counters.pending.load(Ordering::SeqCst) >= MAX_PENDING_ACKS {
-                    stats.dropped += 1;
-                    warn(format_args!(
-                        "{MAX_PENDING_ACKS} delayed acks already waiting; dropping the ack for {peer}"
-                    ));
-                    continue;
-                }
-                if !replies.allow(peer, reply.len()) {
-                    continue;
-                }
-                order += 1;
-                let ack = DelayedAck {
-                    due: Instant::now() + delay,
-                    order,
-                    to: peer,
-                    reply,
-                };
-                counters.pending.fetch_add(1, Ordering::SeqCst);
-                match delayed.try_send(ack) {
-                    Ok(()) => {}
-                    Err(TrySendError::Full(_)) => {
-                        counters.pending.fetch_sub(1, Ordering::SeqCst);
-                        stats.dropped += 1;
-                        warn(format_args!(
-                            "too many delayed acks waiting; dropping the ack for {peer}"
-                        ));
-                    }
-                    Err(TrySendError::Disconnected(_)) => {
-                        return Err(io::Error::other("the ack timer thread stopped"));
-                    }
-                }
+            Ok(Request::Probe(seq)) => self.probe(seq, datagram.len(), peer)?,
+        }
+        Ok(ControlFlow::Continue(()))
+    }
+
+    /// A probe of `len` bytes: credits its source, draws its fate, and acks
+    /// it now, later (through the timer thread) or never.
+    fn probe(&mut self, seq: Option<u64>, len: usize, peer: SocketAddr) -> io::Result<()> {
+        self.stats.probes += 1;
+        let credit = self.config.probe_credit * len as f64;
+        self.replies.limiter.credit(peer.ip(), credit);
+        // The seed draws the delay first, then the loss.
+        let delay = draw_delay(&mut self.rng, &self.config.impairment);
+        if self.rng.sample(self.loss) {
+            self.stats.dropped += 1;
+            return Ok(());
+        }
+        let reply = protocol::ack(seq);
+        if delay.is_zero() {
+            if self.replies.send(&reply, peer) {
+                self.counters.acked.fetch_add(1, Ordering::SeqCst);
+            }
+            return Ok(());
+        }
+        if self.counters.pending.load(Ordering::SeqCst) >= MAX_PENDING_ACKS {
+            self.stats.dropped += 1;
+            warn(format_args!(
+                "{MAX_PENDING_ACKS} delayed acks already waiting; dropping the ack for {peer}"
+            ));
+            return Ok(());
+        }
+        if !self.replies.allow(peer, reply.len()) {
+            return Ok(());
+        }
+        self.order += 1;
+        let ack = DelayedAck {
+            due: Instant::now() + delay,
+            order: self.order,
+            to: peer,
+            reply,
+        };
+        self.delay(ack)
+    }
+
+    /// Hands a delayed ack to the timer thread.
+    fn delay(&mut self, ack: DelayedAck) -> io::Result<()> {
+        let peer = ack.to;
+        self.counters.pending.fetch_add(1, Ordering::SeqCst);
+        match self.delayed.try_send(ack) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => {
+                self.counters.pending.fetch_sub(1, Ordering::SeqCst);
+                self.stats.dropped += 1;
+                warn(format_args!(
+                    "too many delayed acks waiting; dropping the ack for {peer}"
+                ));
+                Ok(())
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                Err(io::Error::other("the ack timer thread stopped"))
             }
         }
     }
-    Ok(StopReason::Shutdown)
 }
 
+/// A delay drawn from the impairment's range (its shortest delay when the
+/// range is empty).
 fn draw_delay(rng: &mut StdRng, impairment: &Impairment) -> Duration {
     let (min, max) = (impairment.min_delay, impairment.max_delay);
-    if min == max {
+    if min >= max {
         return min;
     }
     Duration::from_nanos(rng.random_range(min.as_nanos() as u64..=max.as_nanos() as u64))
@@ -429,20 +447,5 @@ mod tests {
             assert!(delay >= impairment.min_delay && delay <= impairment.max_delay);
             assert_eq!(delay, draw_delay(&mut b, &impairment));
         }
-    }
-
-    #[test]
-    fn impairment_settings_are_checked() {
-        assert!(Impairment::default().validate().is_ok());
-        let bad_loss = Impairment {
-            loss: 1.5,
-            ..Impairment::default()
-        };
-        assert!(bad_loss.validate().is_err());
-        let inverted = Impairment {
-            min_delay: Duration::from_secs(2),
-            ..Impairment::default()
-        };
-        assert!(inverted.validate().is_err());
     }
 }

@@ -27,7 +27,7 @@
 
 use super::protocol::{self, Reply};
 use super::{say, warn};
-use crate::cli::ConnectArgs;
+use crate::cli::PingTarget;
 use crate::error::Context;
 use crate::net;
 use crate::pacing::Pacer;
@@ -208,63 +208,11 @@ enum Event {
     ReceiveFailed(io::Error),
 }
 
-/// What both clients are told on the command line: where the server is and
-/// what to send (the seed's `-ip -port -n -i -s`; the binaries rewrite the
-/// single-dash seed spellings with [`SEED_FLAGS`] before parsing). The
-/// server is the kit's [`ConnectArgs`]: `--server` (or the seed's `--ip`)
-/// and `-p/--port`.
-#[derive(Debug, Clone, clap::Args)]
-pub struct Target {
-    #[command(flatten)]
-    pub server: ConnectArgs,
-    /// Number of probes.
-    #[arg(short = 'n', long = "count", value_name = "COUNT")]
-    pub count: u64,
-    /// Seconds between probes, fractions allowed (the ramp: the first interval).
-    #[arg(short, long, value_name = "SECONDS")]
-    pub interval: f64,
-    /// Probe size in bytes (1 to 65507).
-    #[arg(short, long, value_name = "BYTES")]
-    pub size: usize,
-}
-
-/// The seed's single-dash flags and the long forms clap understands.
-pub const SEED_FLAGS: &[(&str, &str)] = &[("-ip", "--ip"), ("-port", "--port")];
-
-impl Target {
-    /// Checks that the server is given, and the count, interval and size.
-    pub fn validate(&self) -> Result<(), String> {
-        if self.server.given_host().is_none() {
-            return Err("no server given (-ip HOST or --server HOST)".into());
-        }
-        if self.server.given_port().is_none() {
-            return Err("no server port given (-port PORT or --port PORT)".into());
-        }
-        if self.count == 0 {
-            return Err("the number of messages (-n) must be at least 1".into());
-        }
-        if !self.interval.is_finite() || self.interval <= 0.0 || self.interval > 3600.0 {
-            return Err(format!(
-                "the interval (-i) must be a number of seconds above 0 and up to 3600, not {}",
-                self.interval
-            ));
-        }
-        if !(1..=protocol::MAX_DATAGRAM).contains(&self.size) {
-            return Err(format!(
-                "the packet size (-s) must be between 1 and {}, not {}",
-                protocol::MAX_DATAGRAM,
-                self.size
-            ));
-        }
-        Ok(())
-    }
-}
-
 /// The start both clients share: validate, resolve, bind, note oversized
 /// probes, and calibrate (printing the seed's lines). Returns the socket and
 /// the server's address, or `None` if Ctrl-C came during calibration.
 pub fn connect(
-    target: &Target,
+    target: &PingTarget,
     probe_text: &str,
     calibration_wait: Duration,
     shutdown: &Shutdown,
@@ -670,26 +618,6 @@ impl<O: Observer> Collector<'_, O> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn settings_are_checked() {
-        let target = |count, interval, size| Target {
-            server: ConnectArgs {
-                server: Some("127.0.0.1".into()),
-                port: Some(8080),
-                ..ConnectArgs::default()
-            },
-            count,
-            interval,
-            size,
-        };
-        assert!(target(10, 0.5, 1024).validate().is_ok());
-        assert!(target(0, 0.5, 1024).validate().is_err());
-        assert!(target(1, 0.0, 1024).validate().is_err());
-        assert!(target(1, f64::NAN, 1024).validate().is_err());
-        assert!(target(1, 0.5, 0).validate().is_err());
-        assert!(target(1, 0.5, 65_508).validate().is_err());
-    }
 
     /// Records what the collector reports.
     #[derive(Default)]

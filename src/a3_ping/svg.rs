@@ -50,79 +50,129 @@ pub fn render(panels: &[Panel]) -> String {
 }
 
 fn render_panel(svg: &mut String, panel: &Panel, offset_x: f64) {
-    let (left, right, top, bottom) = MARGIN;
-    let plot_left = offset_x + left;
-    let plot_right = offset_x + PANEL_WIDTH - right;
-    let plot_top = top;
-    let plot_bottom = PANEL_HEIGHT - bottom;
-
-    // Time is in whole seconds: no ticks between them.
-    let x_ticks = ticks(panel.points.iter().map(|p| p.0), 1.0);
-    let y_ticks = ticks(panel.points.iter().map(|p| p.1).chain([0.0]), 0.0);
-    // A little room left and right, so the end points are not on the frame.
-    let x_pad = (x_ticks.last - x_ticks.first) * 0.04;
-    let (x_min, x_max) = (x_ticks.first - x_pad, x_ticks.last + x_pad);
-    let (y_min, y_max) = (y_ticks.first, y_ticks.last);
-    let to_x = |x: f64| plot_left + (x - x_min) / (x_max - x_min) * (plot_right - plot_left);
-    let to_y = |y: f64| plot_bottom - (y - y_min) / (y_max - y_min) * (plot_bottom - plot_top);
-
+    let frame = Frame::new(panel, offset_x);
     let _ = writeln!(svg, "<g>");
     let _ = writeln!(
         svg,
         r#"<text x="{:.1}" y="24" text-anchor="middle" font-size="15">{}</text>"#,
-        (plot_left + plot_right) / 2.0,
+        frame.center_x(),
         escape(&panel.title)
     );
-    for x in x_ticks.values() {
-        let px = to_x(x);
+    frame.grid(svg);
+    frame.axes(svg, panel, offset_x);
+    frame.data(svg, panel);
+    let _ = writeln!(svg, "</g>");
+}
+
+/// One panel's plot area and how data maps onto it.
+struct Frame {
+    left: f64,
+    right: f64,
+    top: f64,
+    bottom: f64,
+    x_ticks: Ticks,
+    y_ticks: Ticks,
+    /// The data range shown across, with a little room at either end.
+    x_range: (f64, f64),
+}
+
+impl Frame {
+    fn new(panel: &Panel, offset_x: f64) -> Frame {
+        let (left, right, top, bottom) = MARGIN;
+        // Time is in whole seconds: no ticks between them.
+        let x_ticks = ticks(panel.points.iter().map(|p| p.0), 1.0);
+        let y_ticks = ticks(panel.points.iter().map(|p| p.1).chain([0.0]), 0.0);
+        // A little room left and right, so the end points are not on the frame.
+        let x_pad = (x_ticks.last - x_ticks.first) * 0.04;
+        Frame {
+            left: offset_x + left,
+            right: offset_x + PANEL_WIDTH - right,
+            top,
+            bottom: PANEL_HEIGHT - bottom,
+            x_range: (x_ticks.first - x_pad, x_ticks.last + x_pad),
+            x_ticks,
+            y_ticks,
+        }
+    }
+
+    fn to_x(&self, x: f64) -> f64 {
+        let (x_min, x_max) = self.x_range;
+        self.left + (x - x_min) / (x_max - x_min) * (self.right - self.left)
+    }
+
+    fn to_y(&self, y: f64) -> f64 {
+        let (y_min, y_max) = (self.y_ticks.first, self.y_ticks.last);
+        self.bottom - (y - y_min) / (y_max - y_min) * (self.bottom - self.top)
+    }
+
+    fn center_x(&self) -> f64 {
+        (self.left + self.right) / 2.0
+    }
+
+    /// The grid lines and their tick labels.
+    fn grid(&self, svg: &mut String) {
+        let (plot_left, plot_right) = (self.left, self.right);
+        let (plot_top, plot_bottom) = (self.top, self.bottom);
+        for x in self.x_ticks.values() {
+            let px = self.to_x(x);
+            let _ = writeln!(
+                svg,
+                r##"<line x1="{px:.1}" y1="{plot_top:.1}" x2="{px:.1}" y2="{plot_bottom:.1}" stroke="#dddddd"/><text x="{px:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
+                plot_bottom + 16.0,
+                self.x_ticks.label(x)
+            );
+        }
+        for y in self.y_ticks.values() {
+            let py = self.to_y(y);
+            let _ = writeln!(
+                svg,
+                r##"<line x1="{plot_left:.1}" y1="{py:.1}" x2="{plot_right:.1}" y2="{py:.1}" stroke="#dddddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
+                plot_left - 6.0,
+                py + 4.0,
+                self.y_ticks.label(y)
+            );
+        }
+    }
+
+    /// The frame around the plot and the axis labels.
+    fn axes(&self, svg: &mut String, panel: &Panel, offset_x: f64) {
+        let (plot_left, plot_top) = (self.left, self.top);
         let _ = writeln!(
             svg,
-            r##"<line x1="{px:.1}" y1="{plot_top:.1}" x2="{px:.1}" y2="{plot_bottom:.1}" stroke="#dddddd"/><text x="{px:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
-            plot_bottom + 16.0,
-            x_ticks.label(x)
+            r#"<rect x="{plot_left:.1}" y="{plot_top:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="black"/>"#,
+            self.right - self.left,
+            self.bottom - self.top
+        );
+        let _ = writeln!(
+            svg,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            self.center_x(),
+            PANEL_HEIGHT - 18.0,
+            escape(&panel.x_label)
+        );
+        let (label_x, label_y) = (offset_x + 18.0, (self.top + self.bottom) / 2.0);
+        let _ = writeln!(
+            svg,
+            r#"<text x="{label_x:.1}" y="{label_y:.1}" text-anchor="middle" transform="rotate(-90 {label_x:.1} {label_y:.1})">{}</text>"#,
+            escape(&panel.y_label)
         );
     }
-    for y in y_ticks.values() {
-        let py = to_y(y);
-        let _ = writeln!(
-            svg,
-            r##"<line x1="{plot_left:.1}" y1="{py:.1}" x2="{plot_right:.1}" y2="{py:.1}" stroke="#dddddd"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
-            plot_left - 6.0,
-            py + 4.0,
-            y_ticks.label(y)
-        );
-    }
-    let _ = writeln!(
-        svg,
-        r#"<rect x="{plot_left:.1}" y="{plot_top:.1}" width="{:.1}" height="{:.1}" fill="none" stroke="black"/>"#,
-        plot_right - plot_left,
-        plot_bottom - plot_top
-    );
-    let _ = writeln!(
-        svg,
-        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-        (plot_left + plot_right) / 2.0,
-        PANEL_HEIGHT - 18.0,
-        escape(&panel.x_label)
-    );
-    let (label_x, label_y) = (offset_x + 18.0, (plot_top + plot_bottom) / 2.0);
-    let _ = writeln!(
-        svg,
-        r#"<text x="{label_x:.1}" y="{label_y:.1}" text-anchor="middle" transform="rotate(-90 {label_x:.1} {label_y:.1})">{}</text>"#,
-        escape(&panel.y_label)
-    );
-    if panel.points.is_empty() {
-        let _ = writeln!(
-            svg,
-            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">no data</text>"#,
-            (plot_left + plot_right) / 2.0,
-            (plot_top + plot_bottom) / 2.0
-        );
-    } else {
+
+    /// The data: a line through the points and a star on each, or "no data".
+    fn data(&self, svg: &mut String, panel: &Panel) {
+        if panel.points.is_empty() {
+            let _ = writeln!(
+                svg,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">no data</text>"#,
+                self.center_x(),
+                (self.top + self.bottom) / 2.0
+            );
+            return;
+        }
         let path: Vec<String> = panel
             .points
             .iter()
-            .map(|&(x, y)| format!("{:.1},{:.1}", to_x(x), to_y(y)))
+            .map(|&(x, y)| format!("{:.1},{:.1}", self.to_x(x), self.to_y(y)))
             .collect();
         let _ = writeln!(
             svg,
@@ -134,12 +184,11 @@ fn render_panel(svg: &mut String, panel: &Panel, offset_x: f64) {
             let _ = writeln!(
                 svg,
                 r#"<polygon points="{}" fill="{}"/>"#,
-                star(to_x(x), to_y(y), 7.0),
+                star(self.to_x(x), self.to_y(y), 7.0),
                 escape(&panel.marker_color)
             );
         }
     }
-    let _ = writeln!(svg, "</g>");
 }
 
 /// The corners of a five-pointed star of outer radius `r` around (cx, cy).

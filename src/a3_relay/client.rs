@@ -134,25 +134,7 @@ pub fn run(
     input: impl BufRead + Send + 'static,
     shutdown: &Shutdown,
 ) -> io::Result<Session> {
-    let local_ip = config.bind.unwrap_or(match config.server {
-        SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
-        SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
-    });
-    if local_ip.is_ipv4() != config.server.is_ipv4() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "cannot reach server {} from local address {local_ip}: different address families",
-                config.server
-            ),
-        ));
-    }
-    // A connected socket hears only the server, and learns at once (ICMP
-    // port unreachable) when nothing listens there.
-    let socket = net::connect_udp(
-        config.server,
-        Some(SocketAddr::new(local_ip, config.local_port)),
-    )?;
+    let socket = connect(&config)?;
     let server = config.server;
     let console = Arc::new(Console::default());
     let (replies_tx, replies) = bounded(16);
@@ -168,17 +150,18 @@ pub fn run(
     let stop = menu_stop.clone();
     shutdown.on_trigger(move || stop.trigger());
     let no_server = Arc::new(AtomicBool::new(false));
-    let receiver = spawn_receiver(
-        socket.try_clone()?,
-        console.clone(),
-        replies_tx,
-        arrivals_tx,
-        receiver_stop.clone(),
-        NoServer {
+    let receiver = ReceiverThread {
+        socket: socket.try_clone()?,
+        console: console.clone(),
+        replies: replies_tx,
+        arrivals: arrivals_tx,
+        stop: receiver_stop.clone(),
+        no_server: NoServer {
             flag: no_server.clone(),
             stop_menu: menu_stop.clone(),
         },
-    )?;
+    }
+    .spawn()?;
     let lines = spawn_stdin_reader(input)?;
 
     let mut menu = Menu {
@@ -203,6 +186,30 @@ pub fn run(
         sent: menu.sent,
         received: menu.console.messages.load(Ordering::Relaxed),
     })
+}
+
+/// The client's socket: bound to `--bind` (or the wildcard of the
+/// server's family) and `--local-port`, and connected to the server, so it
+/// hears only the server and learns at once (ICMP port unreachable) when
+/// nothing listens there.
+fn connect(config: &ClientConfig) -> io::Result<UdpSocket> {
+    let local_ip = config.bind.unwrap_or(match config.server {
+        SocketAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        SocketAddr::V6(_) => Ipv6Addr::UNSPECIFIED.into(),
+    });
+    if local_ip.is_ipv4() != config.server.is_ipv4() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "cannot reach server {} from local address {local_ip}: different address families",
+                config.server
+            ),
+        ));
+    }
+    net::connect_udp(
+        config.server,
+        Some(SocketAddr::new(local_ip, config.local_port)),
+    )
 }
 
 /// What a menu session did, for `--json`.
@@ -248,59 +255,75 @@ fn spawn_stdin_reader(input: impl BufRead + Send + 'static) -> io::Result<Receiv
     Ok(rx)
 }
 
-fn spawn_receiver(
+/// The receiver thread: prints forwarded messages (around the prompt) and
+/// hands the server's replies to the menu.
+struct ReceiverThread {
     socket: UdpSocket,
     console: Arc<Console>,
+    /// The server's answers to the menu's requests.
     replies: Sender<Reply>,
+    /// A tick for every message printed.
     arrivals: Sender<()>,
     stop: Shutdown,
     no_server: NoServer,
-) -> io::Result<JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("relay-receiver".into())
-        .spawn(move || {
-            let mut buffer = vec![0u8; 64 * 1024];
-            loop {
-                // The socket is connected: everything comes from the server.
-                let from = match socket.peer_addr() {
-                    Ok(server) => server,
-                    Err(_) => return,
-                };
-                let len = match net::recv_connected(&socket, &mut buffer, &stop, None) {
-                    Ok(Some(len)) => len,
-                    Ok(None) => return,
-                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-                        no_server.flag.store(true, Ordering::SeqCst);
-                        no_server.stop_menu.trigger();
-                        return;
-                    }
-                    Err(e) => {
-                        crate::warn!("receive failed: {e}");
-                        stop.sleep(POLL_INTERVAL);
-                        continue;
-                    }
-                };
-                let text = String::from_utf8_lossy(&buffer[..len]);
-                // A full channel means nobody is waiting: dropping is fine.
-                match protocol::classify(&text) {
-                    Incoming::Forwarded { ip, port, text } => {
-                        console.announce(&message_lines(&format!("{ip}/{port}"), &text));
-                        let _ = arrivals.try_send(());
-                    }
-                    Incoming::Status(status) => {
-                        let _ = replies.try_send(Reply::Status(status));
-                    }
-                    Incoming::Address { ip, port, raw } => {
-                        let _ = replies.try_send(Reply::Address { ip, port, raw });
-                    }
-                    Incoming::Other(text) => {
-                        let sender = format!("{}/{}", from.ip(), from.port());
-                        console.announce(&message_lines(&sender, &text));
-                        let _ = arrivals.try_send(());
-                    }
+}
+
+impl ReceiverThread {
+    fn spawn(self) -> io::Result<JoinHandle<()>> {
+        std::thread::Builder::new()
+            .name("relay-receiver".into())
+            .spawn(move || self.run())
+    }
+
+    /// Receives until stopped, or until it learns that no server listens.
+    fn run(self) {
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            // The socket is connected: everything comes from the server.
+            let from = match self.socket.peer_addr() {
+                Ok(server) => server,
+                Err(_) => return,
+            };
+            let len = match net::recv_connected(&self.socket, &mut buffer, &self.stop, None) {
+                Ok(Some(len)) => len,
+                Ok(None) => return,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    self.no_server.flag.store(true, Ordering::SeqCst);
+                    self.no_server.stop_menu.trigger();
+                    return;
                 }
+                Err(e) => {
+                    crate::warn!("receive failed: {e}");
+                    self.stop.sleep(POLL_INTERVAL);
+                    continue;
+                }
+            };
+            self.dispatch(&String::from_utf8_lossy(&buffer[..len]), from);
+        }
+    }
+
+    /// Prints a message, or passes a reply on to the menu.
+    fn dispatch(&self, text: &str, from: SocketAddr) {
+        // A full channel means nobody is waiting: dropping is fine.
+        match protocol::classify(text) {
+            Incoming::Forwarded { ip, port, text } => {
+                self.console
+                    .announce(&message_lines(&format!("{ip}/{port}"), &text));
+                let _ = self.arrivals.try_send(());
             }
-        })
+            Incoming::Status(status) => {
+                let _ = self.replies.try_send(Reply::Status(status));
+            }
+            Incoming::Address { ip, port, raw } => {
+                let _ = self.replies.try_send(Reply::Address { ip, port, raw });
+            }
+            Incoming::Other(text) => {
+                let sender = format!("{}/{}", from.ip(), from.port());
+                self.console.announce(&message_lines(&sender, &text));
+                let _ = self.arrivals.try_send(());
+            }
+        }
+    }
 }
 
 /// The seed's two lines for a received message.

@@ -1,4 +1,5 @@
-//! The chat server: an accept loop, a reader and a writer thread per
+//! The chat server: an accept loop (the kit's
+//! [server skeleton](crate::net::serve)), a reader and a writer thread per
 //! client, and the hub (`hub.rs`) between them.
 //!
 //! ```text
@@ -16,7 +17,7 @@
 //! hub removes that one client.
 //!
 //! Memory stays bounded whatever clients send: a message is at most one
-//! read, the event queue holds [`EVENT_QUEUE`] of them, each client's
+//! read, the event queue holds `EVENT_QUEUE` of them, each client's
 //! backlog is capped in bytes (`--max-backlog`, see `hub.rs`), bytes held
 //! after an ambiguous upload header wait on disk, and the log drops lines
 //! rather than queue them without limit.
@@ -25,20 +26,17 @@ use super::hub::{self, Event, Hub, Message, OUTBOX_CAPACITY};
 use super::inbound::{self, Inbound, Outcome};
 use super::protocol;
 use crate::error::Context;
-use crate::net::{
-    accept_until_shutdown, bind_tcp, is_timeout, Conn, Lifecycle, Limits, Refused, SocketOptions,
-};
+use crate::net::serve::{serve, Connection, Handler};
+use crate::net::{bind_tcp, is_timeout, Conn, Limits, Refused, SocketOptions};
 use crate::output::{announce_listening, warn};
 use crate::shutdown::Shutdown;
 use crossbeam_channel::{Receiver, Sender};
-use std::cell::Cell;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown as Direction, SocketAddr, TcpStream};
-use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread;
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 /// Stack size of the per-client threads: they need little, and 1000
@@ -120,71 +118,79 @@ pub fn run(config: &ServerConfig, shutdown: &Shutdown) -> io::Result<ServerSumma
         .name("chat-hub".into())
         .spawn(move || hub_state.run(&hub_events, &hub_shutdown))?;
 
-    let shared = Arc::new(Shared {
-        config: config.clone(),
-        events,
-    });
-    let mut lifecycle = Lifecycle::new(config.limits, "chat")?;
-    let mut summary = ServerSummary::default();
-    let accepted = accept_until_shutdown(&listener, shutdown, |stream, peer| {
-        if admit(&shared, &mut lifecycle, stream, peer, shutdown) {
-            summary.clients += 1;
-        }
-        ControlFlow::Continue(())
-    });
-    // Wake the hub even if the accept loop stopped on an error.
-    shutdown.trigger();
-    if hub.join().is_err() {
-        crate::warn!("error: the chat hub stopped unexpectedly");
-    }
-    drop(shared);
-    // The hub has closed every socket; wait (briefly) for the connection
-    // threads, so unfinished uploads are cleaned up before the process exits.
-    lifecycle.drain(DRAIN_TIME);
+    let mut server = ChatServer {
+        shared: Arc::new(Shared {
+            config: config.clone(),
+            events,
+        }),
+        hub: Some(hub),
+        shutdown: shutdown.clone(),
+    };
+    let served = serve(listener, config.limits, "chat", shutdown, &mut server);
+    let summary = ServerSummary {
+        clients: served.as_ref().copied().unwrap_or(0),
+    };
     crate::say!("exit");
     crate::report!("Server stopped: {} client(s) served", summary.clients);
-    accepted.map(|()| summary)
+    served.map(|_| summary)
 }
 
-/// Starts serving a new connection (evicting the client that has sent the
-/// least recently if the server is full), or turns it away with a message;
-/// says whether it is served.
-fn admit(
-    shared: &Arc<Shared>,
-    lifecycle: &mut Lifecycle,
-    stream: TcpStream,
-    addr: SocketAddr,
-    shutdown: &Shutdown,
-) -> bool {
-    let peer = protocol::peer_label(addr);
-    let admitted = match lifecycle.admit(&stream, addr, shutdown) {
-        Ok(admitted) => admitted,
-        Err(refused) => {
-            warn(format_args!("! Refused {peer}: {refused}"));
-            match refused {
-                Refused::Full { max_clients } => {
-                    refuse(stream, &protocol::server_full(max_clients))
-                }
-                Refused::SourceShare { max_per_source } => {
-                    refuse(stream, &source_full(max_per_source))
-                }
-                Refused::ShuttingDown | Refused::NoResources => {}
+/// The chat server's side of the accept loop: starts each client's writer
+/// and hands its reader to the skeleton; turns newcomers away with a
+/// message when full.
+struct ChatServer {
+    shared: Arc<Shared>,
+    /// The hub's thread, joined when the server stops.
+    hub: Option<JoinHandle<()>>,
+    shutdown: Shutdown,
+}
+
+impl Handler for ChatServer {
+    type Connection = Reader;
+
+    fn open(&mut self, stream: TcpStream, addr: SocketAddr, conn: &Conn) -> Option<Reader> {
+        let peer = protocol::peer_label(addr);
+        match start_writer(&self.shared, conn.id(), &peer, stream) {
+            Ok(reader) => Some(reader),
+            Err(e) => {
+                warn(format_args!("! Cannot serve {peer}: {e}"));
+                None
             }
-            return false;
         }
-    };
-    if let Some(evicted) = admitted.evicted {
-        let evicted = protocol::peer_label(evicted);
+    }
+
+    fn refused(&mut self, stream: TcpStream, addr: SocketAddr, why: Refused) {
+        let peer = protocol::peer_label(addr);
+        warn(format_args!("! Refused {peer}: {why}"));
+        match why {
+            Refused::Full { max_clients } => refuse(stream, &protocol::server_full(max_clients)),
+            Refused::SourceShare { max_per_source } => refuse(stream, &source_full(max_per_source)),
+            Refused::ShuttingDown | Refused::NoResources => {}
+        }
+    }
+
+    fn evicted(&mut self, evicted: SocketAddr, peer: SocketAddr) {
+        let (evicted, peer) = (protocol::peer_label(evicted), protocol::peer_label(peer));
         warn(format_args!(
             "! Evicted {evicted} (sent the least recently) to admit {peer}"
         ));
     }
-    match spawn_connection(shared, lifecycle, admitted.conn, &peer, stream) {
-        Ok(()) => true,
-        Err(e) => {
-            warn(format_args!("! Cannot serve {peer}: {e}"));
-            false
+
+    fn not_started(&mut self, reader: Reader, _addr: SocketAddr, error: io::Error) {
+        // Dropping the reader drops the outbox, which ends the writer too.
+        warn(format_args!("! Cannot serve {}: {error}", reader.peer));
+    }
+
+    /// Stops the hub (which closes every socket), then gives the connection
+    /// threads [`DRAIN_TIME`] to end, so unfinished uploads are cleaned up
+    /// before the process exits.
+    fn stopping(&mut self, _open: usize) -> Duration {
+        // Wake the hub even if the accept loop stopped on an error.
+        self.shutdown.trigger();
+        if self.hub.take().is_some_and(|hub| hub.join().is_err()) {
+            crate::warn!("error: the chat hub stopped unexpectedly");
         }
+        DRAIN_TIME
     }
 }
 
@@ -201,17 +207,15 @@ fn refuse(mut stream: TcpStream, line: &str) {
     let _ = stream.shutdown(Direction::Both);
 }
 
-/// Spawns the writer and reader threads of one connection; they and the
-/// hub share the one socket. If anything fails, the connection is dropped
-/// (and closed) with the error.
-fn spawn_connection(
+/// Starts the writer thread of connection `id` and returns its reader,
+/// which the skeleton runs on a thread of its own; they and the hub share
+/// the one socket.
+fn start_writer(
     shared: &Arc<Shared>,
-    lifecycle: &mut Lifecycle,
-    conn: Conn,
+    id: u64,
     peer: &str,
     stream: TcpStream,
-) -> io::Result<()> {
-    let id = conn.id();
+) -> io::Result<Reader> {
     stream.set_nodelay(true)?;
     let socket = Arc::new(stream);
     let writer_socket = Arc::clone(&socket);
@@ -229,15 +233,11 @@ fn spawn_connection(
         backlog,
         socket: Arc::clone(&socket),
     };
-    let peer = peer.to_string();
-    let shared = Arc::clone(shared);
-    // If this spawn fails, the closure (and with it the outbox) is dropped,
-    // which ends the writer thread too.
-    let reader = thread::Builder::new()
-        .name(format!("chat-read-{id}"))
-        .stack_size(CLIENT_THREAD_STACK);
-    lifecycle.spawn(reader, conn, move |conn| {
-        read_from_client(&shared, &conn, &peer, &socket, join)
+    Ok(Reader {
+        shared: Arc::clone(shared),
+        peer: peer.to_string(),
+        socket,
+        join,
     })
 }
 
@@ -289,38 +289,93 @@ fn write_all_vectored(mut socket: &TcpStream, messages: &[Message]) -> io::Resul
     Ok(())
 }
 
-/// Reads one client until its connection ends, turning its bytes into events.
-fn read_from_client(shared: &Shared, conn: &Conn, peer: &str, socket: &TcpStream, join: Event) {
-    let id = conn.id();
-    let events = &shared.events;
-    if events.send(join).is_err() {
-        return;
+/// One client's reader: reads until its connection ends, turning its bytes
+/// into events for the hub.
+struct Reader {
+    shared: Arc<Shared>,
+    peer: String,
+    socket: Arc<TcpStream>,
+    /// The hub's news of this client, sent first.
+    join: Event,
+}
+
+impl Connection for Reader {
+    const STACK_SIZE: Option<usize> = Some(CLIENT_THREAD_STACK);
+
+    fn thread_name(&self, _server: &str, id: u64) -> String {
+        format!("chat-read-{id}")
     }
-    let config = &shared.config;
-    let mut inbound = Inbound::new(&config.upload_dir, config.max_upload, &id.to_string());
-    let prefix = protocol::chat_prefix(peer);
-    let hub_alive = Cell::new(true);
-    let mut emit = |outcome: Outcome<'_>| {
+
+    fn serve(self, conn: Conn) {
+        let id = conn.id();
+        let Reader {
+            shared,
+            peer,
+            socket,
+            join,
+        } = self;
+        let events = &shared.events;
+        if events.send(join).is_err() {
+            return;
+        }
+        let config = &shared.config;
+        let mut inbound = Inbound::new(&config.upload_dir, config.max_upload, &id.to_string());
+        let mut to_hub = ToHub {
+            events,
+            id,
+            prefix: protocol::chat_prefix(&peer),
+            alive: true,
+        };
+        read_until_end(&socket, &conn, &mut inbound, &mut to_hub);
+        inbound.end_of_stream(&mut |outcome| to_hub.emit(outcome));
+        if let Some(note) = inbound.abandon() {
+            crate::warn!("! {peer}: {note}");
+        }
+        let _ = events.send(Event::Leave { id });
+    }
+}
+
+/// A reader's way to the hub.
+struct ToHub<'a> {
+    events: &'a Sender<Event>,
+    id: u64,
+    /// What goes before every chat line of this client.
+    prefix: String,
+    /// Cleared once a send fails: the hub has stopped.
+    alive: bool,
+}
+
+impl ToHub<'_> {
+    fn send(&mut self, event: Event) {
+        if self.events.send(event).is_err() {
+            self.alive = false;
+        }
+    }
+
+    /// Turns what the inbound side decided into the hub's events.
+    fn emit(&mut self, outcome: Outcome<'_>) {
+        let id = self.id;
         let event = match outcome {
             Outcome::Chat(bytes) => Event::Chat {
                 id,
-                message: [prefix.as_bytes(), bytes].concat().into(),
+                message: [self.prefix.as_bytes(), bytes].concat().into(),
             },
             Outcome::Uploaded { name, saved } => {
                 if name != saved {
                     let line = protocol::saved_as(&name, &saved);
-                    if events.send(Event::Notice { id, line }).is_err() {
-                        hub_alive.set(false);
-                    }
+                    self.send(Event::Notice { id, line });
                 }
                 Event::Uploaded { id }
             }
             Outcome::Refused(line) => Event::Notice { id, line },
         };
-        if events.send(event).is_err() {
-            hub_alive.set(false);
-        }
-    };
+        self.send(event);
+    }
+}
+
+/// Reads `socket` until end of stream, an error or the hub's end, feeding
+/// every read to `inbound`.
+fn read_until_end(socket: &TcpStream, conn: &Conn, inbound: &mut Inbound, to_hub: &mut ToHub) {
     let mut reader = socket;
     let mut buffer = [0u8; protocol::READ_SIZE];
     let mut timeout_set = false;
@@ -342,19 +397,16 @@ fn read_from_client(shared: &Shared, conn: &Conn, peer: &str, socket: &TcpStream
             Ok(count) => {
                 last_data = Instant::now();
                 conn.record(count);
-                inbound.feed(&buffer[..count], &mut emit);
+                inbound.feed(&buffer[..count], &mut |outcome| to_hub.emit(outcome));
             }
-            Err(e) if is_timeout(&e) => inbound.paused(last_data.elapsed(), &mut emit),
+            Err(e) if is_timeout(&e) => {
+                inbound.paused(last_data.elapsed(), &mut |outcome| to_hub.emit(outcome))
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => break,
         }
-        if !hub_alive.get() {
+        if !to_hub.alive {
             break;
         }
     }
-    inbound.end_of_stream(&mut emit);
-    if let Some(note) = inbound.abandon() {
-        crate::warn!("! {peer}: {note}");
-    }
-    let _ = events.send(Event::Leave { id });
 }

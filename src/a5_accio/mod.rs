@@ -38,12 +38,16 @@
 //! stderr and exit with status 1 (the course's spelling, in capitals).
 //!
 //! - [`protocol`] — the contract: `ERROR`, file names, ports, timeouts;
-//! - [`server`] — the accept loop and one receiving thread per connection;
+//! - [`server`] — the accept loop: limits, refusals, stopping;
+//! - [`numbering`] — file numbers on disk: claims, leftovers, never overwriting;
+//! - [`transfer`] — one receiving thread: stream to `.n.file.part`, publish or `ERROR`;
 //! - [`client`] — connect, stream the file, half-close, wait for the close.
 
 pub mod client;
+pub mod numbering;
 pub mod protocol;
 pub mod server;
+pub mod transfer;
 
 use crate::output::warn;
 use std::fmt::Display;

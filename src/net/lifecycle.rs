@@ -459,34 +459,6 @@ impl Lifecycle {
         self.shared.registry().entries.len()
     }
 
-    /// [`Lifecycle::admit`] for a server with nothing to tell a refused
-    /// client: warns `PEER: refused: WHY; connection closed` (then `None`:
-    /// the caller drops the stream) or `EVICTED: evicted (least progress)
-    /// to admit PEER`.
-    pub fn admit_or_warn(
-        &self,
-        stream: &TcpStream,
-        peer: SocketAddr,
-        shutdown: &Shutdown,
-    ) -> Option<Conn> {
-        match self.admit(stream, peer, shutdown) {
-            Ok(admitted) => {
-                if let Some(evicted) = admitted.evicted {
-                    warn(format_args!(
-                        "{evicted}: evicted (least progress) to admit {peer}"
-                    ));
-                }
-                Some(admitted.conn)
-            }
-            Err(refused) => {
-                warn(format_args!(
-                    "{peer}: refused: {refused}; connection closed"
-                ));
-                None
-            }
-        }
-    }
-
     /// Admits `stream` from `peer`, or says why not (the caller then closes
     /// it, perhaps after a message). When full, evicts the connection that
     /// has made the least progress; if none has fallen [`Limits::eviction_grace`]
