@@ -4,7 +4,6 @@
 //! shutdown (see [`Lifecycle`]).
 
 use crate::net::accept::write_all_checked;
-use crate::output::warn;
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
 use crate::sync::{lock, wait_timeout};
 use std::collections::HashMap;
