@@ -544,11 +544,7 @@ fn receive_stream(
                     receiver.close_interval(stream, start, end);
                 }
                 let header = Header::parse(datagram);
-                let arrival_ns = match (header, kernel_ns) {
-                    (None, _) => 0,
-                    (Some(_), Some(ns)) => ns,
-                    (Some(_), None) => unix.at(now),
-                };
+                let arrival_ns = unix.arrival_ns(header.is_some(), kernel_ns, now);
                 receiver.record(len, header, now, arrival_ns);
             }
             Err(e) if net::is_timeout(&e) => {

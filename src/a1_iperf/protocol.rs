@@ -364,42 +364,7 @@ impl Control {
                 words.next().is_none().then_some(alive)?
             }
             "REFUSED" => Control::Refused(first_line.split_once(' ')?.1.to_string()),
-            "HELLO" | "JOIN" | "JOINED" | "PROBE" | "ECHO" => {
-                let mut words = first_line.split(' ').skip(1);
-                let token = token(words.next())?;
-                let numbers: Vec<u64> = words
-                    .map(|w| w.parse().ok())
-                    .collect::<Option<Vec<u64>>>()?;
-                match (kind, numbers.as_slice()) {
-                    (
-                        "HELLO",
-                        &[streams, reverse, length, rate, bytes, time_ms, ref pacing @ ..],
-                    ) if pacing.len() <= 1 => {
-                        let streams = u16::try_from(streams).ok()?;
-                        if !(1..=MAX_STREAMS).contains(&streams)
-                            || reverse > 1
-                            || !(1..=MAX_LENGTH as u64).contains(&length)
-                        {
-                            return None;
-                        }
-                        Control::Hello(Hello {
-                            token,
-                            streams,
-                            reverse: reverse == 1,
-                            length: length as usize,
-                            rate,
-                            bytes,
-                            time_ms,
-                            pacing_us: pacing.first().copied().unwrap_or(0),
-                        })
-                    }
-                    ("JOIN", &[stream]) => Control::Join(token, u16::try_from(stream).ok()?),
-                    ("JOINED", &[stream]) => Control::Joined(token, u16::try_from(stream).ok()?),
-                    ("PROBE", &[stream]) => Control::Probe(token, u16::try_from(stream).ok()?),
-                    ("ECHO", &[stream]) => Control::Echo(token, u16::try_from(stream).ok()?),
-                    _ => return None,
-                }
-            }
+            "HELLO" | "JOIN" | "JOINED" | "PROBE" | "ECHO" => parse_tokened(kind, first_line)?,
             "FIN" => {
                 let fin = Fin {
                     stream: u16::try_from(next_u64()?).ok()?,
@@ -421,6 +386,54 @@ impl Control {
             _ => return None,
         };
         Some(control)
+    }
+}
+
+/// A control message whose first field is a 16-hex-digit token (or
+/// cookie, or nonce) and the rest decimal numbers.
+fn parse_tokened(kind: &str, first_line: &str) -> Option<Control> {
+    let mut words = first_line.split(' ').skip(1);
+    let token = u64::from_str_radix(words.next()?, 16).ok()?;
+    let numbers: Vec<u64> = words
+        .map(|w| w.parse().ok())
+        .collect::<Option<Vec<u64>>>()?;
+    let stream = |n: u64| u16::try_from(n).ok();
+    let control = match (kind, numbers.as_slice()) {
+        ("HELLO", fields) => Control::Hello(Hello::from_fields(token, fields)?),
+        ("JOIN", &[n]) => Control::Join(token, stream(n)?),
+        ("JOINED", &[n]) => Control::Joined(token, stream(n)?),
+        ("PROBE", &[n]) => Control::Probe(token, stream(n)?),
+        ("ECHO", &[n]) => Control::Echo(token, stream(n)?),
+        _ => return None,
+    };
+    Some(control)
+}
+
+impl Hello {
+    /// A `HELLO` from its token and numeric fields (the pacing field may be
+    /// missing); `None` when out of range.
+    fn from_fields(token: u64, fields: &[u64]) -> Option<Hello> {
+        let &[streams, reverse, length, rate, bytes, time_ms, ref pacing @ ..] = fields else {
+            return None;
+        };
+        let streams = u16::try_from(streams).ok()?;
+        if pacing.len() > 1
+            || !(1..=MAX_STREAMS).contains(&streams)
+            || reverse > 1
+            || !(1..=MAX_LENGTH as u64).contains(&length)
+        {
+            return None;
+        }
+        Some(Hello {
+            token,
+            streams,
+            reverse: reverse == 1,
+            length: length as usize,
+            rate,
+            bytes,
+            time_ms,
+            pacing_us: pacing.first().copied().unwrap_or(0),
+        })
     }
 }
 

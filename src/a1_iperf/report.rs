@@ -216,6 +216,14 @@ pub fn two_side_table(sender: &View, receiver: Option<&View>) -> Vec<String> {
         }
     }
     lines.push("- - - - - - - - - - - - - - - - - - - - - - - - -".to_string());
+    lines.extend(two_side_totals(sender, receiver));
+    lines
+}
+
+/// The totals under the side-by-side table: per stream, then `[SUM]`.
+fn two_side_totals(sender: &View, receiver: Option<&View>) -> Vec<String> {
+    let streams = sender.streams.len();
+    let mut lines = Vec::new();
     for (stream, sent) in sender.streams.iter().enumerate() {
         let received = receiver.and_then(|r| r.streams.get(stream));
         if streams > 1 || receiver.is_some() {
@@ -509,10 +517,12 @@ impl TestReport {
             .field("start_unix", JsonValue::Float(self.started_unix))
             .field("reverse", JsonValue::Bool(self.reverse))
             .field("end", JsonValue::Str(self.end.name()))
-            .optional("refusal", self.refusal.as_deref().map(JsonValue::Str))
             .field("strays", JsonValue::Uint(self.strays))
             .raw_field(side, &figures_json(&self.view.total(), receiver).finish())
             .raw_field("intervals", &intervals_json(&self.view, receiver));
+        if let Some(refusal) = &self.refusal {
+            json = json.field("refusal", JsonValue::Str(refusal));
+        }
         if self.view.streams.len() > 1 {
             let streams = self.view.streams.iter().enumerate().map(|(id, f)| {
                 JsonObject::new()

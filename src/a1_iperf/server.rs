@@ -25,15 +25,18 @@
 //! [`Caps`] bound what a `HELLO` may ask for. A `--reverse` test is run by
 //! [`reverse`].
 
+mod receive_test;
 mod reverse;
 
-use super::guard::{Budget, Caps, Echoed, Joins};
+use receive_test::ReceiveTest;
+
+use super::guard::{Budget, Caps, Echoed};
 use super::protocol::{
-    reverse_reply, stats_datagrams, throughput_reply, Control, Header, Hello, START, STOP,
+    reverse_reply, stats_datagrams, throughput_reply, Control, Header, START, STOP,
 };
 use super::report;
 use super::sender;
-use super::stats::{merge_intervals, IntervalClock, StreamReceiver, UnixClock, View};
+use super::stats::{StreamReceiver, View};
 use crate::net::{self, SocketOptions};
 use crate::output;
 use crate::ratelimit::PerSourceLimiter;
@@ -381,15 +384,8 @@ impl Server<'_> {
     /// `STOP` (`Ok(None)` also when a reverse `HELLO` hands the test over
     /// to [`Self::send_reverse`]), idle timeout or shutdown.
     fn receive(&mut self, test: &mut ReceiveTest) -> io::Result<Option<TestEnd>> {
-        // Non-blocking while datagrams flow, blocking (with the read timeout)
-        // once the socket has been empty for SPIN_BEFORE_BLOCKING.
-        let mut polling = true;
-        self.socket.set_nonblocking(true)?;
-        // Arrival times from the kernel where it gives them: the jitter is
-        // then the network's, not this loop's scheduling (see the README's
-        // lab section).
-        net::enable_receive_timestamps(&self.socket);
-        let mut next_boundary = test.clock.next_boundary();
+        let mut polling = self.start_receiving()?;
+        let mut next_check = test.next_check();
         // The hot loop: one recv per datagram, the shutdown flag checked each
         // time (an atomic load), the clocks read once per counted datagram.
         let end = loop {
@@ -424,47 +420,72 @@ impl Server<'_> {
                     if index == 0 && datagram == STOP {
                         break TestEnd::Stopped;
                     }
-                    if test.deadline.is_some_and(|d| now >= d) {
-                        break TestEnd::TimeLimit;
-                    }
-                    if next_boundary.is_some_and(|b| now >= b) {
+                    if next_check.is_some_and(|b| now >= b) {
+                        if test.deadline.is_some_and(|d| now >= d) {
+                            break TestEnd::TimeLimit;
+                        }
                         test.close_intervals(now, self.config.json);
-                        next_boundary = test.clock.next_boundary();
+                        next_check = test.next_check();
                     }
                     let header = Header::parse(datagram);
-                    let arrival_ns = match (header, kernel_ns) {
-                        (None, _) => 0,
-                        (Some(_), Some(ns)) => ns,
-                        (Some(_), None) => test.unix.at(now),
-                    };
+                    let arrival_ns = test.unix.arrival_ns(header.is_some(), kernel_ns, now);
                     test.streams[index].2.record(len, header, now, arrival_ns);
                 }
-                Err(e) if polling && e.kind() == io::ErrorKind::WouldBlock => {
-                    if test.last_heard.elapsed() >= SPIN_BEFORE_BLOCKING {
-                        self.socket.set_nonblocking(false)?;
-                        polling = false;
-                    } else {
-                        std::hint::spin_loop();
+                Err(e) => {
+                    if let Some(end) = self.no_datagram(test, e, &mut polling)? {
+                        break end;
                     }
                 }
-                Err(e) if net::is_timeout(&e) => {
-                    if test.last_heard.elapsed() >= self.config.idle_timeout {
-                        break TestEnd::IdleTimeout;
-                    }
-                    if test.deadline.is_some_and(|d| Instant::now() >= d) {
-                        break TestEnd::TimeLimit;
-                    }
-                }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::Interrupted | io::ErrorKind::ConnectionRefused
-                    ) => {}
-                Err(e) => return Err(e),
             }
         };
         self.socket.set_nonblocking(false)?;
         Ok(Some(end))
+    }
+
+    /// Readies the socket for the receive loop; returns `polling` (true).
+    fn start_receiving(&self) -> io::Result<bool> {
+        // Non-blocking while datagrams flow, blocking (with the read timeout)
+        // once the socket has been empty for SPIN_BEFORE_BLOCKING.
+        self.socket.set_nonblocking(true)?;
+        // Arrival times from the kernel where it gives them: the jitter is
+        // then the network's, not this loop's scheduling (see the README's
+        // lab section).
+        net::enable_receive_timestamps(&self.socket);
+        Ok(true)
+    }
+
+    /// The receive loop found no datagram: spins a moment more, then
+    /// blocks; ends the test after the idle timeout or at the deadline.
+    fn no_datagram(
+        &mut self,
+        test: &ReceiveTest,
+        error: io::Error,
+        polling: &mut bool,
+    ) -> io::Result<Option<TestEnd>> {
+        match error {
+            e if *polling && e.kind() == io::ErrorKind::WouldBlock => {
+                if test.last_heard.elapsed() >= SPIN_BEFORE_BLOCKING {
+                    self.socket.set_nonblocking(false)?;
+                    *polling = false;
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+            e if net::is_timeout(&e) => {
+                if test.last_heard.elapsed() >= self.config.idle_timeout {
+                    return Ok(Some(TestEnd::IdleTimeout));
+                }
+                if test.deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Ok(Some(TestEnd::TimeLimit));
+                }
+            }
+            e if matches!(
+                e.kind(),
+                io::ErrorKind::Interrupted | io::ErrorKind::ConnectionRefused
+            ) => {}
+            e => return Err(e),
+        }
+        Ok(None)
     }
 
     /// A datagram from outside the test: a `JOIN` or `ECHO` of a stream
@@ -606,129 +627,4 @@ enum Next {
     Reverse,
     /// The test is over.
     End(TestEnd),
-}
-
-/// A normal (receiving) test in progress.
-struct ReceiveTest {
-    client: SocketAddr,
-    started: Instant,
-    /// `(address, stream id, counters)`; the client's own address first.
-    streams: Vec<(SocketAddr, u16, StreamReceiver)>,
-    clock: IntervalClock,
-    /// When a datagram of the test last arrived.
-    last_heard: Instant,
-    /// Arrival times on the Unix clock, for jitter.
-    unix: UnixClock,
-    strays: u64,
-    hello: Option<Hello>,
-    /// Server-chosen: joins must carry it.
-    cookie: u64,
-    printed_heading: bool,
-    /// Which addresses proved they receive, for which stream.
-    joins: Joins,
-    /// What may be sent to the client's address.
-    budget: Budget,
-    /// Where `--server-max-duration` cuts the test.
-    deadline: Option<Instant>,
-    /// Why the `HELLO` was refused.
-    refusal: Option<String>,
-}
-
-impl ReceiveTest {
-    /// A test that `START` from `client` began at `started`.
-    fn new(client: SocketAddr, started: Instant, config: &ServerConfig) -> ReceiveTest {
-        let mut budget = Budget::default();
-        budget.received(START.len() as u64);
-        ReceiveTest {
-            client,
-            started,
-            streams: vec![(client, 0, StreamReceiver::default())],
-            clock: IntervalClock::new(started, config.interval),
-            last_heard: started,
-            unix: UnixClock::now(),
-            strays: 0,
-            hello: None,
-            cookie: rand::random(),
-            printed_heading: false,
-            joins: Joins::default(),
-            budget,
-            deadline: config.caps.max_duration.map(|max| started + max),
-            refusal: None,
-        }
-    }
-
-    /// Closes every interval that ended by `now` and prints it.
-    fn close_intervals(&mut self, now: Instant, json: bool) {
-        while let Some((start, end)) = self.clock.advance(now) {
-            self.close_one(start, end, json);
-        }
-    }
-
-    fn close_one(&mut self, start: f64, end: f64, json: bool) {
-        let mut closed: Vec<_> = self
-            .streams
-            .iter_mut()
-            .map(|(_, id, stream)| stream.close_interval(*id, start, end))
-            .collect();
-        closed.sort_by_key(|i| i.stream);
-        if !json {
-            // Jitter and loss columns only for a stream with headers.
-            let sequenced = closed.iter().any(|i| i.figures.lost.is_some());
-            report::print_interval_rows(&closed, sequenced, &mut self.printed_heading);
-        }
-    }
-
-    /// The report, after a last partial interval up to the last datagram,
-    /// and what may still be sent to the client.
-    fn finish(
-        mut self,
-        end: TestEnd,
-        started_unix: f64,
-        config: &ServerConfig,
-    ) -> (TestReport, Budget) {
-        let last = self.streams.iter().filter_map(|s| s.2.last_arrival()).max();
-        if let Some(last) = last {
-            self.close_intervals(last, config.json);
-            let end_seconds = self.clock.seconds_at(last);
-            let unreported = self.streams.iter().any(|s| s.2.has_unreported());
-            if self.clock.next_boundary().is_some()
-                && unreported
-                && end_seconds > self.clock.current_start()
-            {
-                self.close_one(self.clock.current_start(), end_seconds, config.json);
-            }
-        }
-        // The client's own datagrams count towards what it may be sent.
-        if let Some((_, _, stream)) = self.streams.iter().find(|s| s.0 == self.client) {
-            self.budget.received(stream.totals(0.0).bytes);
-        }
-        self.streams.sort_by_key(|s| s.1);
-        let started = self.started;
-        let socklab_client = self.hello.is_some() || self.streams.iter().any(|s| s.2.sequenced());
-        let view = View {
-            streams: self
-                .streams
-                .iter()
-                .map(|(_, _, s)| {
-                    let seconds = s.last_arrival().map_or(0.0, |at| {
-                        at.saturating_duration_since(started).as_secs_f64()
-                    });
-                    s.totals(seconds)
-                })
-                .collect(),
-            intervals: merge_intervals(self.streams.iter().map(|s| s.2.intervals())),
-        };
-        let report = TestReport {
-            client: self.client,
-            started_unix,
-            reverse: false,
-            view,
-            receive_time: last.map_or(Duration::ZERO, |l| l.saturating_duration_since(started)),
-            strays: self.strays,
-            end,
-            socklab_client,
-            refusal: self.refusal,
-        };
-        (report, self.budget)
-    }
 }
