@@ -4,7 +4,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use clap::Parser;
-use socklab::a1_iperf::{protocol, server};
+use socklab::a1_iperf::{guard, protocol, server};
 use socklab::cli::{exit_with, positive_seconds, ListenArgs, OutputArgs, Seconds};
 use socklab::shutdown::Shutdown;
 use std::process::ExitCode;
@@ -37,6 +37,16 @@ struct Args {
     /// Seconds between interval reports during a test (0 turns them off).
     #[arg(long, default_value_t = Seconds::new(1), value_name = "SECONDS")]
     interval: Seconds,
+    /// Highest rate a --reverse test may ask for, in bits per second
+    /// (K/M/G suffixes; 0: no limit). An unpaced request asks for more;
+    /// a client asking for more gets a refusal line.
+    #[arg(long, default_value = "100M", value_name = "RATE",
+          value_parser = socklab::pacing::parse_rate)]
+    server_bitrate_limit: u64,
+    /// Longest test in seconds, either direction (0: no limit): a request
+    /// for longer is refused, a test running longer is cut.
+    #[arg(long, default_value_t = Seconds(guard::DEFAULT_MAX_DURATION), value_name = "SECONDS")]
+    server_max_duration: Seconds,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -62,6 +72,10 @@ fn run(args: &Args) -> std::io::Result<()> {
         recv_buffer: (args.recv_buffer > 0).then_some(args.recv_buffer),
         interval: Some(args.interval.0).filter(|i| !i.is_zero()),
         json: args.output.json,
+        caps: guard::Caps {
+            bitrate_limit: args.server_bitrate_limit,
+            max_duration: Some(args.server_max_duration.0).filter(|d| !d.is_zero()),
+        },
     };
     server::run(&config, &Shutdown::install()?).map(drop)
 }

@@ -11,6 +11,11 @@
 //!   gets no answer.
 //! - Both: a flood of tiny requests gets replies bounded by the per-source
 //!   limit, while the ramp at its fastest and a normal client are served.
+//! - a1 iperf: a `JOIN` forged with a victim's address (from a second
+//!   socket standing in for the victim, and from a raw socket) gets the
+//!   victim one `PROBE` no longer than the `JOIN` and no test data; every
+//!   message an unproved address can send gets back at most its own bytes
+//!   (the amplification table of `docs/protocols/a1-iperf.md`, row by row).
 //!
 //! The forged-source tests need a raw socket (`IP_HDRINCL`, root or
 //! CAP_NET_RAW); without one they say so on stderr and pass as skipped.
@@ -28,6 +33,7 @@ const PING_SERVER: &str = env!("CARGO_BIN_EXE_a3-ping-server");
 const PING_CLIENT: &str = env!("CARGO_BIN_EXE_a3-ping-client");
 const RAMP_CLIENT: &str = env!("CARGO_BIN_EXE_a3-ramp-client");
 const RELAY_SERVER: &str = env!("CARGO_BIN_EXE_a3-relay-server");
+const IPERF_SERVER: &str = env!("CARGO_BIN_EXE_a1-iperf-server");
 
 /// How long a test waits before concluding that nothing (more) arrives.
 const SILENCE: Duration = Duration::from_millis(700);
@@ -538,4 +544,209 @@ fn relay_exit_server_from_another_loopback_address_is_refused() {
     operator.send_to(b"exit server", addr).unwrap();
     let status = server.expect_exit();
     assert!(status.success(), "{}", server.dump());
+}
+
+fn iperf_server(extra: &[&str]) -> (Proc, SocketAddr) {
+    let mut args = vec!["--port", "0", "--forever"];
+    args.extend_from_slice(extra);
+    let server = Proc::spawn(IPERF_SERVER, &args);
+    let addr = server.wait_listening();
+    (server, addr)
+}
+
+/// Every datagram that reaches `socket` until `quiet` passes without one.
+fn datagrams_until_quiet(socket: &UdpSocket, quiet: Duration) -> Vec<Vec<u8>> {
+    socket.set_read_timeout(Some(quiet)).unwrap();
+    let mut buffer = vec![0u8; 65_536];
+    let mut got = Vec::new();
+    while let Ok((len, _)) = socket.recv_from(&mut buffer) {
+        got.push(buffer[..len].to_vec());
+        assert!(got.len() < 100_000, "a flood");
+    }
+    socket.set_read_timeout(Some(DEADLINE)).unwrap();
+    got
+}
+
+/// A reverse `HELLO` for 40 Mbit/s over 60 s, within the default caps.
+fn reverse_hello() -> socklab::a1_iperf::protocol::Hello {
+    socklab::a1_iperf::protocol::Hello {
+        token: 0xa77ac,
+        streams: 1,
+        reverse: true,
+        length: 1500,
+        rate: 40_000_000,
+        bytes: 0,
+        time_ms: 60_000,
+        pacing_us: 0,
+    }
+}
+
+/// `START` and a padded `HELLO` from `attacker`; the cookie from the `ACK`.
+fn iperf_cookie(attacker: &UdpSocket, server: SocketAddr) -> u64 {
+    use socklab::a1_iperf::protocol::Control;
+    attacker.send_to(b"START", server).unwrap();
+    let hello = Control::Hello(reverse_hello()).encode_padded();
+    attacker.send_to(&hello, server).unwrap();
+    match Control::parse(receive(attacker).as_bytes()) {
+        Some(Control::Ack(_, cookie)) => cookie,
+        other => panic!("no ACK: {other:?}"),
+    }
+}
+
+/// What a victim may see after a forged `JOIN` of `join_len` bytes: one
+/// `PROBE` no longer than the `JOIN`, never test data.
+fn assert_victim_got_only_a_probe(got: &[Vec<u8>], join_len: usize) {
+    use socklab::a1_iperf::protocol::Control;
+    assert!(got.len() <= 1, "{} datagrams to the victim", got.len());
+    for datagram in got {
+        assert!(datagram.len() <= join_len, "{} bytes", datagram.len());
+        assert!(
+            matches!(Control::parse(datagram), Some(Control::Probe(..))),
+            "{:?}",
+            String::from_utf8_lossy(datagram)
+        );
+    }
+}
+
+/// Issue 18's attack: `START`, a reverse `HELLO` and then a `JOIN` with the
+/// cookie but the victim's address as its source. Before the fix the
+/// victim got 40 Mbit/s for 60 s; now it gets one `PROBE` it never echoes,
+/// no test data, and the attacker's test ends at the idle timeout.
+#[test]
+fn a1_forged_join_gets_the_victim_no_test_data() {
+    use socklab::a1_iperf::protocol::Control;
+    let (mut server, addr) = iperf_server(&["--idle-timeout", "1"]);
+    let attacker = socket_on("127.0.0.2");
+    let cookie = iperf_cookie(&attacker, addr);
+    let join = Control::Join(cookie, 0).encode_padded();
+    // A second socket stands in for the victim: the JOIN leaves from its
+    // address, and everything the server sends there is counted.
+    let victim = socket_on("127.0.0.3");
+    victim.send_to(&join, addr).unwrap();
+    // The raw socket forges the victim's address outright (root only).
+    let forged_victim = socket_on("127.0.0.4");
+    let raw = raw_sender("a1_forged_join_gets_the_victim_no_test_data (raw part)");
+    if let Some(raw) = &raw {
+        spoof(raw, forged_victim.local_addr().unwrap(), addr, &join);
+    }
+    let quiet = Duration::from_millis(1500);
+    assert_victim_got_only_a_probe(&datagrams_until_quiet(&victim, quiet), join.len());
+    assert_victim_got_only_a_probe(&datagrams_until_quiet(&forged_victim, quiet), join.len());
+    wait_for_lines(&server, "Test ended: the client went silent", 1);
+    let summary = stop(&mut server, "Server stopped: ");
+    assert_eq!(summary, "Server stopped: 1 test(s) served");
+}
+
+/// The amplification table of `docs/protocols/a1-iperf.md`, row by row:
+/// for every message an address that has not proved it receives can send,
+/// the bytes the server sends back to that address are at most the bytes
+/// it received from it — and each row gets exactly the answer the table
+/// says.
+#[test]
+fn a1_amplification_table_row_by_row() {
+    use socklab::a1_iperf::protocol::{Control, Hello};
+    let caps = ["--server-bitrate-limit", "50M", "--idle-timeout", "10"];
+    let (mut server, addr) = iperf_server(&caps);
+    let quiet = Duration::from_millis(300);
+    // One row: a fresh socket on another loopback address sends
+    // `datagrams`; returns (bytes in, what came back).
+    let row = |socket: &UdpSocket, datagrams: &[&[u8]]| {
+        for datagram in datagrams {
+            socket.send_to(datagram, addr).unwrap();
+        }
+        let bytes_in: usize = datagrams.iter().map(|d| d.len()).sum();
+        (bytes_in, datagrams_until_quiet(socket, quiet))
+    };
+    let out = |got: &[Vec<u8>]| got.iter().map(Vec::len).sum::<usize>();
+    let fresh = || socket_on("127.0.0.2");
+    // Between tests: junk, a lone STOP, a HELLO without START.
+    let hello = Control::Hello(reverse_hello()).encode_padded();
+    for datagrams in [&[&b"\xff\x00junk"[..]][..], &[b"STOP"], &[&hello]] {
+        let (bytes_in, got) = row(&fresh(), datagrams);
+        assert!(got.is_empty(), "{bytes_in} bytes in, {} out", out(&got));
+    }
+    // START, STOP, no data: 9 bytes in, no 57-byte reply.
+    let (_, got) = row(&fresh(), &[b"START", b"STOP"]);
+    assert!(got.is_empty(), "{} bytes to 9", out(&got));
+    // START, HELLO above the caps: the REFUSED line, within the HELLO.
+    let greedy = Control::Hello(Hello {
+        rate: 60_000_000,
+        ..reverse_hello()
+    })
+    .encode_padded();
+    let (bytes_in, got) = row(&fresh(), &[b"START", &greedy]);
+    assert!(
+        matches!(Control::parse(&got[0]), Some(Control::Refused(_))),
+        "{got:?}"
+    );
+    assert!(
+        got.len() == 1 && out(&got) <= bytes_in,
+        "{} bytes to {bytes_in}",
+        out(&got)
+    );
+    // START, unpadded HELLO: the ACK only because it is no longer; its
+    // STOP then gets no reply (57 bytes in, 42 already out).
+    let short = Control::Hello(reverse_hello()).encode();
+    let socket = fresh();
+    let (bytes_in, got) = row(&socket, &[b"START", short.as_bytes()]);
+    assert!(
+        matches!(Control::parse(&got[0]), Some(Control::Ack(..))),
+        "{got:?}"
+    );
+    assert!(
+        got.len() == 1 && out(&got) <= short.len(),
+        "{} bytes to {bytes_in}",
+        out(&got)
+    );
+    let (_, got) = row(&socket, &[b"STOP"]);
+    assert!(got.is_empty(), "{} bytes more", out(&got));
+    // START, padded HELLO: the ACK; this socket is the running test's client.
+    let client = fresh();
+    let (client_in, got) = row(&client, &[b"START", &hello]);
+    let Some(Control::Ack(_, cookie)) = Control::parse(&got[0]) else {
+        panic!("no ACK: {got:?}")
+    };
+    let mut client_out = out(&got);
+    // During that test, from other unproved addresses: a padded JOIN gets
+    // a PROBE no longer than it; an unpadded JOIN (the PROBE would be one
+    // byte longer), a wrong cookie, a guessed ECHO, ALIVE, STOP and junk
+    // get nothing.
+    let (bytes_in, got) = row(&fresh(), &[&Control::Join(cookie, 0).encode_padded()]);
+    assert!(
+        matches!(Control::parse(&got[0]), Some(Control::Probe(..))),
+        "{got:?}"
+    );
+    assert!(
+        got.len() == 1 && out(&got) <= bytes_in,
+        "{} bytes to {bytes_in}",
+        out(&got)
+    );
+    for datagram in [
+        Control::Join(cookie, 0).encode().into_bytes(),
+        Control::Join(cookie ^ 1, 0).encode_padded(),
+        Control::Echo(0x1234, 0).encode_padded(),
+        Control::Alive(cookie).encode().into_bytes(),
+        b"STOP".to_vec(),
+        b"junk".to_vec(),
+    ] {
+        let (bytes_in, got) = row(&fresh(), &[&datagram]);
+        assert!(
+            got.is_empty(),
+            "{bytes_in} bytes in, {} out: {:?}",
+            out(&got),
+            String::from_utf8_lossy(&datagram)
+        );
+    }
+    // The client's STOP ends its test: reply and statistics, within all
+    // it sent; repeated STOPs add at most their own bytes' worth.
+    let stops: [&[u8]; 4] = [b"STOP"; 4];
+    let (stop_in, got) = row(&client, &stops);
+    client_out += out(&got);
+    assert!(!got.is_empty(), "no reply at all");
+    assert!(
+        client_out <= client_in + stop_in,
+        "{client_out} bytes to {}",
+        client_in + stop_in
+    );
+    stop(&mut server, "Server stopped: ");
 }

@@ -16,19 +16,18 @@
 //! stream counts, until the server's `FIN`.
 
 use super::protocol::{
-    parse_received_bytes, parse_sent_bytes, parse_throughput, Control, Fin, Header, Hello, MAGIC,
-    START, STOP,
+    parse_received_bytes, parse_sent_bytes, parse_throughput, Control, Fin, Header, Hello,
+    ALIVE_EVERY, MAGIC, START, STOP,
 };
 use super::report;
 use super::sender::{self, send_datagram, Senders, Spacing, StreamPlan};
 use super::stats::{merge_intervals, Figures, IntervalClock, StreamReceiver, UnixClock, View};
 use crate::net::{self, SocketOptions};
-use crate::output::{self, json_array, JsonObject, JsonValue};
 use crate::shutdown::Shutdown;
-use crate::{report, say, warn};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// How long the client waits for a reply before sending `STOP` again (seed).
 const STOP_RETRY: Duration = Duration::from_secs(1);
@@ -129,109 +128,6 @@ impl ClientReport {
             .and_then(parse_throughput)
             .map(|kb| kb * 1000.0)
     }
-
-    fn print_summary(&self) {
-        let sent = self.sender.total();
-        let send_rate = sent.bits_per_second() / 8.0;
-        if self.reverse {
-            if let Some(received) = &self.receiver {
-                let total = received.total();
-                report!(
-                    "Received {} bytes in {} datagrams in {:.3} s ({})",
-                    total.bytes,
-                    total.packets,
-                    total.seconds,
-                    output::human_rate(total.bits_per_second() / 8.0)
-                );
-            }
-            report!(
-                "Server sent {} bytes in {} datagrams ({})",
-                sent.bytes,
-                sent.packets,
-                output::human_rate(send_rate)
-            );
-        } else {
-            report!(
-                "Sent {} bytes in {} datagrams in {:.3} s ({})",
-                sent.bytes,
-                sent.packets,
-                sent.seconds,
-                output::human_rate(send_rate)
-            );
-            if let (Some(received), Some(loss)) = (self.bytes_received(), self.loss_percent()) {
-                report!("Server received {received} bytes: loss {loss:.3}%");
-            }
-            if let Some(rate) = self.receive_rate() {
-                report!("Receiver throughput: {}", output::human_rate(rate));
-            }
-        }
-        if let Some(line) = self
-            .receiver
-            .as_ref()
-            .and_then(|r| report::loss_line(&r.total()))
-        {
-            report!("{line}");
-        }
-        if self.receiver.is_some() || self.sender.streams.len() > 1 {
-            for line in report::two_side_table(&self.sender, self.receiver.as_ref()) {
-                report!("{line}");
-            }
-        }
-        if self.interrupted {
-            report!("Test interrupted");
-        }
-    }
-
-    /// The report as one JSON object (see the README for the keys).
-    pub fn to_json(&self) -> JsonObject {
-        let sent = self.sender.total();
-        let received_json = match &self.receiver {
-            Some(view) => report::figures_json(&view.total(), true).finish(),
-            None => report::rate_only_json(self.receive_rate().map(|r| r * 8.0)),
-        };
-        let sum = |side: &Option<Vec<super::stats::Interval>>| {
-            side.as_ref()
-                .map(|records| Figures::sum(records.iter().map(|r| &r.figures)))
-        };
-        let intervals = report::paired_rows(&self.sender, self.receiver.as_ref())
-            .into_iter()
-            .map(|(start, end, sent, received)| {
-                let sent = sum(&sent);
-                report::interval_json(
-                    start,
-                    end,
-                    sum(&received).as_ref(),
-                    true,
-                    Some(("sender", sent.as_ref(), false)),
-                )
-            });
-        let mut json = JsonObject::new()
-            .field("reverse", JsonValue::Bool(self.reverse))
-            .field(
-                "parallel",
-                JsonValue::Uint(self.sender.streams.len().max(1) as u64),
-            )
-            .raw_field("sender", &report::figures_json(&sent, false).finish())
-            .raw_field("receiver", &received_json)
-            .raw_field("intervals", &json_array(intervals));
-        if self.sender.streams.len() > 1 {
-            let streams = self.sender.streams.iter().enumerate().map(|(id, f)| {
-                let received = self.receiver.as_ref().and_then(|r| r.streams.get(id));
-                let received_json = match received {
-                    Some(r) => report::figures_json(r, true).finish(),
-                    None => "null".to_string(),
-                };
-                JsonObject::new()
-                    .field("id", JsonValue::Uint(id as u64))
-                    .raw_field("sender", &report::figures_json(f, false).finish())
-                    .raw_field("receiver", &received_json)
-                    .finish()
-            });
-            json = json.raw_field("streams", &json_array(streams));
-        }
-        json.optional("reply", self.reply.as_deref().map(JsonValue::Str))
-            .field("interrupted", JsonValue::Bool(self.interrupted))
-    }
 }
 
 /// Resolves `--server`: an IPv4 or IPv6 literal (brackets allowed, as in
@@ -273,11 +169,7 @@ fn warn_if_fragmented(socket: &UdpSocket, config: &ClientConfig) {
     let on_wire = config.length + net::udp_header_bytes(config.server);
     if let Some(mtu) = net::path_mtu(socket).filter(|&mtu| on_wire > mtu) {
         let fits = mtu.saturating_sub(net::udp_header_bytes(config.server));
-        warn!(
-            "warning: {}-byte datagrams are {on_wire} bytes on the wire, over the path MTU \
-             of {mtu}: each is sent in fragments (--length {fits} fits)",
-            config.length
-        );
+        report::warn_fragmented(config.length, on_wire, mtu, fits);
     }
 }
 
@@ -294,53 +186,84 @@ pub fn run(config: &ClientConfig, shutdown: &Shutdown) -> io::Result<ClientRepor
         .connect(config.server)
         .map_err(|e| io::Error::new(e.kind(), format!("cannot reach {}: {e}", config.server)))?;
     warn_if_fragmented(&control, config);
-    let human = !config.json;
-    if human {
-        say!("Client is sending data now...");
-    }
+    report::client_starting(config.json);
     send_datagram(&control, None, START)?;
-    if human {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
-        say!("Time of first packet sent: {now}");
-    }
+    report::first_packet_sent(config.json);
     let started = Instant::now();
-    let mut sockets = vec![control.try_clone()?];
-    if config.parallel > 1 || config.reverse {
-        let cookie = match handshake(&control, config, shutdown) {
-            Ok(cookie) => cookie,
-            Err(error) => {
-                // A seed server is counting: end its test cleanly.
-                let _ = send_datagram(&control, None, STOP);
-                return Err(error);
-            }
-        };
-        for _ in 1..config.parallel {
-            let bind = SocketAddr::new(config.bind.ip(), 0);
-            let socket = net::bind_udp(bind, &options)?;
-            socket.connect(config.server)?;
-            sockets.push(socket);
-        }
-        for (stream, socket) in sockets.iter().enumerate() {
-            join(socket, cookie, stream as u16, config.server)?;
-        }
-    }
+    let (sockets, cookie) = open_streams(&control, config, &options, shutdown)?;
     // In reverse the client receives: its own view is the receiver's, and
     // the server's FINs stand in for the sender's view if no STATS come.
-    let (own_view, fins_view) = if config.reverse {
-        let (view, fins) = receive_streams(sockets, config, shutdown)?;
-        (view, Some(fins))
-    } else {
-        let view = send_streams(sockets, config, started, shutdown, human)?;
-        (view, None)
+    let views = match cookie.filter(|_| config.reverse) {
+        Some(cookie) => {
+            let done = Shutdown::new();
+            let alive = keep_alive(&control, cookie, &done)?;
+            let received = receive_streams(sockets, config, shutdown);
+            done.trigger();
+            alive
+                .join()
+                .map_err(|_| io::Error::other("the ALIVE thread panicked"))?;
+            let (view, fins) = received?;
+            (view, Some(fins))
+        }
+        None => (
+            send_streams(sockets, config, started, shutdown, !config.json)?,
+            None,
+        ),
     };
-    let interrupted = shutdown.is_triggered();
-    if human {
-        say!("Server IP address:  {}", config.server.ip());
-        say!("Client is listening for a response...");
+    let report = conclude(&control, config, views, shutdown)?;
+    report.print(config);
+    Ok(report)
+}
+
+/// The sockets of the test's streams, the control socket first; with
+/// `--parallel` or `--reverse`, after the `HELLO` handshake and every
+/// stream's join (then the server's cookie too).
+fn open_streams(
+    control: &UdpSocket,
+    config: &ClientConfig,
+    options: &SocketOptions,
+    shutdown: &Shutdown,
+) -> io::Result<(Vec<UdpSocket>, Option<u64>)> {
+    let mut sockets = vec![control.try_clone()?];
+    if config.parallel == 1 && !config.reverse {
+        return Ok((sockets, None));
     }
-    let (reply, stats) = stop_and_collect(&control, config, interrupted, shutdown)?;
+    let cookie = match handshake(control, config, shutdown) {
+        Ok(cookie) => cookie,
+        Err(error) => {
+            // No answer: a seed server may be counting; end its test
+            // cleanly. (A refusal ended the test already.)
+            if error.kind() == io::ErrorKind::TimedOut {
+                let _ = send_datagram(control, None, STOP);
+            }
+            return Err(error);
+        }
+    };
+    for _ in 1..config.parallel {
+        let bind = SocketAddr::new(config.bind.ip(), 0);
+        let socket = net::bind_udp(bind, options)?;
+        socket.connect(config.server)?;
+        sockets.push(socket);
+    }
+    for (stream, socket) in sockets.iter().enumerate() {
+        join(socket, cookie, stream as u16, config.server)?;
+    }
+    Ok((sockets, Some(cookie)))
+}
+
+/// After the streams: `STOP` until the reply, the server's `STATS`, and
+/// the client's report from its own view and the server's (`views`: the
+/// client's own, and in reverse the server's `FIN` totals).
+fn conclude(
+    control: &UdpSocket,
+    config: &ClientConfig,
+    views: (View, Option<View>),
+    shutdown: &Shutdown,
+) -> io::Result<ClientReport> {
+    let (own_view, fins_view) = views;
+    let interrupted = shutdown.is_triggered();
+    report::waiting_for_reply(config);
+    let (reply, stats) = stop_and_collect(control, config, interrupted, shutdown)?;
     let (mut sender_view, mut receiver_view) = match fins_view {
         Some(fins) => (stats.unwrap_or(fins), Some(own_view)),
         None => (own_view, stats),
@@ -351,48 +274,13 @@ pub fn run(config: &ClientConfig, shutdown: &Shutdown) -> io::Result<ClientRepor
     if sender_view.streams.is_empty() {
         sender_view.streams.push(Figures::default());
     }
-    let report = ClientReport {
+    Ok(ClientReport {
         sender: sender_view,
         receiver: receiver_view,
         reply,
         reverse: config.reverse,
         interrupted: interrupted || shutdown.is_triggered(),
-    };
-    if human {
-        if let Some(reply) = &report.reply {
-            report!("{reply}");
-        }
-        report.print_summary();
-        say!("Client process completed iPerfectly!");
-    } else {
-        output::json(report.to_json());
-    }
-    Ok(report)
-}
-
-/// Prints the sender's live interval rows (per stream when several, then
-/// `[SUM]`).
-fn print_sender_rows(closed: &[super::stats::Interval], printed_heading: &mut bool) {
-    if !*printed_heading {
-        say!("{}", report::one_side_heading(false));
-        *printed_heading = true;
-    }
-    if closed.len() > 1 {
-        for i in closed {
-            say!(
-                "{}",
-                report::one_side_row(Some(i.stream), i.start, i.end, &i.figures, false)
-            );
-        }
-    }
-    if let Some(first) = closed.first() {
-        let sum = Figures::sum(closed.iter().map(|i| &i.figures));
-        let stream = (closed.len() == 1).then_some(first.stream);
-        say!(
-            "{}",
-            report::one_side_row(stream, first.start, first.end, &sum, false)
-        );
-    }
+    })
 }
 
 /// The receiver counts what arrived; the sender knows what it sent. A loss
@@ -500,13 +388,14 @@ fn send_streams(
     let mut printed_heading = false;
     let (sent, intervals) = senders.wait(&mut clock, |closed| {
         if human {
-            print_sender_rows(closed, &mut printed_heading);
+            report::print_interval_rows(closed, false, &mut printed_heading);
         }
     })?;
     Ok(sender::sender_view(started, &sent, intervals))
 }
 
-/// Sends `HELLO` until the server's `ACK`; returns the server's cookie.
+/// Sends `HELLO` (padded) until the server's `ACK`; returns the server's
+/// cookie. A `REFUSED` answer is an error that quotes the server.
 fn handshake(control: &UdpSocket, config: &ClientConfig, shutdown: &Shutdown) -> io::Result<u64> {
     let hello = Hello {
         token: rand::random(),
@@ -518,18 +407,19 @@ fn handshake(control: &UdpSocket, config: &ClientConfig, shutdown: &Shutdown) ->
         time_ms: config.time.map_or(0, |t| t.as_millis().max(1) as u64),
         pacing_us: config.spacing.micros(),
     };
-    let request = Control::Hello(hello).encode();
-    let answer = exchange(
-        control,
-        request.as_bytes(),
-        shutdown,
-        |control| match control {
-            Control::Ack(token, cookie) if token == hello.token => Some(cookie),
-            _ => None,
-        },
-    )?;
-    answer.ok_or_else(|| {
-        io::Error::new(
+    let request = Control::Hello(hello).encode_padded();
+    let answer = exchange(control, &request, shutdown, |control| match control {
+        Control::Ack(token, cookie) if token == hello.token => Some(Ok(cookie)),
+        Control::Refused(reason) => Some(Err(reason)),
+        _ => None,
+    })?;
+    match answer {
+        Some(Ok(cookie)) => Ok(cookie),
+        Some(Err(reason)) => Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("the server at {} refused the test: {reason}", config.server),
+        )),
+        None => Err(io::Error::new(
             io::ErrorKind::TimedOut,
             format!(
                 "no answer to the socklab HELLO from {} within {} s: --reverse and --parallel \
@@ -537,22 +427,56 @@ fn handshake(control: &UdpSocket, config: &ClientConfig, shutdown: &Shutdown) ->
                 config.server,
                 HELLO_TIMEOUT.as_secs()
             ),
-        )
-    })
+        )),
+    }
 }
 
-/// Joins stream `stream` from `socket` with the server's `cookie`.
+/// Joins stream `stream` from `socket` with the server's `cookie`: `JOIN`
+/// (padded) until the server's `PROBE`, then `ECHO` of its nonce until
+/// `JOINED` — the server sends only to an address that echoed.
 fn join(socket: &UdpSocket, cookie: u64, stream: u16, server: SocketAddr) -> io::Result<()> {
-    let request = Control::Join(cookie, stream).encode();
-    let joined = exchange(socket, request.as_bytes(), &Shutdown::new(), |control| {
-        (control == Control::Joined(cookie, stream)).then_some(())
+    let request = Control::Join(cookie, stream).encode_padded();
+    let never = Shutdown::new();
+    let probe = exchange(socket, &request, &never, |control| match control {
+        Control::Probe(nonce, s) if s == stream => Some(nonce),
+        _ => None,
     })?;
+    let joined = match probe {
+        Some(nonce) => {
+            let echo = Control::Echo(nonce, stream).encode();
+            exchange(socket, echo.as_bytes(), &never, |control| {
+                (control == Control::Joined(cookie, stream)).then_some(())
+            })?
+        }
+        None => None,
+    };
     joined.ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::TimedOut,
             format!("stream {stream} could not join the test at {server}"),
         )
     })
+}
+
+/// `--reverse`: sends `ALIVE` with the test's cookie every [`ALIVE_EVERY`]
+/// from its own thread, until `done`, so that the server stops sending
+/// soon after this client is gone.
+fn keep_alive(control: &UdpSocket, cookie: u64, done: &Shutdown) -> io::Result<JoinHandle<()>> {
+    let socket = control.try_clone()?;
+    let done = done.clone();
+    let alive = Control::Alive(cookie).encode();
+    std::thread::Builder::new()
+        .name("iperf-alive".into())
+        .spawn(move || {
+            while !done.is_triggered() {
+                // A lost ALIVE is made up by the next; an error ends the
+                // test on the receivers' side anyway.
+                if send_datagram(&socket, None, alive.as_bytes()).is_err() {
+                    break;
+                }
+                done.sleep(ALIVE_EVERY);
+            }
+        })
 }
 
 /// Sends `request` every [`HELLO_RETRY`] until `accept` takes an answer,
@@ -620,11 +544,7 @@ fn receive_stream(
                     receiver.close_interval(stream, start, end);
                 }
                 let header = Header::parse(datagram);
-                let arrival_ns = match (header, kernel_ns) {
-                    (None, _) => 0,
-                    (Some(_), Some(ns)) => ns,
-                    (Some(_), None) => unix.at(now),
-                };
+                let arrival_ns = unix.arrival_ns(header.is_some(), kernel_ns, now);
                 receiver.record(len, header, now, arrival_ns);
             }
             Err(e) if net::is_timeout(&e) => {

@@ -34,7 +34,10 @@
 //!   reports;
 //! - [`sender`]: the sender threads (client, or server in reverse);
 //! - [`report`]: human rows and JSON objects;
-//! - [`server`]: the counting server;
+//! - [`guard`]: what the server may send and to whom: return
+//!   routability, no amplification, the operator's caps;
+//! - [`server`]: the counting server (its `--reverse` sender in
+//!   `server/reverse.rs`);
 //! - [`client`]: the client and its `STOP`/reply exchange.
 //!
 //! Every line goes through [`crate::output`] (`say!`, `report!`, `warn!`):
@@ -42,6 +45,7 @@
 //! are kept, and `--json` prints one object instead.
 
 pub mod client;
+pub mod guard;
 pub mod protocol;
 pub mod report;
 pub mod sender;

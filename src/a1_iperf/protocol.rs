@@ -194,20 +194,29 @@ pub fn unix_ns() -> u64 {
 /// ```text
 /// C→S  SLB1:HELLO <token> <streams> <reverse 0|1> <length> <rate> <bytes> <time_ms> <pacing_us>
 /// S→C  SLB1:ACK <token> <cookie>               (HELLO accepted)
+/// S→C  SLB1:REFUSED <reason>                   (HELLO asks for more than the caps)
 /// C→S  SLB1:JOIN <cookie> <stream>             (from every stream's socket)
+/// S→C  SLB1:PROBE <nonce> <stream>             (to the address the JOIN came from)
+/// C→S  SLB1:ECHO <nonce> <stream>              (from that address: it receives)
 /// S→C  SLB1:JOINED <cookie> <stream>
+/// C→S  SLB1:ALIVE <cookie>                     (--reverse: every ALIVE_EVERY)
 /// S→C  SLB1:FIN <stream> <packets> <bytes>     (--reverse: that stream is done)
 /// S→C  SLB1:STATS <part> <parts>\n<lines>      (after the reply to STOP)
 /// ```
 ///
 /// A `HELLO` is sent after `START` only for `--parallel` > 1 or
-/// `--reverse`; a seed server counts it as 50-odd payload bytes and never
-/// answers, so the client gives up with a clear error. Tokens and cookies
-/// are 16 hex digits; the cookie is chosen by the server, so only a client
-/// that receives at the addresses it claims can join (a `--reverse` test
-/// never sends to an address that did not prove it asked). `pacing_us` is
-/// the sender's pacing timer in microseconds (0: even spacing; see
-/// [`crate::a1_iperf::sender::Spacing`]); a `HELLO` without it means 0.
+/// `--reverse`; a seed server counts it as payload bytes and never
+/// answers, so the client gives up with a clear error. Tokens, cookies and
+/// nonces are 16 hex digits chosen at random. `HELLO` and `JOIN` are padded
+/// to [`REQUEST_LEN`] bytes ([`Control::encode_padded`]) so that every
+/// answer fits in the request it answers: the server never sends an
+/// address that has not proved it receives more bytes than it got from it.
+/// The cookie went to the control address only, so it proves nothing about
+/// where a `JOIN` came from; the `PROBE` nonce, fresh for each stream and
+/// sent to the joining address, does: only its echo makes that address a
+/// stream (return routability). `pacing_us` is the sender's pacing timer in
+/// microseconds (0: even spacing; see [`crate::a1_iperf::sender::Spacing`]);
+/// a `HELLO` without it means 0.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Control {
     /// The client asks for a test with several streams or in reverse.
@@ -217,6 +226,14 @@ pub enum Control {
     Ack(u64, u64),
     /// A stream's socket joins the test with the server's cookie.
     Join(u64, u16),
+    /// The server's fresh nonce for a joining address, and the stream.
+    Probe(u64, u16),
+    /// The joining address echoes the nonce it received: it receives.
+    Echo(u64, u16),
+    /// The server refused the `HELLO`: the reason, one line.
+    Refused(String),
+    /// `--reverse`: the client is still there (with the test's cookie).
+    Alive(u64),
     /// The server registered the stream.
     Joined(u64, u16),
     /// `--reverse`: the server finished sending on a stream.
@@ -264,6 +281,14 @@ pub struct Fin {
     pub bytes: u64,
 }
 
+/// Length a `HELLO` or `JOIN` is padded to: at least the longest answer
+/// (`ACK`, `REFUSED`, `PROBE`).
+pub const REQUEST_LEN: usize = 256;
+/// How often a `--reverse` client sends `ALIVE` while it receives.
+pub const ALIVE_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+/// Longest reason in a `REFUSED` line (it must fit in a padded `HELLO`).
+const REFUSED_REASON_MAX: usize = REQUEST_LEN - 13;
+
 /// Largest streams count a `HELLO` may ask for.
 pub const MAX_STREAMS: u16 = 128;
 /// Largest body of one `STATS` datagram (it fits any MTU and the seed
@@ -288,9 +313,33 @@ impl Control {
             Control::Ack(token, cookie) => format!("SLB1:ACK {token:016x} {cookie:016x}"),
             Control::Join(cookie, stream) => format!("SLB1:JOIN {cookie:016x} {stream}"),
             Control::Joined(cookie, stream) => format!("SLB1:JOINED {cookie:016x} {stream}"),
+            Control::Probe(nonce, stream) => format!("SLB1:PROBE {nonce:016x} {stream}"),
+            Control::Echo(nonce, stream) => format!("SLB1:ECHO {nonce:016x} {stream}"),
+            Control::Refused(reason) => format!("SLB1:REFUSED {reason}"),
+            Control::Alive(cookie) => format!("SLB1:ALIVE {cookie:016x}"),
             Control::Fin(f) => format!("SLB1:FIN {} {} {}", f.stream, f.packets, f.bytes),
             Control::Stats { part, parts, body } => format!("SLB1:STATS {part} {parts}\n{body}"),
         }
+    }
+
+    /// The datagram padded to [`REQUEST_LEN`] bytes: a newline, then dots
+    /// (the parser reads the first line only).
+    pub fn encode_padded(&self) -> Vec<u8> {
+        let mut datagram = self.encode().into_bytes();
+        if datagram.len() < REQUEST_LEN {
+            datagram.push(b'\n');
+            datagram.resize(REQUEST_LEN, b'.');
+        }
+        datagram
+    }
+
+    /// A `REFUSED` answer, its reason cut to fit a padded request.
+    pub fn refused(reason: &str) -> Control {
+        let mut end = reason.len().min(REFUSED_REASON_MAX);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        Control::Refused(reason[..end].replace('\n', " "))
     }
 
     /// Parses a control datagram; `None` for anything else (data, seed
@@ -309,40 +358,13 @@ impl Control {
                 let ack = Control::Ack(token(words.next())?, token(words.next())?);
                 words.next().is_none().then_some(ack)?
             }
-            "HELLO" | "JOIN" | "JOINED" => {
+            "ALIVE" => {
                 let mut words = first_line.split(' ').skip(1);
-                let token = token(words.next())?;
-                let numbers: Vec<u64> = words
-                    .map(|w| w.parse().ok())
-                    .collect::<Option<Vec<u64>>>()?;
-                match (kind, numbers.as_slice()) {
-                    (
-                        "HELLO",
-                        &[streams, reverse, length, rate, bytes, time_ms, ref pacing @ ..],
-                    ) if pacing.len() <= 1 => {
-                        let streams = u16::try_from(streams).ok()?;
-                        if !(1..=MAX_STREAMS).contains(&streams)
-                            || reverse > 1
-                            || !(1..=MAX_LENGTH as u64).contains(&length)
-                        {
-                            return None;
-                        }
-                        Control::Hello(Hello {
-                            token,
-                            streams,
-                            reverse: reverse == 1,
-                            length: length as usize,
-                            rate,
-                            bytes,
-                            time_ms,
-                            pacing_us: pacing.first().copied().unwrap_or(0),
-                        })
-                    }
-                    ("JOIN", &[stream]) => Control::Join(token, u16::try_from(stream).ok()?),
-                    ("JOINED", &[stream]) => Control::Joined(token, u16::try_from(stream).ok()?),
-                    _ => return None,
-                }
+                let alive = Control::Alive(token(words.next())?);
+                words.next().is_none().then_some(alive)?
             }
+            "REFUSED" => Control::Refused(first_line.split_once(' ')?.1.to_string()),
+            "HELLO" | "JOIN" | "JOINED" | "PROBE" | "ECHO" => parse_tokened(kind, first_line)?,
             "FIN" => {
                 let fin = Fin {
                     stream: u16::try_from(next_u64()?).ok()?,
@@ -364,6 +386,54 @@ impl Control {
             _ => return None,
         };
         Some(control)
+    }
+}
+
+/// A control message whose first field is a 16-hex-digit token (or
+/// cookie, or nonce) and the rest decimal numbers.
+fn parse_tokened(kind: &str, first_line: &str) -> Option<Control> {
+    let mut words = first_line.split(' ').skip(1);
+    let token = u64::from_str_radix(words.next()?, 16).ok()?;
+    let numbers: Vec<u64> = words
+        .map(|w| w.parse().ok())
+        .collect::<Option<Vec<u64>>>()?;
+    let stream = |n: u64| u16::try_from(n).ok();
+    let control = match (kind, numbers.as_slice()) {
+        ("HELLO", fields) => Control::Hello(Hello::from_fields(token, fields)?),
+        ("JOIN", &[n]) => Control::Join(token, stream(n)?),
+        ("JOINED", &[n]) => Control::Joined(token, stream(n)?),
+        ("PROBE", &[n]) => Control::Probe(token, stream(n)?),
+        ("ECHO", &[n]) => Control::Echo(token, stream(n)?),
+        _ => return None,
+    };
+    Some(control)
+}
+
+impl Hello {
+    /// A `HELLO` from its token and numeric fields (the pacing field may be
+    /// missing); `None` when out of range.
+    fn from_fields(token: u64, fields: &[u64]) -> Option<Hello> {
+        let &[streams, reverse, length, rate, bytes, time_ms, ref pacing @ ..] = fields else {
+            return None;
+        };
+        let streams = u16::try_from(streams).ok()?;
+        if pacing.len() > 1
+            || !(1..=MAX_STREAMS).contains(&streams)
+            || reverse > 1
+            || !(1..=MAX_LENGTH as u64).contains(&length)
+        {
+            return None;
+        }
+        Some(Hello {
+            token,
+            streams,
+            reverse: reverse == 1,
+            length: length as usize,
+            rate,
+            bytes,
+            time_ms,
+            pacing_us: pacing.first().copied().unwrap_or(0),
+        })
     }
 }
 
@@ -532,6 +602,46 @@ mod tests {
         ] {
             assert_eq!(Control::parse(junk), None, "{junk:?}");
         }
+    }
+
+    #[test]
+    fn validation_messages_are_pinned_and_fit_a_padded_request() {
+        assert_eq!(
+            Control::Probe(0xbeef, 3).encode(),
+            "SLB1:PROBE 000000000000beef 3"
+        );
+        assert_eq!(
+            Control::Echo(0xbeef, 3).encode(),
+            "SLB1:ECHO 000000000000beef 3"
+        );
+        assert_eq!(Control::Alive(7).encode(), "SLB1:ALIVE 0000000000000007");
+        assert_eq!(
+            Control::Refused("rate too high".into()).encode(),
+            "SLB1:REFUSED rate too high"
+        );
+        for control in [
+            Control::Probe(1, 2),
+            Control::Echo(1, 2),
+            Control::Alive(9),
+            Control::Refused("time 90 s is above 60 s".into()),
+        ] {
+            assert_eq!(Control::parse(control.encode().as_bytes()), Some(control));
+        }
+        // Padding: REQUEST_LEN bytes, and the parser reads through it.
+        let join = Control::Join(7, 2).encode_padded();
+        assert_eq!(join.len(), REQUEST_LEN);
+        assert!(join.starts_with(b"SLB1:JOIN 0000000000000007 2\n..."));
+        assert_eq!(Control::parse(&join), Some(Control::Join(7, 2)));
+        // Every answer to a padded request fits in it.
+        let long = "x".repeat(1000);
+        for answer in [
+            Control::Ack(u64::MAX, u64::MAX),
+            Control::Probe(u64::MAX, u16::MAX),
+            Control::refused(&long),
+        ] {
+            assert!(answer.encode().len() <= REQUEST_LEN, "{answer:?}");
+        }
+        assert_eq!(Control::refused("a\nb"), Control::Refused("a b".into()));
     }
 
     #[test]

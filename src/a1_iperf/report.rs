@@ -15,8 +15,13 @@
 //! `lost_percent`, `jitter_ms`, `out_of_order`, `duplicates` (`null` when
 //! that side could not know them, e.g. a seed program on the other end).
 
+use super::client::{ClientConfig, ClientReport};
+use super::server::{ServerConfig, TestEnd, TestReport};
 use super::stats::{Figures, Interval, View};
-use crate::output::{human_bits, human_bytes, json_array, JsonObject, JsonValue};
+use crate::output::{self, human_bits, human_bytes, json_array, JsonObject, JsonValue};
+use crate::{report, say, warn};
+use std::net::SocketAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Width of one side's columns in a human row.
 const SIDE_WIDTH: usize = 41;
@@ -211,6 +216,14 @@ pub fn two_side_table(sender: &View, receiver: Option<&View>) -> Vec<String> {
         }
     }
     lines.push("- - - - - - - - - - - - - - - - - - - - - - - - -".to_string());
+    lines.extend(two_side_totals(sender, receiver));
+    lines
+}
+
+/// The totals under the side-by-side table: per stream, then `[SUM]`.
+fn two_side_totals(sender: &View, receiver: Option<&View>) -> Vec<String> {
+    let streams = sender.streams.len();
+    let mut lines = Vec::new();
     for (stream, sent) in sender.streams.iter().enumerate() {
         let received = receiver.and_then(|r| r.streams.get(stream));
         if streams > 1 || receiver.is_some() {
@@ -345,6 +358,336 @@ pub fn intervals_json(view: &View, receiver: bool) -> String {
                 interval_json(start, end, Some(&sum), receiver, None)
             }),
     )
+}
+
+/// Prints interval rows as they close (per stream when several, then
+/// `[SUM]`), with the heading before the first: the one live-row printer
+/// of the client, the server, and the server's reverse sender.
+pub fn print_interval_rows(closed: &[Interval], receiver: bool, printed_heading: &mut bool) {
+    if !*printed_heading {
+        say!("{}", one_side_heading(receiver));
+        *printed_heading = true;
+    }
+    if closed.len() > 1 {
+        for i in closed {
+            say!(
+                "{}",
+                one_side_row(Some(i.stream), i.start, i.end, &i.figures, receiver)
+            );
+        }
+    }
+    if let Some(first) = closed.first() {
+        let sum = Figures::sum(closed.iter().map(|i| &i.figures));
+        let stream = (closed.len() == 1).then_some(first.stream);
+        say!(
+            "{}",
+            one_side_row(stream, first.start, first.end, &sum, receiver)
+        );
+    }
+}
+
+/// How many stray datagrams are logged per wait or test before the log
+/// goes quiet.
+const STRAY_LOG_LIMIT: u64 = 5;
+
+/// Logs the server's `strays`-th stray datagram (the first few of each
+/// wait or test).
+pub fn log_stray(strays: u64, len: usize, from: SocketAddr, waiting_for: &str) {
+    if strays <= STRAY_LOG_LIMIT {
+        warn!("ignoring a {len}-byte datagram from {from}: {waiting_for}");
+    } else if strays == STRAY_LOG_LIMIT + 1 {
+        warn!("ignoring further datagrams from other sources (not logged)");
+    }
+}
+
+/// The server's line after its readiness line (the seed's).
+pub fn server_ready(json: bool) {
+    if !json {
+        say!("Server is receiving data now...");
+    }
+}
+
+/// The server's last words: one JSON object with every test, or (stopped
+/// by Ctrl-C or SIGTERM) the summary line every server prints. A
+/// seed-style run that ends after its one test keeps the seed's last line.
+pub fn server_summary(reports: &[TestReport], json: bool, stopped: bool) {
+    if json {
+        let tests = json_array(reports.iter().map(TestReport::to_json));
+        output::json(JsonObject::new().raw_field("tests", &tests));
+    } else if stopped {
+        report!("Server stopped: {} test(s) served", reports.len());
+    }
+}
+
+impl TestReport {
+    /// What the server says when a test is over: a warning for a client
+    /// that went silent, then (unless `--json`) the report and the reply.
+    pub fn print_end(&self, config: &ServerConfig) {
+        if self.end == TestEnd::IdleTimeout {
+            warn!(
+                "client {} sent nothing for {:.1} s: ending its test without STOP",
+                self.client,
+                config.idle_timeout.as_secs_f64()
+            );
+        }
+        if config.json {
+            return;
+        }
+        if self.end == TestEnd::Refused {
+            self.print_how_it_ended();
+            return;
+        }
+        self.print();
+        if matches!(self.end, TestEnd::Stopped | TestEnd::TimeLimit) {
+            report!("{}", self.reply());
+        }
+        say!("Server process completed iPerfectly!");
+    }
+
+    /// Prints the seed's report lines (verbatim) and a few more.
+    pub fn print(&self) {
+        let total = self.view.total();
+        let verb = if self.reverse { "sent" } else { "received" };
+        report!("Time that first packet was received: {}", self.started_unix);
+        report!("Client IP address:  {}", self.client.ip());
+        report!("Size of data {verb} (bytes):  {}", total.bytes);
+        report!(
+            "Time taken to {} (seconds):  {}",
+            if self.reverse { "send" } else { "receive" },
+            self.receive_time.as_secs_f64()
+        );
+        report!(
+            "Datagrams {verb}: {} ({}, {})",
+            total.packets,
+            output::human_bytes(total.bytes),
+            output::human_rate(self.kilobytes_per_second() * 1000.0)
+        );
+        if let Some(line) = loss_line(&total) {
+            report!("{line}");
+        }
+        if self.view.streams.len() > 1 {
+            self.print_streams();
+        }
+        if self.strays > 0 {
+            report!("Stray datagrams ignored: {}", self.strays);
+        }
+        self.print_how_it_ended();
+    }
+
+    fn print_streams(&self) {
+        let receiver = !self.reverse;
+        report!("{}", one_side_heading(receiver));
+        for (id, figures) in self.view.streams.iter().enumerate() {
+            report!(
+                "{}",
+                one_side_row(Some(id as u16), 0.0, figures.seconds, figures, receiver)
+            );
+        }
+        let total = self.view.total();
+        report!(
+            "{}",
+            one_side_row(None, 0.0, total.seconds, &total, receiver)
+        );
+    }
+
+    fn print_how_it_ended(&self) {
+        match self.end {
+            TestEnd::Stopped => {}
+            TestEnd::IdleTimeout => report!("Test ended: the client went silent (no STOP)"),
+            TestEnd::Interrupted => report!("Test ended: interrupted"),
+            TestEnd::TimeLimit => {
+                report!("Test ended: it reached this server's --server-max-duration")
+            }
+            TestEnd::Refused => report!(
+                "Test refused to {}: {}",
+                self.client,
+                self.refusal
+                    .as_deref()
+                    .unwrap_or("above this server's caps")
+            ),
+        }
+    }
+
+    /// The test as a JSON object (see the README for the keys).
+    pub fn to_json(&self) -> String {
+        let receiver = !self.reverse;
+        let side = if receiver { "receiver" } else { "sender" };
+        let mut json = JsonObject::new()
+            .field("client", JsonValue::Str(&self.client.to_string()))
+            .field("start_unix", JsonValue::Float(self.started_unix))
+            .field("reverse", JsonValue::Bool(self.reverse))
+            .field("end", JsonValue::Str(self.end.name()))
+            .field("strays", JsonValue::Uint(self.strays))
+            .raw_field(side, &figures_json(&self.view.total(), receiver).finish())
+            .raw_field("intervals", &intervals_json(&self.view, receiver));
+        if let Some(refusal) = &self.refusal {
+            json = json.field("refusal", JsonValue::Str(refusal));
+        }
+        if self.view.streams.len() > 1 {
+            let streams = self.view.streams.iter().enumerate().map(|(id, f)| {
+                JsonObject::new()
+                    .field("id", JsonValue::Uint(id as u64))
+                    .raw_field(side, &figures_json(f, receiver).finish())
+                    .finish()
+            });
+            json = json.raw_field("streams", &json_array(streams));
+        }
+        json.finish()
+    }
+}
+
+/// The client's first line (the seed's).
+pub fn client_starting(json: bool) {
+    if !json {
+        say!("Client is sending data now...");
+    }
+}
+
+/// The client's line after `START` (the seed's): the Unix time.
+pub fn first_packet_sent(json: bool) {
+    if !json {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        say!("Time of first packet sent: {now}");
+    }
+}
+
+/// The client's warning that its datagrams of `length` bytes, `on_wire`
+/// bytes with headers, exceed the path MTU (`fits`: the longest that fit).
+pub fn warn_fragmented(length: usize, on_wire: usize, mtu: usize, fits: usize) {
+    warn!(
+        "warning: {length}-byte datagrams are {on_wire} bytes on the wire, over the path MTU \
+         of {mtu}: each is sent in fragments (--length {fits} fits)"
+    );
+}
+
+/// The client's lines before it waits for the reply (the seed's).
+pub fn waiting_for_reply(config: &ClientConfig) {
+    if !config.json {
+        say!("Server IP address:  {}", config.server.ip());
+        say!("Client is listening for a response...");
+    }
+}
+
+impl ClientReport {
+    /// Prints the seed's reply, the summary, and the seed's last line; or
+    /// (`--json`) the one JSON object.
+    pub fn print(&self, config: &ClientConfig) {
+        if config.json {
+            output::json(self.to_json());
+            return;
+        }
+        if let Some(reply) = &self.reply {
+            report!("{reply}");
+        }
+        self.print_summary();
+        say!("Client process completed iPerfectly!");
+    }
+
+    fn print_summary(&self) {
+        self.print_totals();
+        if let Some(line) = self.receiver.as_ref().and_then(|r| loss_line(&r.total())) {
+            report!("{line}");
+        }
+        if self.receiver.is_some() || self.sender.streams.len() > 1 {
+            for line in two_side_table(&self.sender, self.receiver.as_ref()) {
+                report!("{line}");
+            }
+        }
+        if self.interrupted {
+            report!("Test interrupted");
+        }
+    }
+
+    /// The totals lines: what each side sent and received.
+    fn print_totals(&self) {
+        let sent = self.sender.total();
+        let send_rate = sent.bits_per_second() / 8.0;
+        if self.reverse {
+            if let Some(received) = &self.receiver {
+                let total = received.total();
+                report!(
+                    "Received {} bytes in {} datagrams in {:.3} s ({})",
+                    total.bytes,
+                    total.packets,
+                    total.seconds,
+                    output::human_rate(total.bits_per_second() / 8.0)
+                );
+            }
+            report!(
+                "Server sent {} bytes in {} datagrams ({})",
+                sent.bytes,
+                sent.packets,
+                output::human_rate(send_rate)
+            );
+        } else {
+            report!(
+                "Sent {} bytes in {} datagrams in {:.3} s ({})",
+                sent.bytes,
+                sent.packets,
+                sent.seconds,
+                output::human_rate(send_rate)
+            );
+            if let (Some(received), Some(loss)) = (self.bytes_received(), self.loss_percent()) {
+                report!("Server received {received} bytes: loss {loss:.3}%");
+            }
+            if let Some(rate) = self.receive_rate() {
+                report!("Receiver throughput: {}", output::human_rate(rate));
+            }
+        }
+    }
+
+    /// The report as one JSON object (see the README for the keys).
+    pub fn to_json(&self) -> JsonObject {
+        let sent = self.sender.total();
+        let received_json = match &self.receiver {
+            Some(view) => figures_json(&view.total(), true).finish(),
+            None => rate_only_json(self.receive_rate().map(|r| r * 8.0)),
+        };
+        let sum = |side: &Option<Vec<Interval>>| {
+            side.as_ref()
+                .map(|records| Figures::sum(records.iter().map(|r| &r.figures)))
+        };
+        let intervals = paired_rows(&self.sender, self.receiver.as_ref())
+            .into_iter()
+            .map(|(start, end, sent, received)| {
+                let sent = sum(&sent);
+                interval_json(
+                    start,
+                    end,
+                    sum(&received).as_ref(),
+                    true,
+                    Some(("sender", sent.as_ref(), false)),
+                )
+            });
+        let mut json = JsonObject::new()
+            .field("reverse", JsonValue::Bool(self.reverse))
+            .field(
+                "parallel",
+                JsonValue::Uint(self.sender.streams.len().max(1) as u64),
+            )
+            .raw_field("sender", &figures_json(&sent, false).finish())
+            .raw_field("receiver", &received_json)
+            .raw_field("intervals", &json_array(intervals));
+        if self.sender.streams.len() > 1 {
+            let streams = self.sender.streams.iter().enumerate().map(|(id, f)| {
+                let received = self.receiver.as_ref().and_then(|r| r.streams.get(id));
+                let received_json = match received {
+                    Some(r) => figures_json(r, true).finish(),
+                    None => "null".to_string(),
+                };
+                JsonObject::new()
+                    .field("id", JsonValue::Uint(id as u64))
+                    .raw_field("sender", &figures_json(f, false).finish())
+                    .raw_field("receiver", &received_json)
+                    .finish()
+            });
+            json = json.raw_field("streams", &json_array(streams));
+        }
+        json.optional("reply", self.reply.as_deref().map(JsonValue::Str))
+            .field("interrupted", JsonValue::Bool(self.interrupted))
+    }
 }
 
 #[cfg(test)]

@@ -417,6 +417,17 @@ impl UnixClock {
     pub fn at(&self, instant: Instant) -> u64 {
         self.unix_ns + instant.saturating_duration_since(self.instant).as_nanos() as u64
     }
+
+    /// The arrival time jitter is computed from: the kernel's stamp where
+    /// there is one, else this clock at `now`; 0 for a datagram without a
+    /// header (`sequenced` false), which has no jitter.
+    pub fn arrival_ns(&self, sequenced: bool, kernel_ns: Option<u64>, now: Instant) -> u64 {
+        match (sequenced, kernel_ns) {
+            (false, _) => 0,
+            (true, Some(ns)) => ns,
+            (true, None) => self.at(now),
+        }
+    }
 }
 
 /// Running counters of one stream, as a receiver keeps them.
