@@ -16,6 +16,8 @@
 //! ICMP port-unreachable ends a run at once ([`recv_connected`] reports it
 //! as [`no_server`]).
 
+pub mod offload;
+
 use crate::cli::Context;
 use crate::output::warn;
 use crate::shutdown::{Shutdown, POLL_INTERVAL};
