@@ -37,6 +37,11 @@ struct Args {
     /// Seconds between interval reports during a test (0 turns them off).
     #[arg(long, default_value_t = Seconds::new(1), value_name = "SECONDS")]
     interval: Seconds,
+    /// Turn UDP segmentation and receive offload off (on by default where
+    /// the kernel has it; iperf3 turns them on with --gsro): datagrams
+    /// then go in sendmmsg/recvmmsg batches, as when the kernel refuses.
+    #[arg(long, visible_alias = "no-gsro")]
+    no_offload: bool,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -62,6 +67,7 @@ fn run(args: &Args) -> std::io::Result<()> {
         recv_buffer: (args.recv_buffer > 0).then_some(args.recv_buffer),
         interval: Some(args.interval.0).filter(|i| !i.is_zero()),
         json: args.output.json,
+        offload: !args.no_offload,
     };
     server::run(&config, &Shutdown::install()?).map(drop)
 }

@@ -124,8 +124,9 @@ impl BatchSender {
             let count = rest.len().div_ceil(segment.max(1));
             let result = match self.mode {
                 _ if count == 1 => sys::send_one(socket, target, rest).map(|_| 1),
-                SendMode::Segmented => sys::send_segmented(socket, target, rest, segment)
-                    .map(|_| count),
+                SendMode::Segmented => {
+                    sys::send_segmented(socket, target, rest, segment).map(|_| count)
+                }
                 SendMode::Multiple => sys::send_multiple(socket, target, rest, segment),
                 SendMode::Single => sys::send_one(socket, target, &rest[..segment]).map(|_| 1),
             };
@@ -135,9 +136,7 @@ impl BatchSender {
                 Err(e) if self.mode == SendMode::Segmented && sys::refused_segmentation(&e) => {
                     note_once(
                         &SEND_NOTED,
-                        &format!(
-                            "UDP segmentation offload refused ({e}): sending with sendmmsg"
-                        ),
+                        &format!("UDP segmentation offload refused ({e}): sending with sendmmsg"),
                     );
                     self.mode = SendMode::Multiple;
                 }
@@ -581,8 +580,8 @@ mod sys {
         data: &[u8],
         segment: usize,
     ) -> io::Result<usize> {
-        let segment = u16::try_from(segment)
-            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        let segment =
+            u16::try_from(segment).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
         let mut name = target.map(sockaddr);
         let mut iov = libc::iovec {
             iov_base: data.as_ptr() as *mut libc::c_void,
