@@ -486,6 +486,37 @@ mod tests {
     }
 
     #[test]
+    fn a_timer_burst_is_what_the_allowance_covers() {
+        // 12.5 datagrams of 1000 bytes per tick, batches of up to 44: the
+        // batch is cut to the schedule, 13 then 12 (the 13th overshoots by
+        // half a datagram, as sending one at a time would).
+        let plan = StreamPlan {
+            stream: 0,
+            bytes: None,
+            deadline: None,
+            length: 1000,
+            rate: 100_000_000,
+            spacing: Spacing::Timer(Duration::from_millis(1)),
+            target: None,
+            offload: true,
+        };
+        let mut schedule = Schedule::new(&plan);
+        let stop = Shutdown::new();
+        let mut sent = 0u64;
+        let mut bursts = Vec::new();
+        for tick in 1..=8u64 {
+            let burst = schedule.wait(sent, 1000, 44, &stop).unwrap();
+            bursts.push(burst);
+            sent += burst as u64 * 1000;
+            assert!(sent < tick * 12_500 + 1000, "tick {tick}: {sent} bytes");
+        }
+        assert_eq!(bursts, [13, 12, 13, 12, 13, 12, 13, 12]);
+        // Unpaced: the whole batch; evenly spaced: one per tick.
+        assert_eq!(burst(u64::MAX, 1000, 44), 44);
+        assert_eq!(burst(1, 1000, 44), 1);
+    }
+
+    #[test]
     fn spacing_travels_as_microseconds() {
         assert_eq!(Spacing::from_micros(0), Spacing::Even);
         assert_eq!(
