@@ -630,6 +630,7 @@ fn receive_stream(
                 let arrival_ns = match (header, kernel_ns) {
                     (None, _) => 0,
                     (Some(_), Some(ns)) => ns,
+                    (Some(_), None) if inbox.coalescing() => 0,
                     (Some(_), None) => unix.at(now),
                 };
                 receiver.record(len, header, now, arrival_ns);

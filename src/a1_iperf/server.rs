@@ -483,6 +483,8 @@ impl Server<'_> {
                     let arrival_ns = match (header, kernel_ns) {
                         (None, _) => 0,
                         (Some(_), Some(ns)) => ns,
+                        // In a coalesced batch after its first: unknown (0).
+                        (Some(_), None) if inbox.coalescing() => 0,
                         (Some(_), None) => test.unix.at(now),
                     };
                     test.streams[index].2.record(len, header, now, arrival_ns);
