@@ -67,6 +67,11 @@ struct Args {
     #[arg(long, visible_alias = "stop-timeout", default_value_t = Seconds::new(30),
           value_name = "SECONDS", value_parser = positive_seconds)]
     timeout: Seconds,
+    /// Turn UDP segmentation and receive offload off (on by default where
+    /// the kernel has it; iperf3 turns them on with --gsro): datagrams
+    /// then go in sendmmsg/recvmmsg batches, as when the kernel refuses.
+    #[arg(long, visible_alias = "no-gsro")]
+    no_offload: bool,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -101,6 +106,7 @@ fn main() -> ExitCode {
             interval: Some(args.interval.0).filter(|i| !i.is_zero()),
             reverse: args.reverse,
             parallel: args.parallel,
+            offload: !args.no_offload,
         };
         client::run(&config, shutdown).map(drop)
     };

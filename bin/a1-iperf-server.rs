@@ -41,12 +41,17 @@ struct Args {
     /// (K/M/G suffixes; 0: no limit). An unpaced request asks for more;
     /// a client asking for more gets a refusal line.
     #[arg(long, default_value = "100M", value_name = "RATE",
-          value_parser = socklab::pacing::parse_rate)]
+          value_parser = socklab::cli::parse_rate)]
     server_bitrate_limit: u64,
     /// Longest test in seconds, either direction (0: no limit): a request
     /// for longer is refused, a test running longer is cut.
     #[arg(long, default_value_t = Seconds(guard::DEFAULT_MAX_DURATION), value_name = "SECONDS")]
     server_max_duration: Seconds,
+    /// Turn UDP segmentation and receive offload off (on by default where
+    /// the kernel has it; iperf3 turns them on with --gsro): datagrams
+    /// then go in sendmmsg/recvmmsg batches, as when the kernel refuses.
+    #[arg(long, visible_alias = "no-gsro")]
+    no_offload: bool,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -76,6 +81,7 @@ fn run(args: &Args) -> std::io::Result<()> {
             bitrate_limit: args.server_bitrate_limit,
             max_duration: Some(args.server_max_duration.0).filter(|d| !d.is_zero()),
         },
+        offload: !args.no_offload,
     };
     server::run(&config, &Shutdown::install()?).map(drop)
 }

@@ -29,6 +29,7 @@
 pub mod accept;
 pub mod bind;
 pub mod lifecycle;
+pub mod offload;
 pub mod serve;
 pub mod sys;
 pub mod udp;

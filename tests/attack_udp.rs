@@ -625,7 +625,7 @@ fn a1_forged_join_gets_the_victim_no_test_data() {
     victim.send_to(&join, addr).unwrap();
     // The raw socket forges the victim's address outright (root only).
     let forged_victim = socket_on("127.0.0.4");
-    let raw = raw_sender("a1_forged_join_gets_the_victim_no_test_data (raw part)");
+    let raw = raw_sender();
     if let Some(raw) = &raw {
         spoof(raw, forged_victim.local_addr().unwrap(), addr, &join);
     }

@@ -22,6 +22,7 @@ use super::protocol::{
 use super::report;
 use super::sender::{self, send_datagram, Senders, Spacing, StreamPlan};
 use super::stats::{merge_intervals, Figures, IntervalClock, StreamReceiver, UnixClock, View};
+use crate::net::offload::BatchReceiver;
 use crate::net::{self, SocketOptions};
 use crate::shutdown::Shutdown;
 use std::io;
@@ -76,6 +77,9 @@ pub struct ClientConfig {
     pub reverse: bool,
     /// Number of streams (one socket and thread each).
     pub parallel: u16,
+    /// Batch datagrams with UDP segmentation and receive offload where the
+    /// kernel supports it (`false`: `--no-offload`, multi-message calls).
+    pub offload: bool,
 }
 
 /// What the client measured, and what the server told it.
@@ -316,9 +320,10 @@ fn receive_streams(
         .map(|(stream, socket)| {
             let clock = IntervalClock::new(receive_start, config.interval);
             let shutdown = shutdown.clone();
+            let offload = config.offload;
             std::thread::Builder::new()
                 .name(format!("iperf-recv-{stream}"))
-                .spawn(move || receive_stream(&socket, stream as u16, clock, &shutdown))
+                .spawn(move || receive_stream(&socket, stream as u16, clock, &shutdown, offload))
         })
         .collect::<io::Result<_>>()?;
     let mut received = Vec::new();
@@ -379,6 +384,7 @@ fn send_streams(
                 rate: config.rate / u64::from(config.parallel),
                 spacing: config.spacing,
                 target: None,
+                offload: config.offload,
             };
             (socket, plan)
         })
@@ -516,19 +522,20 @@ fn receive_stream(
     stream: u16,
     mut clock: IntervalClock,
     shutdown: &Shutdown,
+    offload: bool,
 ) -> io::Result<(StreamReceiver, Option<Fin>)> {
     socket.set_read_timeout(Some(Duration::from_millis(50)))?;
-    // Kernel arrival times where available, as the server takes them.
-    net::enable_receive_timestamps(socket);
-    let mut buffer = vec![0u8; 65_536];
+    // Kernel arrival times where available, as the server takes them, and
+    // datagrams read in batches as the server reads them.
+    let mut inbox = BatchReceiver::new(socket, offload);
     let mut receiver = StreamReceiver::default();
     let unix = UnixClock::now();
     let mut last = Instant::now();
     let mut fin = None;
     while !shutdown.is_triggered() {
-        match net::recv_from_stamped(socket, &mut buffer) {
+        match inbox.recv(socket) {
             Ok((len, _, kernel_ns)) => {
-                let datagram = &buffer[..len];
+                let datagram = inbox.last();
                 if datagram.starts_with(b"SLB1:") {
                     if let Some(Control::Fin(f)) = Control::parse(datagram) {
                         if f.stream == stream {
@@ -544,7 +551,11 @@ fn receive_stream(
                     receiver.close_interval(stream, start, end);
                 }
                 let header = Header::parse(datagram);
-                let arrival_ns = unix.arrival_ns(header.is_some(), kernel_ns, now);
+                let arrival_ns = if kernel_ns.is_none() && inbox.coalescing() {
+                    0
+                } else {
+                    unix.arrival_ns(header.is_some(), kernel_ns, now)
+                };
                 receiver.record(len, header, now, arrival_ns);
             }
             Err(e) if net::is_timeout(&e) => {
@@ -560,6 +571,7 @@ fn receive_stream(
             Err(e) => return Err(io::Error::new(e.kind(), format!("receive failed: {e}"))),
         }
     }
+    inbox.finish(socket);
     if let Some(last) = receiver.last_arrival() {
         let end = clock.seconds_at(last);
         if clock.next_boundary().is_some()

@@ -37,6 +37,7 @@ use super::protocol::{
 use super::report;
 use super::sender;
 use super::stats::{StreamReceiver, View};
+use crate::net::offload::BatchReceiver;
 use crate::net::{self, SocketOptions};
 use crate::output;
 use crate::ratelimit::PerSourceLimiter;
@@ -87,6 +88,9 @@ pub struct ServerConfig {
     pub json: bool,
     /// The operator's limits on what a test may ask for.
     pub caps: Caps,
+    /// Batch datagrams with UDP segmentation and receive offload where the
+    /// kernel supports it (`false`: `--no-offload`, multi-message calls).
+    pub offload: bool,
 }
 
 /// How a test ended.
@@ -386,19 +390,23 @@ impl Server<'_> {
     fn receive(&mut self, test: &mut ReceiveTest) -> io::Result<Option<TestEnd>> {
         let mut polling = self.start_receiving()?;
         let mut next_check = test.next_check();
+        // Datagrams are read in batches (docs/a1-offload.md); those of one
+        // coalesced batch share its kernel stamp.
+        let mut inbox = BatchReceiver::new(&self.socket, self.config.offload);
         // The hot loop: one recv per datagram, the shutdown flag checked each
         // time (an atomic load), the clocks read once per counted datagram.
         let end = loop {
             if self.shutdown.is_triggered() {
                 break TestEnd::Interrupted;
             }
-            match net::recv_from_stamped(&self.socket, &mut self.buffer) {
+            match inbox.recv(&self.socket) {
                 Ok((len, from, kernel_ns)) => {
                     if !polling {
                         self.socket.set_nonblocking(true)?;
                         polling = true;
                     }
                     let Some(index) = test.streams.iter().position(|s| s.0 == from) else {
+                        self.buffer[..len].copy_from_slice(inbox.last());
                         if self.stranger(test, len, from)? {
                             break TestEnd::IdleTimeout;
                         }
@@ -406,12 +414,14 @@ impl Server<'_> {
                     };
                     let now = Instant::now();
                     test.last_heard = now;
-                    let datagram = &self.buffer[..len];
+                    let datagram = inbox.last();
                     if datagram.starts_with(b"SLB1:") {
+                        self.buffer[..len].copy_from_slice(datagram);
                         match self.control_from_client(test, index, len)? {
                             Next::Continue => continue,
                             Next::Reverse => {
                                 self.socket.set_nonblocking(false)?;
+                                inbox.finish(&self.socket);
                                 return Ok(None);
                             }
                             Next::End(end) => break end,
@@ -428,7 +438,12 @@ impl Server<'_> {
                         next_check = test.next_check();
                     }
                     let header = Header::parse(datagram);
-                    let arrival_ns = test.unix.arrival_ns(header.is_some(), kernel_ns, now);
+                    // In a coalesced batch after its first: no arrival of its own (0).
+                    let arrival_ns = if kernel_ns.is_none() && inbox.coalescing() {
+                        0
+                    } else {
+                        test.unix.arrival_ns(header.is_some(), kernel_ns, now)
+                    };
                     test.streams[index].2.record(len, header, now, arrival_ns);
                 }
                 Err(e) => {
@@ -439,6 +454,7 @@ impl Server<'_> {
             }
         };
         self.socket.set_nonblocking(false)?;
+        inbox.finish(&self.socket);
         Ok(Some(end))
     }
 

@@ -61,7 +61,8 @@ impl SeqStats {
     }
 
     /// Records one datagram: its sequence number, its send time and its
-    /// arrival time (both in ns on the senders' and receiver's clocks).
+    /// arrival time (both in ns on the senders' and receiver's clocks; an
+    /// arrival of 0 is unknown and leaves the jitter alone).
     pub fn record(&mut self, sequence: u64, sent_ns: u64, arrival_ns: u64) {
         if sequence >= self.expected {
             // New highest: forget the window slots the jump passes over.
@@ -87,6 +88,9 @@ impl SeqStats {
                 self.unique += 1;
                 self.out_of_order += 1;
             }
+        }
+        if arrival_ns == 0 {
+            return;
         }
         let transit = i128::from(arrival_ns) - i128::from(sent_ns);
         if let Some(previous) = self.prev_transit_ns {

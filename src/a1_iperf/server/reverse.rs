@@ -169,7 +169,8 @@ impl Server<'_> {
         let streams = targets
             .iter()
             .map(|&(addr, stream)| {
-                let plan = stream_plan(hello, stream, addr, self.send_deadline(hello, send_start));
+                let deadline = self.send_deadline(hello, send_start);
+                let plan = stream_plan(hello, stream, addr, deadline, self.config.offload);
                 Ok((self.socket.try_clone()?, plan))
             })
             .collect::<io::Result<Vec<_>>>()?;
@@ -271,12 +272,13 @@ impl Server<'_> {
 }
 
 /// What the sender of `stream` sends to `target`: its share of the bytes
-/// or the time, at its share of the rate.
+/// or the time, at its share of the rate (batched with `offload`).
 fn stream_plan(
     hello: Hello,
     stream: u16,
     target: SocketAddr,
     deadline: Option<Instant>,
+    offload: bool,
 ) -> StreamPlan {
     StreamPlan {
         stream,
@@ -286,5 +288,6 @@ fn stream_plan(
         rate: hello.rate / u64::from(hello.streams),
         spacing: Spacing::from_micros(hello.pacing_us),
         target: Some(target),
+        offload,
     }
 }
