@@ -200,7 +200,7 @@ fn no_offload_forces_the_fallback_both_ways() {
         let (mut server, addr) = start_server(&[flag]);
         let port = addr.port().to_string();
         let mut args = vec!["--port", &port, "--bind", "127.0.0.1:0", flag];
-        args.extend(["--length", "1472", "--rate", "200M", "--time", "0.5"]);
+        args.extend(["--length", "1472", "--rate", "80M", "--time", "0.5"]);
         if reverse {
             args.push("--reverse");
         }
