@@ -8,7 +8,7 @@ mod common;
 use common::Proc;
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const CHECK: &str = env!("CARGO_BIN_EXE_socklab-check");
 
@@ -193,7 +193,7 @@ fn usage_errors_exit_2() {
 #[test]
 fn list_prints_one_line_per_case() {
     let names = case_names("a2", "server");
-    assert_eq!(names.len(), 8, "{names:?}");
+    assert_eq!(names.len(), 9, "{names:?}");
     assert!(names.contains(&"half-echo".to_string()));
 }
 
@@ -303,6 +303,7 @@ const FIXTURES: &[Fixture] = &[
         faults: &[
             ("wrong-half", "half-echo"),
             ("no-close", "half-of-any-text"),
+            ("round-up", "odd-length"),
             ("read-once", "request-in-pieces"),
             ("decode", "non-utf8"),
             ("one-shot", "empty-connection"),
@@ -585,4 +586,57 @@ fn fixtures_cover_every_case_of_every_target() {
             );
         }
     }
+}
+
+/// The checker's peak resident memory so far (`VmHWM`, KiB), while it runs.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn a_server_that_streams_without_end_fails_and_the_checker_stays_small() {
+    let fixture = FIXTURES
+        .iter()
+        .find(|f| f.script == "a2_server.py")
+        .expect("the a2 server fixture");
+    let command = fixture_command(fixture, "stream");
+    let cases = ["half-echo", "odd-length", "request-in-pieces"];
+    let mut args = vec!["a2", "server", "--cmd", &command];
+    for case in cases {
+        args.extend(["--case", case]);
+    }
+    let mut proc = Proc::spawn(CHECK, &args);
+    proc.close_stdin();
+    let started = Instant::now();
+    let mut peak = 0;
+    let status = loop {
+        // VmHWM only grows: the last reading before exit is the peak (up to
+        // the last 20 ms).
+        peak = peak_rss_kib(proc.pid()).unwrap_or(0).max(peak);
+        if let Some(status) = proc.wait_exit(Duration::from_millis(20)) {
+            break status;
+        }
+        assert!(started.elapsed() < RUN_DEADLINE, "{}", proc.dump());
+    };
+    let outcome = Outcome {
+        status: status.code(),
+        lines: proc.stdout_lines(),
+        dump: proc.dump(),
+    };
+    assert_eq!(outcome.status, Some(1), "{}", outcome.dump);
+    for case in cases {
+        assert_eq!(outcome.status_of(case), Some("FAIL"), "{}", outcome.dump);
+    }
+    assert!(
+        outcome.dump.contains("the checker stopped reading"),
+        "{}",
+        outcome.dump
+    );
+    assert!(peak > 0, "no VmHWM read from /proc");
+    assert!(
+        peak < 48 * 1024,
+        "the checker peaked at {peak} KiB against a streaming server"
+    );
 }
