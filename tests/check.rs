@@ -640,3 +640,28 @@ fn a_server_that_streams_without_end_fails_and_the_checker_stays_small() {
         "the checker peaked at {peak} KiB against a streaming server"
     );
 }
+
+#[test]
+fn unpaced_a1_clients_pass_the_payload_case() {
+    // Both send 200 MB as fast as they can: the checker's receiver must
+    // keep up (or count what its own socket dropped), not fail them.
+    let fixture = FIXTURES
+        .iter()
+        .find(|f| f.script == "a1_client.py")
+        .expect("the a1 client fixture");
+    let python = fixture_command(fixture, "unpaced").replace(" 25 ", " 200 ");
+    let own = format!(
+        "{} 200 --port {{port}} --bind 127.0.0.1:0",
+        env!("CARGO_BIN_EXE_a1-iperf-client")
+    );
+    for command in [python, own] {
+        let outcome = check(&["a1", "client", "--cmd", &command, "--case", "payload"]);
+        assert_eq!(
+            outcome.status_of("payload"),
+            Some("PASS"),
+            "{command}: {}",
+            outcome.dump
+        );
+        assert!(outcome.dump.contains("200 MB"), "{}", outcome.dump);
+    }
+}

@@ -391,6 +391,30 @@ pub fn udp_exchange(
     }
 }
 
+/// Datagrams the kernel dropped at the checker's UDP socket bound to
+/// `port` because its receive buffer was full (the last column of
+/// `/proc/net/udp{,6}`); `None` where that cannot be read.
+pub fn udp_drops(port: u16) -> Option<u64> {
+    let mut found = None;
+    for file in ["/proc/net/udp", "/proc/net/udp6"] {
+        let Ok(table) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        for line in table.lines().skip(1) {
+            let mut fields = line.split_whitespace();
+            let local = fields.nth(1).unwrap_or("");
+            let bound = local
+                .rsplit_once(':')
+                .and_then(|(_, hex)| u16::from_str_radix(hex, 16).ok());
+            if bound == Some(port) {
+                let drops = line.split_whitespace().last().and_then(|d| d.parse().ok());
+                found = Some(found.unwrap_or(0) + drops.unwrap_or(0));
+            }
+        }
+    }
+    found
+}
+
 /// Deterministic test content of `len` bytes, every byte value included
 /// (so files are binary and not valid UTF-8).
 pub fn test_bytes(len: usize, seed: u8) -> Vec<u8> {
