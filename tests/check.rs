@@ -351,6 +351,7 @@ const FIXTURES: &[Fixture] = &[
             ("no-calibration", "all-acked"),
             ("loss-off-by-one", "loss-reported"),
             ("late-credit", "late-ack"),
+            ("credit-stale", "stale-ack"),
             ("zero-div", "all-lost"),
             ("crash-no-exit", "no-exit-reply"),
         ],
@@ -364,7 +365,9 @@ const FIXTURES: &[Fixture] = &[
             ("no-calibration", "probes"),
             ("fixed-interval", "interval-decreases"),
             ("lost-wrong", "lost-probe"),
+            ("wrong-formula", "report-formula"),
             ("late-credit", "late-ack"),
+            ("credit-stale", "stale-ack"),
             ("crash-no-exit", "no-exit-reply"),
         ],
     },
@@ -664,4 +667,49 @@ fn unpaced_a1_clients_pass_the_payload_case() {
         );
         assert!(outcome.dump.contains("200 MB"), "{}", outcome.dump);
     }
+}
+
+#[test]
+fn a_run_too_short_for_a_case_is_skipped_with_the_reason_and_list_says_why() {
+    let listed = check(&["ramp", "client", "--list"]);
+    let line = listed
+        .lines
+        .iter()
+        .find(|l| l.contains("interval-decreases"))
+        .expect("interval-decreases listed");
+    assert!(line.ends_with("[needs 7 probes]"), "{line}");
+    let fixture = FIXTURES
+        .iter()
+        .find(|f| f.assignment == "ramp")
+        .expect("the ramp fixture");
+    let command = fixture_command(fixture, "good").replace("-n 10", "-n 3");
+    let outcome = check(&[
+        "ramp",
+        "client",
+        "--cmd",
+        &command,
+        "--case",
+        "interval-decreases",
+        "--case",
+        "stale-ack",
+        "--case",
+        "report-formula",
+    ]);
+    assert_eq!(outcome.status, Some(0), "{}", outcome.dump);
+    for case in ["interval-decreases", "stale-ack"] {
+        assert_eq!(outcome.status_of(case), Some("SKIP"), "{}", outcome.dump);
+    }
+    assert!(
+        outcome
+            .dump
+            .contains("the client sent 3 probes; this case needs 7 probes"),
+        "{}",
+        outcome.dump
+    );
+    assert_eq!(
+        outcome.status_of("report-formula"),
+        Some("PASS"),
+        "{}",
+        outcome.dump
+    );
 }

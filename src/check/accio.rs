@@ -25,6 +25,7 @@ pub fn server_cases() -> Vec<Case> {
         needs: Needs::Process,
         timeout: Duration::from_secs(timeout),
         run,
+        minimum: None,
     };
     vec![
         case("one-file", Tier::Wire, "an upload's bytes land in `{dir}/files/1.file`", one_file, 10),

@@ -32,6 +32,7 @@ pub fn server_cases() -> Vec<Case> {
         needs,
         timeout: Duration::from_secs(if name == "stalled-reader" { 30 } else { 15 }),
         run,
+        minimum: None,
     };
     vec![
         case("join", Tier::Wire, "`> Connected to the chat server (n user(s) online)` to the newcomer, `> New user IP:PORT entered (…)` to the others", Needs::Network, join),

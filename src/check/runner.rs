@@ -104,11 +104,17 @@ pub fn target_cases(assignment: Assignment, role: Role) -> Result<Vec<Case>, Run
     })
 }
 
-/// Prints one line per case of a target: tier, name, what it checks.
+/// Prints one line per case of a target: tier, name, what it checks, and
+/// what the program's parameters must give it (`[needs …]`; a run below
+/// that is skipped with the reason).
 pub fn list(assignment: Assignment, role: Role) -> Result<(), RunError> {
     for case in target_cases(assignment, role)? {
+        let minimum = case
+            .minimum
+            .map(|m| format!(" [needs {m}]"))
+            .unwrap_or_default();
         say(format_args!(
-            "{:<6} {:<22} {}",
+            "{:<6} {:<22} {}{minimum}",
             case.tier.name(),
             case.name,
             case.about
