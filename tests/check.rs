@@ -713,3 +713,31 @@ fn a_run_too_short_for_a_case_is_skipped_with_the_reason_and_list_says_why() {
         outcome.dump
     );
 }
+
+#[test]
+fn failures_with_one_reason_are_headed_by_it_once() {
+    let command = "python3 no-such-dir/ping_client.py ping -ip {host} -port {port}";
+    let outcome = check(&["ping", "client", "--cmd", command]);
+    assert_eq!(outcome.status, Some(1), "{}", outcome.dump);
+    let headlines: Vec<&String> = outcome
+        .lines
+        .iter()
+        .filter(|l| l.starts_with("ROOT CAUSE of "))
+        .collect();
+    assert_eq!(headlines.len(), 1, "{}", outcome.dump);
+    assert!(headlines[0].contains("No such file"), "{}", outcome.dump);
+    assert!(
+        outcome
+            .lines
+            .iter()
+            .any(|l| l.contains("consequences: all-acked, loss-reported")),
+        "{}",
+        outcome.dump
+    );
+    let json = check(&["ping", "client", "--cmd", command, "--json"]);
+    assert!(
+        json.lines[0].contains(r#""root_causes":[{"cause":"the program ends with this on stderr"#),
+        "{}",
+        json.dump
+    );
+}
