@@ -8,7 +8,7 @@ mod common;
 use common::Proc;
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const CHECK: &str = env!("CARGO_BIN_EXE_socklab-check");
 
@@ -193,7 +193,7 @@ fn usage_errors_exit_2() {
 #[test]
 fn list_prints_one_line_per_case() {
     let names = case_names("a2", "server");
-    assert_eq!(names.len(), 8, "{names:?}");
+    assert_eq!(names.len(), 9, "{names:?}");
     assert!(names.contains(&"half-echo".to_string()));
 }
 
@@ -303,6 +303,7 @@ const FIXTURES: &[Fixture] = &[
         faults: &[
             ("wrong-half", "half-echo"),
             ("no-close", "half-of-any-text"),
+            ("round-up", "odd-length"),
             ("read-once", "request-in-pieces"),
             ("decode", "non-utf8"),
             ("one-shot", "empty-connection"),
@@ -350,6 +351,7 @@ const FIXTURES: &[Fixture] = &[
             ("no-calibration", "all-acked"),
             ("loss-off-by-one", "loss-reported"),
             ("late-credit", "late-ack"),
+            ("credit-stale", "stale-ack"),
             ("zero-div", "all-lost"),
             ("crash-no-exit", "no-exit-reply"),
         ],
@@ -363,7 +365,9 @@ const FIXTURES: &[Fixture] = &[
             ("no-calibration", "probes"),
             ("fixed-interval", "interval-decreases"),
             ("lost-wrong", "lost-probe"),
+            ("wrong-formula", "report-formula"),
             ("late-credit", "late-ack"),
+            ("credit-stale", "stale-ack"),
             ("crash-no-exit", "no-exit-reply"),
         ],
     },
@@ -585,4 +589,155 @@ fn fixtures_cover_every_case_of_every_target() {
             );
         }
     }
+}
+
+/// The checker's peak resident memory so far (`VmHWM`, KiB), while it runs.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn a_server_that_streams_without_end_fails_and_the_checker_stays_small() {
+    let fixture = FIXTURES
+        .iter()
+        .find(|f| f.script == "a2_server.py")
+        .expect("the a2 server fixture");
+    let command = fixture_command(fixture, "stream");
+    let cases = ["half-echo", "odd-length", "request-in-pieces"];
+    let mut args = vec!["a2", "server", "--cmd", &command];
+    for case in cases {
+        args.extend(["--case", case]);
+    }
+    let mut proc = Proc::spawn(CHECK, &args);
+    proc.close_stdin();
+    let started = Instant::now();
+    let mut peak = 0;
+    let status = loop {
+        // VmHWM only grows: the last reading before exit is the peak (up to
+        // the last 20 ms).
+        peak = peak_rss_kib(proc.pid()).unwrap_or(0).max(peak);
+        if let Some(status) = proc.wait_exit(Duration::from_millis(20)) {
+            break status;
+        }
+        assert!(started.elapsed() < RUN_DEADLINE, "{}", proc.dump());
+    };
+    let outcome = Outcome {
+        status: status.code(),
+        lines: proc.stdout_lines(),
+        dump: proc.dump(),
+    };
+    assert_eq!(outcome.status, Some(1), "{}", outcome.dump);
+    for case in cases {
+        assert_eq!(outcome.status_of(case), Some("FAIL"), "{}", outcome.dump);
+    }
+    assert!(
+        outcome.dump.contains("the checker stopped reading"),
+        "{}",
+        outcome.dump
+    );
+    assert!(peak > 0, "no VmHWM read from /proc");
+    assert!(
+        peak < 48 * 1024,
+        "the checker peaked at {peak} KiB against a streaming server"
+    );
+}
+
+#[test]
+fn unpaced_a1_clients_pass_the_payload_case() {
+    // Both send 200 MB as fast as they can: the checker's receiver must
+    // keep up (or count what its own socket dropped), not fail them.
+    let fixture = FIXTURES
+        .iter()
+        .find(|f| f.script == "a1_client.py")
+        .expect("the a1 client fixture");
+    let python = fixture_command(fixture, "unpaced").replace(" 25 ", " 200 ");
+    let own = format!(
+        "{} 200 --port {{port}} --bind 127.0.0.1:0",
+        env!("CARGO_BIN_EXE_a1-iperf-client")
+    );
+    for command in [python, own] {
+        let outcome = check(&["a1", "client", "--cmd", &command, "--case", "payload"]);
+        assert_eq!(
+            outcome.status_of("payload"),
+            Some("PASS"),
+            "{command}: {}",
+            outcome.dump
+        );
+        assert!(outcome.dump.contains("200 MB"), "{}", outcome.dump);
+    }
+}
+
+#[test]
+fn a_run_too_short_for_a_case_is_skipped_with_the_reason_and_list_says_why() {
+    let listed = check(&["ramp", "client", "--list"]);
+    let line = listed
+        .lines
+        .iter()
+        .find(|l| l.contains("interval-decreases"))
+        .expect("interval-decreases listed");
+    assert!(line.ends_with("[needs 7 probes]"), "{line}");
+    let fixture = FIXTURES
+        .iter()
+        .find(|f| f.assignment == "ramp")
+        .expect("the ramp fixture");
+    let command = fixture_command(fixture, "good").replace("-n 10", "-n 3");
+    let outcome = check(&[
+        "ramp",
+        "client",
+        "--cmd",
+        &command,
+        "--case",
+        "interval-decreases",
+        "--case",
+        "stale-ack",
+        "--case",
+        "report-formula",
+    ]);
+    assert_eq!(outcome.status, Some(0), "{}", outcome.dump);
+    for case in ["interval-decreases", "stale-ack"] {
+        assert_eq!(outcome.status_of(case), Some("SKIP"), "{}", outcome.dump);
+    }
+    assert!(
+        outcome
+            .dump
+            .contains("the client sent 3 probes; this case needs 7 probes"),
+        "{}",
+        outcome.dump
+    );
+    assert_eq!(
+        outcome.status_of("report-formula"),
+        Some("PASS"),
+        "{}",
+        outcome.dump
+    );
+}
+
+#[test]
+fn failures_with_one_reason_are_headed_by_it_once() {
+    let command = "python3 no-such-dir/ping_client.py ping -ip {host} -port {port}";
+    let outcome = check(&["ping", "client", "--cmd", command]);
+    assert_eq!(outcome.status, Some(1), "{}", outcome.dump);
+    let headlines: Vec<&String> = outcome
+        .lines
+        .iter()
+        .filter(|l| l.starts_with("ROOT CAUSE of "))
+        .collect();
+    assert_eq!(headlines.len(), 1, "{}", outcome.dump);
+    assert!(headlines[0].contains("No such file"), "{}", outcome.dump);
+    assert!(
+        outcome
+            .lines
+            .iter()
+            .any(|l| l.contains("consequences: all-acked, loss-reported")),
+        "{}",
+        outcome.dump
+    );
+    let json = check(&["ping", "client", "--cmd", command, "--json"]);
+    assert!(
+        json.lines[0].contains(r#""root_causes":[{"cause":"the program ends with this on stderr"#),
+        "{}",
+        json.dump
+    );
 }

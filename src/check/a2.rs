@@ -36,6 +36,13 @@ pub fn server_cases() -> Vec<Case> {
             half_of_any_text,
         ),
         case(
+            "odd-length",
+            Tier::Wire,
+            "an odd-length request (19 bytes) → its first 9 bytes: half rounds down",
+            Needs::Network,
+            odd_length,
+        ),
+        case(
             "request-in-pieces",
             Tier::Robust,
             "a request sent in two segments 50 ms apart is answered as one",
@@ -115,8 +122,13 @@ pub fn client_cases() -> Vec<Case> {
 fn exchange(server: SocketAddr, request: &[u8], expected: &[u8]) -> Verdict {
     let mut stream = connect(server)?;
     send(&mut stream, request, "sending the request")?;
-    let got = read_to_close(&mut stream, Duration::from_secs(3));
-    expect_bytes(&format!("reply to {}", show(request)), expected, &got.bytes)?;
+    let got = read_to_close(&mut stream, expected.len(), Duration::from_secs(3));
+    let what = format!(
+        "reply to {}{}",
+        show(request),
+        got.overrun_note(expected.len())
+    );
+    expect_bytes(&what, expected, &got.bytes)?;
     if !got.closed {
         return Err(Fail::problem(format!(
             "replied {} but did not close the connection within 3 s",
@@ -136,13 +148,38 @@ fn half_of_any_text(ctx: &mut Ctx) -> Verdict {
     exchange(server, b"hello world!", b"hello ")
 }
 
+/// A request of odd length (19 bytes, ending like any HTTP request).
+const ODD_REQUEST: &[u8] = b"GET /a HTTP/1.1\r\n\r\n";
+
+fn odd_length(ctx: &mut Ctx) -> Verdict {
+    let server = ctx.start_server("127.0.0.1")?;
+    let half = half_echo(ODD_REQUEST);
+    exchange(server, ODD_REQUEST, half).map_err(|fail| match fail {
+        Fail::Mismatch {
+            what,
+            expected,
+            observed,
+        } if observed.len() == expected.len() + 1 && observed.starts_with(&expected) => {
+            Fail::Mismatch {
+                what: format!(
+                    "{what} (half of {} bytes rounded up; `len/2` rounds down)",
+                    ODD_REQUEST.len()
+                ),
+                expected,
+                observed,
+            }
+        }
+        other => other,
+    })
+}
+
 fn request_in_pieces(ctx: &mut Ctx) -> Verdict {
     let server = ctx.start_server("127.0.0.1")?;
     let mut stream = connect(server)?;
     send(&mut stream, &REQUEST[..6], "sending the first piece")?;
     std::thread::sleep(Duration::from_millis(50));
     send(&mut stream, &REQUEST[6..], "sending the second piece")?;
-    let got = read_to_close(&mut stream, Duration::from_secs(3));
+    let got = read_to_close(&mut stream, REQUEST.len() / 2, Duration::from_secs(3));
     expect_bytes(
         "reply to a request in two pieces",
         half_echo(REQUEST),

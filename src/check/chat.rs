@@ -32,6 +32,7 @@ pub fn server_cases() -> Vec<Case> {
         needs,
         timeout: Duration::from_secs(if name == "stalled-reader" { 30 } else { 15 }),
         run,
+        minimum: None,
     };
     vec![
         case("join", Tier::Wire, "`> Connected to the chat server (n user(s) online)` to the newcomer, `> New user IP:PORT entered (…)` to the others", Needs::Network, join),
@@ -97,43 +98,46 @@ fn room(server: SocketAddr, count: usize) -> Result<Vec<Peer>, Fail> {
     Ok(peers)
 }
 
-/// Reads until `needle` has arrived; fails after `wait`.
+/// Reads until `needle` has arrived; fails after `wait`, or once more
+/// than `budget` bytes came without it (so a flood cannot keep the checker
+/// reading).
 fn read_until(
     stream: &mut TcpStream,
     needle: &[u8],
+    budget: usize,
     wait: Duration,
     what: &str,
 ) -> Result<(), Fail> {
     let deadline = Instant::now() + wait;
     let mut seen: Vec<u8> = Vec::new();
+    let mut total = 0usize;
     loop {
         if seen.windows(needle.len()).any(|w| w == needle) {
             return Ok(());
         }
         let left = deadline.saturating_duration_since(Instant::now());
-        let got = read_upto(stream, 1 << 16, left.min(Duration::from_millis(200)));
+        let room = budget.saturating_sub(total).clamp(1, 1 << 16);
+        let got = read_upto(stream, room, left.min(Duration::from_millis(200)));
+        total += got.bytes.len();
         seen.extend_from_slice(&got.bytes);
         // Keep only a tail long enough to hold the needle.
-        if seen.len() > 1 << 20 {
+        if seen.len() > 1 << 16 {
             seen.drain(..seen.len() - needle.len());
         }
-        if got.closed || (left.is_zero() && got.bytes.is_empty()) {
+        let over = total > budget;
+        if got.closed || over || (left.is_zero() && got.bytes.is_empty()) {
             if seen.windows(needle.len()).any(|w| w == needle) {
                 return Ok(());
             }
+            let why = if got.closed {
+                "connection closed".to_string()
+            } else if over {
+                format!("not within {total} bytes; the checker stopped reading")
+            } else {
+                "not within the time".to_string()
+            };
             let tail = &seen[seen.len().saturating_sub(80)..];
-            return Err(Fail::mismatch(
-                format!(
-                    "{what} ({})",
-                    if got.closed {
-                        "connection closed"
-                    } else {
-                        "not within the time"
-                    }
-                ),
-                needle,
-                tail,
-            ));
+            return Err(Fail::mismatch(format!("{what} ({why})"), needle, tail));
         }
     }
 }
@@ -286,6 +290,7 @@ fn reset_peer(ctx: &mut Ctx) -> Verdict {
         read_until(
             &mut peers[1].stream,
             line.as_bytes(),
+            64 * 1024,
             Duration::from_secs(3),
             "broadcast after a reset peer",
         )?;
@@ -321,6 +326,8 @@ fn stalled_reader(ctx: &mut Ctx) -> Verdict {
             read_until(
                 &mut reader.stream,
                 marker,
+                // 12 MB of chat and a prefix for each piece the server read.
+                32_000_000,
                 Duration::from_secs(20),
                 "the last message while a client stalls",
             )
@@ -430,8 +437,10 @@ fn client_upload(ctx: &mut Ctx) -> Verdict {
         .type_text("I will upload a file\n#upload 'up.txt'\n")?;
     let mut got = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(4);
-    while Instant::now() < deadline {
-        let more = read_upto(&mut stream, 1 << 16, Duration::from_millis(300));
+    // The announcement, a header of a few dozen bytes, and the file.
+    let most = ANNOUNCE_UPLOAD.len() + 100 + content.len() + super::wire::PAST;
+    while Instant::now() < deadline && got.len() < most {
+        let more = read_upto(&mut stream, most - got.len(), Duration::from_millis(300));
         got.extend_from_slice(&more.bytes);
         if more.closed || (more.bytes.is_empty() && got.len() >= content.len()) {
             break;
@@ -488,6 +497,7 @@ fn missing_file(ctx: &mut Ctx) -> Verdict {
     read_until(
         &mut stream,
         b"still here",
+        64 * 1024,
         Duration::from_secs(3),
         "a line typed after the failed upload",
     )?;

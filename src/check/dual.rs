@@ -101,7 +101,7 @@ fn session(server: SocketAddr) -> Result<(), Fail> {
     // A pause, so `exit` is read on its own.
     std::thread::sleep(Duration::from_millis(50));
     send(&mut stream, EXIT.as_bytes(), "sending exit")?;
-    let got = read_to_close(&mut stream, Duration::from_secs(2));
+    let got = read_to_close(&mut stream, 0, Duration::from_secs(2));
     if !got.closed || !got.bytes.is_empty() {
         return Err(Fail::mismatch(
             "after `exit` (the connection should close)",
@@ -189,7 +189,7 @@ fn serve_rounds(ctx: &mut Ctx, host: &str) -> Verdict {
         )?;
         send(&mut stream, ACKNOWLEDGEMENT.as_bytes(), "acknowledging")?;
     }
-    let got = read_to_close(&mut stream, Duration::from_secs(3));
+    let got = read_to_close(&mut stream, b"exit\n".len(), Duration::from_secs(3));
     if got.bytes != EXIT.as_bytes() && got.bytes != b"exit\n" {
         return Err(Fail::mismatch(
             "after 5 rounds",

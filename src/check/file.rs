@@ -133,10 +133,11 @@ fn fetch(server: SocketAddr, content: &[u8], what: &str) -> Result<(), Fail> {
 
 /// Reads `AUTH_SUCCESS`, then the file up to EOF.
 fn expect_file(stream: &mut TcpStream, content: &[u8], what: &str) -> Result<(), Fail> {
-    let got = read_to_close(stream, Duration::from_secs(8));
     let mut expected = AUTH_SUCCESS.to_vec();
     expected.extend_from_slice(content);
-    expect_bytes(what, &expected, &got.bytes)?;
+    let got = read_to_close(stream, expected.len(), Duration::from_secs(8));
+    let what = format!("{what}{}", got.overrun_note(expected.len()));
+    expect_bytes(&what, &expected, &got.bytes)?;
     if !got.closed {
         return Err(Fail::problem(format!("{what}: no close after the file")));
     }
@@ -153,7 +154,7 @@ fn wrong_key(ctx: &mut Ctx) -> Verdict {
     let (server, _) = start(ctx, 1000)?;
     let mut stream = connect(server)?;
     send(&mut stream, b"WRONG_KEY!", "sending a wrong key")?;
-    let got = read_to_close(&mut stream, Duration::from_secs(3));
+    let got = read_to_close(&mut stream, AUTH_ERROR.len(), Duration::from_secs(3));
     expect_bytes("reply to a wrong key", AUTH_ERROR, &got.bytes)?;
     Ok("AUTH_ERROR".into())
 }
@@ -169,7 +170,7 @@ fn wrong_then_right(ctx: &mut Ctx) -> Verdict {
     let (server, content) = start(ctx, 50_000)?;
     let mut stream = connect(server)?;
     send(&mut stream, b"WRONG_KEY!", "sending a wrong key")?;
-    read_to_close(&mut stream, Duration::from_secs(3));
+    read_to_close(&mut stream, AUTH_ERROR.len(), Duration::from_secs(3));
     fetch(server, &content, "client after a wrong key")?;
     Ok("served after a wrong key".into())
 }
@@ -201,8 +202,9 @@ fn silent_client(ctx: &mut Ctx) -> Verdict {
 }
 
 fn expect_file_rest(stream: &mut TcpStream, content: &[u8]) -> Result<(), Fail> {
-    let got = read_to_close(stream, Duration::from_secs(8));
-    expect_bytes("file after AUTH_SUCCESS", content, &got.bytes)
+    let got = read_to_close(stream, content.len(), Duration::from_secs(8));
+    let what = format!("file after AUTH_SUCCESS{}", got.overrun_note(content.len()));
+    expect_bytes(&what, content, &got.bytes)
 }
 
 fn reset_mid_transfer(ctx: &mut Ctx) -> Verdict {

@@ -31,6 +31,7 @@ pub mod chat;
 pub mod dual;
 pub mod file;
 pub mod ping;
+pub mod ramp;
 pub mod relay;
 pub mod runner;
 pub mod target;
@@ -194,6 +195,20 @@ pub struct Case {
     pub timeout: Duration,
     /// The check itself.
     pub run: Check,
+    /// What the program's parameters must give the case (for example `7
+    /// probes`), stated by `--list`; a run that falls short is skipped with
+    /// the reason, not failed.
+    pub minimum: Option<&'static str>,
+}
+
+impl Case {
+    /// The case with `minimum` stated (see [`Case::minimum`]).
+    pub fn needing(self, minimum: &'static str) -> Case {
+        Case {
+            minimum: Some(minimum),
+            ..self
+        }
+    }
 }
 
 /// The function that runs a case.
@@ -211,6 +226,7 @@ pub fn cases_within(
         needs,
         timeout,
         run,
+        minimum: None,
     }
 }
 
@@ -234,7 +250,7 @@ pub fn cases(assignment: Assignment, role: Role) -> Option<Vec<Case>> {
         (Assignment::Ping, Role::Server) => ping::server_cases(),
         (Assignment::Ping, Role::Client) => ping::client_cases(),
         (Assignment::Ramp, Role::Server) => return None,
-        (Assignment::Ramp, Role::Client) => ping::ramp_cases(),
+        (Assignment::Ramp, Role::Client) => ramp::client_cases(),
         (Assignment::File, Role::Server) => file::server_cases(),
         (Assignment::File, Role::Client) => file::client_cases(),
         (Assignment::Relay, Role::Server) => relay::server_cases(),

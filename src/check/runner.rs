@@ -4,7 +4,10 @@
 //! time), each on its own thread with its own [`Ctx`]; a case that gives no
 //! verdict within its timeout is failed and its processes are killed. Each
 //! case prints one line, `PASS|FAIL|SKIP <tier> <case>: <detail>`, then a
-//! summary line follows; `--json` prints one object instead.
+//! summary line follows; `--json` prints one object instead. Failures that
+//! share a reason (the same crash at start, the same malformed line) are
+//! headed once by it, `ROOT CAUSE of N failures: …` with the cases as its
+//! consequences (`root_causes` in JSON).
 
 pub use super::target::Source;
 use super::target::{kill_groups, skip_reason, Groups};
@@ -104,11 +107,17 @@ pub fn target_cases(assignment: Assignment, role: Role) -> Result<Vec<Case>, Run
     })
 }
 
-/// Prints one line per case of a target: tier, name, what it checks.
+/// Prints one line per case of a target: tier, name, what it checks, and
+/// what the program's parameters must give it (`[needs …]`; a run below
+/// that is skipped with the reason).
 pub fn list(assignment: Assignment, role: Role) -> Result<(), RunError> {
     for case in target_cases(assignment, role)? {
+        let minimum = case
+            .minimum
+            .map(|m| format!(" [needs {m}]"))
+            .unwrap_or_default();
         say(format_args!(
-            "{:<6} {:<22} {}",
+            "{:<6} {:<22} {}{minimum}",
             case.tier.name(),
             case.name,
             case.about
@@ -134,12 +143,21 @@ pub fn run(options: &Options) -> Result<bool, RunError> {
         results.push(result);
     }
     let failed = count(&results, Status::Fail);
+    let causes = root_causes(&results);
     if options.json {
         say(format_args!(
             "{}",
-            json_report(options, &results, started.elapsed())
+            json_report(options, &results, &causes, started.elapsed())
         ));
     } else {
+        for cause in &causes {
+            say(format_args!(
+                "ROOT CAUSE of {} failures: {}\n    consequences: {}",
+                cause.cases.len(),
+                cause.headline,
+                cause.cases.join(", ")
+            ));
+        }
         say(format_args!(
             "{} {}: {} passed, {} failed, {} skipped ({:.1} s)",
             options.assignment,
@@ -267,7 +285,12 @@ fn print_result(result: &CaseResult, options: &Options) {
     }
 }
 
-fn json_report(options: &Options, results: &[CaseResult], elapsed: Duration) -> String {
+fn json_report(
+    options: &Options,
+    results: &[CaseResult],
+    causes: &[RootCause],
+    elapsed: Duration,
+) -> String {
     let cases: Vec<String> = results
         .iter()
         .map(|r| {
@@ -297,6 +320,126 @@ fn json_report(options: &Options, results: &[CaseResult], elapsed: Duration) -> 
             JsonValue::Uint(count(results, Status::Skip) as u64),
         )
         .field("seconds", JsonValue::Float(elapsed.as_secs_f64()))
+        .raw_field("root_causes", &json_causes(causes))
         .raw_field("cases", &cases)
         .finish()
+}
+
+/// A reason several failed cases share, said once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RootCause {
+    /// The reason, in one line.
+    pub headline: String,
+    /// The failed cases it explains, in run order.
+    pub cases: Vec<&'static str>,
+}
+
+/// Groups the failures that share a reason (two or more cases): the same
+/// last line on the program's stderr where the failure quotes it (a crash
+/// at start, a missing file), else the same description once numbers are
+/// set aside (the same malformed line, the same missing output).
+pub fn root_causes(results: &[CaseResult]) -> Vec<RootCause> {
+    let mut groups: Vec<(String, RootCause)> = Vec::new();
+    for result in results.iter().filter(|r| r.status == Status::Fail) {
+        let (key, headline) = cause_of(&result.detail);
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, cause)) => cause.cases.push(result.case),
+            None => groups.push((
+                key,
+                RootCause {
+                    headline,
+                    cases: vec![result.case],
+                },
+            )),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(_, cause)| cause)
+        .filter(|cause| cause.cases.len() >= 2)
+        .collect()
+}
+
+/// The grouping key and the headline of one failure's detail.
+fn cause_of(detail: &str) -> (String, String) {
+    if let Some(at) = detail.find("; stderr: ") {
+        let stderr = &detail[at + "; stderr: ".len()..];
+        let headline = format!("the program ends with this on stderr: {stderr}");
+        return (format!("stderr {}", without_numbers(stderr)), headline);
+    }
+    (without_numbers(detail), detail.to_string())
+}
+
+/// `text` with every run of digits replaced by `#` (ports, times and
+/// counts differ from case to case; the reason does not).
+fn without_numbers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if !c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.ends_with('#') {
+            out.push('#');
+        }
+    }
+    out
+}
+
+fn json_causes(causes: &[RootCause]) -> String {
+    let objects: Vec<String> = causes
+        .iter()
+        .map(|cause| {
+            let cases: Vec<String> = cause
+                .cases
+                .iter()
+                .map(|c| JsonObject::new().field("case", JsonValue::Str(c)).finish())
+                .collect();
+            JsonObject::new()
+                .field("cause", JsonValue::Str(&cause.headline))
+                .raw_field("cases", &format!("[{}]", cases.join(",")))
+                .finish()
+        })
+        .collect();
+    format!("[{}]", objects.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(case: &'static str, detail: &str) -> CaseResult {
+        CaseResult {
+            case,
+            tier: Tier::Wire,
+            status: Status::Fail,
+            detail: detail.into(),
+            elapsed: Duration::ZERO,
+            output: String::new(),
+        }
+    }
+
+    #[test]
+    fn shared_reasons_are_grouped_once() {
+        let results = [
+            failed(
+                "a",
+                "the client exited (0 probes seen); stderr: NameError: x",
+            ),
+            failed("b", "nothing bound port 4000; stderr: NameError: x"),
+            failed(
+                "c",
+                "loss line: expected b'Loss Percentage: 0.0%', observed b'Loss: 0'",
+            ),
+            failed(
+                "d",
+                "loss line: expected b'Loss Percentage: 20.0%', observed b'Loss: 20'",
+            ),
+            failed("e", "something else"),
+        ];
+        let causes = root_causes(&results);
+        assert_eq!(causes.len(), 2, "{causes:?}");
+        assert_eq!(causes[0].cases, ["a", "b"]);
+        assert!(causes[0].headline.ends_with("NameError: x"));
+        assert_eq!(causes[1].cases, ["c", "d"]);
+        assert!(json_causes(&causes).starts_with(r#"[{"cause":"#));
+    }
 }

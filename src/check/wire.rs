@@ -169,7 +169,7 @@ pub fn read_upto(stream: &mut TcpStream, want: usize, wait: Duration) -> Receive
         closed: false,
         reset: false,
     };
-    let mut buffer = vec![0u8; 64 * 1024];
+    let mut buffer = vec![0u8; want.clamp(1, 64 * 1024)];
     while received.bytes.len() < want {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
@@ -214,9 +214,36 @@ fn spare_time_wait(stream: &TcpStream) {
     }
 }
 
-/// Reads until the peer closes or `wait` passes.
-pub fn read_to_close(stream: &mut TcpStream, wait: Duration) -> Received {
-    read_upto(stream, usize::MAX, wait)
+/// Bytes a read takes past what a case expects: enough to show that more
+/// came, never so much that a program streaming without end can make the
+/// checker read (and hold) megabytes.
+pub const PAST: usize = 256;
+
+/// Reads until the peer closes, `wait` passes, or [`PAST`] bytes more than
+/// the `expected` length arrived (then [`Received::overran`] is true).
+pub fn read_to_close(stream: &mut TcpStream, expected: usize, wait: Duration) -> Received {
+    read_upto(stream, expected.saturating_add(PAST), wait)
+}
+
+impl Received {
+    /// Whether more than `expected` bytes came and the peer did not close:
+    /// the read was cut off at `expected + PAST`.
+    pub fn overran(&self, expected: usize) -> bool {
+        !self.closed && self.bytes.len() > expected
+    }
+
+    /// ` (more than N bytes and still sending; the checker stopped
+    /// reading)` when the read overran `expected`, else nothing.
+    pub fn overrun_note(&self, expected: usize) -> String {
+        if self.overran(expected) {
+            format!(
+                " (more than {expected} bytes and no close: the checker stopped reading after {})",
+                self.bytes.len()
+            )
+        } else {
+            String::new()
+        }
+    }
 }
 
 /// Reads exactly `expected.len()` bytes (or what came before a close or
@@ -243,7 +270,7 @@ pub fn expect_read(
 
 /// Fails if anything arrives within `wait` (a closed connection is fine).
 pub fn expect_silence(stream: &mut TcpStream, wait: Duration, what: &str) -> Result<(), Fail> {
-    let got = read_upto(stream, 1 << 20, wait);
+    let got = read_upto(stream, PAST, wait);
     if got.bytes.is_empty() {
         Ok(())
     } else {
@@ -362,6 +389,30 @@ pub fn udp_exchange(
             b"",
         )),
     }
+}
+
+/// Datagrams the kernel dropped at the checker's UDP socket bound to
+/// `port` because its receive buffer was full (the last column of
+/// `/proc/net/udp{,6}`); `None` where that cannot be read.
+pub fn udp_drops(port: u16) -> Option<u64> {
+    let mut found = None;
+    for file in ["/proc/net/udp", "/proc/net/udp6"] {
+        let Ok(table) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        for line in table.lines().skip(1) {
+            let mut fields = line.split_whitespace();
+            let local = fields.nth(1).unwrap_or("");
+            let bound = local
+                .rsplit_once(':')
+                .and_then(|(_, hex)| u16::from_str_radix(hex, 16).ok());
+            if bound == Some(port) {
+                let drops = line.split_whitespace().last().and_then(|d| d.parse().ok());
+                found = Some(found.unwrap_or(0) + drops.unwrap_or(0));
+            }
+        }
+    }
+    found
 }
 
 /// Deterministic test content of `len` bytes, every byte value included
