@@ -6,8 +6,9 @@
 //! case prints one line, `PASS|FAIL|SKIP <tier> <case>: <detail>`, then a
 //! summary line follows; `--json` prints one object instead.
 
+pub use super::process::Limits;
 pub use super::target::Source;
-use super::target::{kill_groups, skip_reason, Groups};
+use super::target::{kill_groups, skip_reason, Groups, Record};
 use super::wire::Fail;
 use super::{cases, Assignment, Case, Ctx, Role, Tier};
 use crate::output::{say, JsonObject, JsonValue};
@@ -36,6 +37,11 @@ pub struct Options {
     pub quiet: bool,
     /// After a failure, also print the end of the program's output.
     pub verbose: bool,
+    /// Resource limits of the programs under test.
+    pub limits: Limits,
+    /// Run each case in a network namespace of its own (see
+    /// [`process::prepare_isolation`](super::process::prepare_isolation)).
+    pub isolate: bool,
 }
 
 /// Why a run could not start.
@@ -68,7 +74,8 @@ pub enum Status {
 }
 
 impl Status {
-    fn name(self) -> &'static str {
+    /// `PASS`, `FAIL` or `SKIP`.
+    pub fn name(self) -> &'static str {
         match self {
             Status::Pass => "PASS",
             Status::Fail => "FAIL",
@@ -92,6 +99,10 @@ pub struct CaseResult {
     pub elapsed: Duration,
     /// The end of the program's output (for `-v`).
     pub output: String,
+    /// Why it failed or was skipped, as the case said it.
+    pub failure: Option<Fail>,
+    /// How each program the case started ended.
+    pub records: Vec<Record>,
 }
 
 /// The target's cases, or a usage error for a target that does not exist.
@@ -125,14 +136,11 @@ pub fn run(options: &Options) -> Result<bool, RunError> {
         super::wire::set_fixed_port(options.port.unwrap_or(0));
     }
     let started = Instant::now();
-    let mut results = Vec::new();
-    for case in &selected {
-        let result = run_case(case, options);
+    let results = run_selected(&selected, options, |result| {
         if !options.json {
-            print_result(&result, options);
+            print_result(result, options);
         }
-        results.push(result);
-    }
+    });
     let failed = count(&results, Status::Fail);
     if options.json {
         say(format_args!(
@@ -151,6 +159,30 @@ pub fn run(options: &Options) -> Result<bool, RunError> {
         ));
     }
     Ok(failed == 0)
+}
+
+/// Runs the selected cases without printing; `each` sees every result as
+/// it comes.
+pub fn grade(
+    options: &Options,
+    each: impl FnMut(&CaseResult),
+) -> Result<Vec<CaseResult>, RunError> {
+    Ok(run_selected(&select(options)?, options, each))
+}
+
+fn run_selected(
+    selected: &[Case],
+    options: &Options,
+    mut each: impl FnMut(&CaseResult),
+) -> Vec<CaseResult> {
+    selected
+        .iter()
+        .map(|case| {
+            let result = run_case(case, options);
+            each(&result);
+            result
+        })
+        .collect()
 }
 
 fn select(options: &Options) -> Result<Vec<Case>, RunError> {
@@ -188,6 +220,8 @@ fn run_case(case: &Case, options: &Options) -> CaseResult {
         detail,
         elapsed: started.elapsed(),
         output,
+        failure: None,
+        records: Vec::new(),
     };
     if let Some(reason) = skip_reason(case.needs, &options.source) {
         return finish(Status::Skip, reason.into(), String::new());
@@ -198,6 +232,7 @@ fn run_case(case: &Case, options: &Options) -> CaseResult {
         options.port,
         options.assignment.transport(),
         groups.clone(),
+        options.limits,
     ) {
         Ok(ctx) => ctx,
         Err(e) => {
@@ -210,17 +245,24 @@ fn run_case(case: &Case, options: &Options) -> CaseResult {
     };
     let (sender, receiver) = crossbeam_channel::bounded(1);
     let check = case.run;
+    let isolate = options.isolate;
     let spawned = std::thread::Builder::new()
         .name(format!("check-{}", case.name))
         .spawn(move || {
-            let verdict = check(&mut ctx);
+            let verdict = match isolate.then(super::process::isolate_thread) {
+                Some(Err(e)) => Err(Fail::problem(format!(
+                    "cannot give the case a network namespace: {e}"
+                ))),
+                _ => check(&mut ctx),
+            };
             let output = if verdict.is_err() {
                 ctx.output_tail()
             } else {
                 String::new()
             };
+            let records = ctx.records();
             drop(ctx);
-            let _ = sender.send((verdict, output));
+            let _ = sender.send((verdict, output, records));
         });
     if let Err(e) = spawned {
         return finish(
@@ -230,21 +272,32 @@ fn run_case(case: &Case, options: &Options) -> CaseResult {
         );
     }
     match receiver.recv_timeout(case.timeout) {
-        Ok((Ok(detail), _)) => finish(Status::Pass, detail, String::new()),
-        Ok((Err(Fail::Skip(reason)), _)) => finish(Status::Skip, reason, String::new()),
-        Ok((Err(fail), output)) => finish(Status::Fail, fail.describe(), output),
+        Ok((verdict, output, records)) => {
+            let mut result = match &verdict {
+                Ok(detail) => finish(Status::Pass, detail.clone(), String::new()),
+                Err(Fail::Skip(reason)) => finish(Status::Skip, reason.clone(), String::new()),
+                Err(fail) => finish(Status::Fail, fail.describe(), output),
+            };
+            result.failure = verdict.err();
+            result.records = records;
+            result
+        }
         Err(_) => {
             kill_groups(&groups);
             // The case thread wakes up once its processes are gone.
-            let _ = receiver.recv_timeout(Duration::from_secs(5));
-            finish(
+            let late = receiver.recv_timeout(Duration::from_secs(5));
+            let mut result = finish(
                 Status::Fail,
                 format!(
                     "no verdict within {} s (something hung)",
                     case.timeout.as_secs()
                 ),
                 String::new(),
-            )
+            );
+            if let Ok((_, _, records)) = late {
+                result.records = records;
+            }
+            result
         }
     }
 }

@@ -214,9 +214,15 @@ fn spare_time_wait(stream: &TcpStream) {
     }
 }
 
-/// Reads until the peer closes or `wait` passes.
+/// The most [`read_to_close`] takes: 20 times the largest reply a case
+/// expects (a 200 kB file), so a program that streams without end costs
+/// the checker bounded memory and time.
+pub const READ_LIMIT: usize = 4 << 20;
+
+/// Reads until the peer closes, [`READ_LIMIT`] bytes came, or `wait`
+/// passes.
 pub fn read_to_close(stream: &mut TcpStream, wait: Duration) -> Received {
-    read_upto(stream, usize::MAX, wait)
+    read_upto(stream, READ_LIMIT, wait)
 }
 
 /// Reads exactly `expected.len()` bytes (or what came before a close or
