@@ -270,7 +270,14 @@ fn slow_server(ctx: &mut Ctx) -> Verdict {
     loop {
         let part = super::wire::read_upto(&mut stream, 256 * 1024, Duration::from_secs(3));
         got.extend_from_slice(&part.bytes);
-        if part.closed || part.bytes.is_empty() || started.elapsed() > Duration::from_secs(15) {
+        // A client that sends more than the file is failed without
+        // keeping what it streams.
+        let too_much = got.len() > content.len();
+        if part.closed
+            || part.bytes.is_empty()
+            || too_much
+            || started.elapsed() > Duration::from_secs(15)
+        {
             break;
         }
         std::thread::sleep(Duration::from_millis(40));

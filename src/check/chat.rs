@@ -433,7 +433,8 @@ fn client_upload(ctx: &mut Ctx) -> Verdict {
     while Instant::now() < deadline {
         let more = read_upto(&mut stream, 1 << 16, Duration::from_millis(300));
         got.extend_from_slice(&more.bytes);
-        if more.closed || (more.bytes.is_empty() && got.len() >= content.len()) {
+        let too_much = got.len() > content.len() + ANNOUNCE_UPLOAD.len() + (1 << 16);
+        if more.closed || too_much || (more.bytes.is_empty() && got.len() >= content.len()) {
             break;
         }
     }

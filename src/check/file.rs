@@ -9,8 +9,8 @@
 
 use super::target::contains;
 use super::wire::{
-    accept_within, connect, expect_bytes, expect_read, read_to_close, read_upto, reset, send,
-    test_bytes, Fail, Verdict,
+    accept_within, connect, expect_bytes, expect_read, read_past, read_to_close, read_upto, reset,
+    send, test_bytes, Fail, Verdict,
 };
 use super::{Case, Ctx, Needs, Tier};
 use crate::a3_file::protocol::{
@@ -133,9 +133,9 @@ fn fetch(server: SocketAddr, content: &[u8], what: &str) -> Result<(), Fail> {
 
 /// Reads `AUTH_SUCCESS`, then the file up to EOF.
 fn expect_file(stream: &mut TcpStream, content: &[u8], what: &str) -> Result<(), Fail> {
-    let got = read_to_close(stream, Duration::from_secs(8));
     let mut expected = AUTH_SUCCESS.to_vec();
     expected.extend_from_slice(content);
+    let got = read_past(stream, expected.len(), Duration::from_secs(8));
     expect_bytes(what, &expected, &got.bytes)?;
     if !got.closed {
         return Err(Fail::problem(format!("{what}: no close after the file")));
@@ -201,7 +201,7 @@ fn silent_client(ctx: &mut Ctx) -> Verdict {
 }
 
 fn expect_file_rest(stream: &mut TcpStream, content: &[u8]) -> Result<(), Fail> {
-    let got = read_to_close(stream, Duration::from_secs(8));
+    let got = read_past(stream, content.len(), Duration::from_secs(8));
     expect_bytes("file after AUTH_SUCCESS", content, &got.bytes)
 }
 

@@ -135,6 +135,7 @@ pub struct Process {
     stderr: Arc<Mutex<Kept>>,
     status: Option<ExitStatus>,
     killed: bool,
+    contained: bool,
 }
 
 impl Process {
@@ -181,6 +182,7 @@ impl Process {
             stderr,
             status: None,
             killed: false,
+            contained: false,
         })
     }
 
@@ -298,6 +300,10 @@ impl Process {
     /// Kills the program and every descendant (also those that left its
     /// process group) and reaps them.
     pub fn kill(&mut self) {
+        if self.contained {
+            return;
+        }
+        self.contained = true;
         if self.status.is_none() {
             self.status = self.child.try_wait().ok().flatten();
         }

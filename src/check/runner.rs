@@ -227,7 +227,7 @@ fn run_case(case: &Case, options: &Options) -> CaseResult {
         return finish(Status::Skip, reason.into(), String::new());
     }
     let groups: Groups = Arc::new(Mutex::new(Vec::new()));
-    let mut ctx = match Ctx::new(
+    let ctx = match Ctx::new(
         options.source.clone(),
         options.port,
         options.assignment.transport(),
@@ -244,26 +244,7 @@ fn run_case(case: &Case, options: &Options) -> CaseResult {
         }
     };
     let (sender, receiver) = crossbeam_channel::bounded(1);
-    let check = case.run;
-    let isolate = options.isolate;
-    let spawned = std::thread::Builder::new()
-        .name(format!("check-{}", case.name))
-        .spawn(move || {
-            let verdict = match isolate.then(super::process::isolate_thread) {
-                Some(Err(e)) => Err(Fail::problem(format!(
-                    "cannot give the case a network namespace: {e}"
-                ))),
-                _ => check(&mut ctx),
-            };
-            let output = if verdict.is_err() {
-                ctx.output_tail()
-            } else {
-                String::new()
-            };
-            let records = ctx.records();
-            drop(ctx);
-            let _ = sender.send((verdict, output, records));
-        });
+    let spawned = spawn_case(case, ctx, options.isolate, sender);
     if let Err(e) = spawned {
         return finish(
             Status::Fail,
@@ -282,24 +263,66 @@ fn run_case(case: &Case, options: &Options) -> CaseResult {
             result.records = records;
             result
         }
-        Err(_) => {
-            kill_groups(&groups);
-            // The case thread wakes up once its processes are gone.
-            let late = receiver.recv_timeout(Duration::from_secs(5));
-            let mut result = finish(
-                Status::Fail,
-                format!(
-                    "no verdict within {} s (something hung)",
-                    case.timeout.as_secs()
-                ),
-                String::new(),
-            );
-            if let Ok((_, _, records)) = late {
-                result.records = records;
-            }
-            result
-        }
+        Err(_) => hung(case, &groups, &receiver, finish),
     }
+}
+
+/// The result of a case that gave no verdict in time: its processes are
+/// killed, and what they left is kept if the case thread then finishes.
+fn hung(
+    case: &Case,
+    groups: &Groups,
+    receiver: &crossbeam_channel::Receiver<Finished>,
+    finish: impl Fn(Status, String, String) -> CaseResult,
+) -> CaseResult {
+    kill_groups(groups);
+    // The case thread wakes up once its processes are gone.
+    let late = receiver.recv_timeout(Duration::from_secs(5));
+    let mut result = finish(
+        Status::Fail,
+        format!(
+            "no verdict within {} s (something hung)",
+            case.timeout.as_secs()
+        ),
+        String::new(),
+    );
+    if let Ok((_, _, records)) = late {
+        result.records = records;
+    }
+    result
+}
+
+/// What a case thread sends back: the verdict, the end of the programs'
+/// output (after a failure), and how each program ended.
+type Finished = (super::wire::Verdict, String, Vec<Record>);
+
+/// Runs `case` on a thread of its own (in a network namespace of its own
+/// if `isolate`), which sends what it found to `sender`.
+fn spawn_case(
+    case: &Case,
+    mut ctx: Ctx,
+    isolate: bool,
+    sender: crossbeam_channel::Sender<Finished>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let check = case.run;
+    std::thread::Builder::new()
+        .name(format!("check-{}", case.name))
+        .spawn(move || {
+            let verdict = match isolate.then(super::process::isolate_thread) {
+                Some(Err(e)) => Err(Fail::problem(format!(
+                    "cannot give the case a network namespace: {e}"
+                ))),
+                _ => check(&mut ctx),
+            };
+            let output = if verdict.is_err() {
+                ctx.output_tail()
+            } else {
+                String::new()
+            };
+            let records = ctx.records();
+            drop(ctx);
+            let _ = sender.send((verdict, output, records));
+        })
 }
 
 fn print_result(result: &CaseResult, options: &Options) {

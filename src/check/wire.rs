@@ -214,10 +214,19 @@ fn spare_time_wait(stream: &TcpStream) {
     }
 }
 
-/// The most [`read_to_close`] takes: 20 times the largest reply a case
-/// expects (a 200 kB file), so a program that streams without end costs
-/// the checker bounded memory and time.
+/// The most [`read_to_close`] takes, so a program that streams without
+/// end costs the checker bounded memory and time (a case that expects
+/// more uses [`read_past`]).
 pub const READ_LIMIT: usize = 4 << 20;
+
+/// How far [`read_past`] reads beyond what a case expects.
+const READ_SLACK: usize = 64 * 1024;
+
+/// Reads until the peer closes, `expected` bytes and a little more came,
+/// or `wait` passes.
+pub fn read_past(stream: &mut TcpStream, expected: usize, wait: Duration) -> Received {
+    read_upto(stream, expected.saturating_add(READ_SLACK), wait)
+}
 
 /// Reads until the peer closes, [`READ_LIMIT`] bytes came, or `wait`
 /// passes.

@@ -45,30 +45,10 @@ pub fn grade_all(
     grading: &Grading,
     mut done: impl FnMut(&SubmissionReport, usize),
 ) -> Vec<SubmissionReport> {
-    let mut reports: Vec<SubmissionReport> = submissions
-        .iter()
-        .map(|s| SubmissionReport {
-            name: s.name.clone(),
-            programs: course
-                .iter()
-                .map(|p| missing_or_pending(p, &s.path, grading.tier))
-                .collect(),
-        })
-        .collect();
+    let (mut reports, jobs) = plan(course, submissions, grading.tier);
     let mut pending: Vec<usize> = reports
         .iter()
         .map(|r| r.programs.iter().filter(|p| is_pending(p)).count())
-        .collect();
-    let jobs: VecDeque<(usize, usize)> = reports
-        .iter()
-        .enumerate()
-        .flat_map(|(s, r)| {
-            r.programs
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| is_pending(p))
-                .map(move |(p, _)| (s, p))
-        })
         .collect();
     let mut left = jobs.len();
     for (index, report) in reports.iter().enumerate() {
@@ -109,6 +89,37 @@ pub fn grade_all(
         }
     });
     reports
+}
+
+/// The reports to fill in (missing programs already final) and the
+/// (submission, program) pairs to grade, in order.
+fn plan(
+    course: &[Program],
+    submissions: &[Submission],
+    tier: Option<Tier>,
+) -> (Vec<SubmissionReport>, VecDeque<(usize, usize)>) {
+    let reports: Vec<SubmissionReport> = submissions
+        .iter()
+        .map(|s| SubmissionReport {
+            name: s.name.clone(),
+            programs: course
+                .iter()
+                .map(|p| missing_or_pending(p, &s.path, tier))
+                .collect(),
+        })
+        .collect();
+    let jobs = reports
+        .iter()
+        .enumerate()
+        .flat_map(|(s, r)| {
+            r.programs
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| is_pending(p))
+                .map(move |(p, _)| (s, p))
+        })
+        .collect();
+    (reports, jobs)
 }
 
 /// A placeholder still to grade (`Graded` with no cases), or the missing

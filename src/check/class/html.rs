@@ -3,7 +3,7 @@
 //! `--matrix`), and per submission its failing cases with the expected and
 //! observed bytes and the command that re-runs each.
 
-use super::model::{ClassReport, MatrixCell, Outcome, ProgramReport, SubmissionReport};
+use super::model::{CaseReport, ClassReport, MatrixCell, Outcome, ProgramReport, SubmissionReport};
 use super::report::escape_markup as e;
 use std::fmt::Write as _;
 
@@ -178,40 +178,46 @@ fn failures(html: &mut String, submission: &SubmissionReport) {
         }
         for case in program.cases.iter().filter(|c| c.status == "FAIL") {
             any = true;
-            let _ = writeln!(
-                html,
-                "<details><summary><b>{}</b> {} ({}): {}</summary>",
-                e(&program.label),
-                e(&case.name),
-                e(&case.tier),
-                e(&case.detail)
-            );
-            if let (Some(expected), Some(observed)) = (&case.expected, &case.observed) {
-                let _ = writeln!(
-                    html,
-                    "<p>expected:</p><pre>{}</pre><p>observed (first difference at byte {}):</p><pre>{}</pre>",
-                    e(expected),
-                    case.offset.unwrap_or(0),
-                    e(observed)
-                );
-            }
-            for run in &case.runs {
-                let _ = writeln!(
-                    html,
-                    "<p>ran <code>{}</code>: {}</p><pre>{}</pre>",
-                    e(&run.command),
-                    e(&run.exit),
-                    e(&run.stderr_tail)
-                );
-            }
-            let _ = writeln!(
-                html,
-                "<p>reproduce:</p><pre>{}</pre></details>",
-                e(&case.reproduce)
-            );
+            failing_case(html, &program.label, case);
         }
     }
     if !any {
         html.push_str("<p>No failing case.</p>\n");
     }
+}
+
+/// One failing case: the detail, the bytes, each program's end, and the
+/// reproduce command, folded under its summary line.
+fn failing_case(html: &mut String, label: &str, case: &CaseReport) {
+    let _ = writeln!(
+        html,
+        "<details><summary><b>{}</b> {} ({}): {}</summary>",
+        e(label),
+        e(&case.name),
+        e(&case.tier),
+        e(&case.detail)
+    );
+    if let (Some(expected), Some(observed)) = (&case.expected, &case.observed) {
+        let _ = writeln!(
+                html,
+                "<p>expected:</p><pre>{}</pre><p>observed (first difference at byte {}):</p><pre>{}</pre>",
+                e(expected),
+                case.offset.unwrap_or(0),
+                e(observed)
+            );
+    }
+    for run in &case.runs {
+        let _ = writeln!(
+            html,
+            "<p>ran <code>{}</code>: {}</p><pre>{}</pre>",
+            e(&run.command),
+            e(&run.exit),
+            e(&run.stderr_tail)
+        );
+    }
+    let _ = writeln!(
+        html,
+        "<p>reproduce:</p><pre>{}</pre></details>",
+        e(&case.reproduce)
+    );
 }

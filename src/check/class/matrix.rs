@@ -203,13 +203,7 @@ fn exchange(
         Assignment::Ramp => Assignment::Ping.transport(),
         other => other.transport(),
     };
-    let port = match (pairing.server.port, pairing.client.port) {
-        (Some(s), Some(c)) if s != c => {
-            return Err(format!("the server uses port {s}, the client {c}"))
-        }
-        (Some(p), _) | (None, Some(p)) => p,
-        (None, None) => free_port(transport, "127.0.0.1").map_err(|e| e.describe())?,
-    };
+    let port = cell_port(pairing, transport)?;
     let turn = (!isolated).then(|| port_turn(port));
     let _turn = turn
         .as_ref()
@@ -247,18 +241,32 @@ fn exchange(
     );
     client.kill();
     server.kill();
-    let worked = status.is_some_and(|s| s.success())
-        && match pairing.assignment {
-            Assignment::A2 => contains(&client.stdout(), "b'GET / HTT'"),
-            Assignment::File => {
-                std::fs::read(dir.path.join("RECIEVED_FILE.txt")).is_ok_and(|got| got == content)
-            }
-            _ => true,
-        };
+    let worked = status.is_some_and(|s| s.success()) && exchanged(pairing, &client, &dir, &content);
     if worked {
         Ok(log)
     } else {
         Err(log)
+    }
+}
+
+/// The port of a cell: the server's fixed one, else the client's, else a
+/// free one.
+fn cell_port(pairing: &Pairing, transport: crate::check::Transport) -> Result<u16, String> {
+    match (pairing.server.port, pairing.client.port) {
+        (Some(s), Some(c)) if s != c => Err(format!("the server uses port {s}, the client {c}")),
+        (Some(p), _) | (None, Some(p)) => Ok(p),
+        (None, None) => free_port(transport, "127.0.0.1").map_err(|e| e.describe()),
+    }
+}
+
+/// Whether the client's side shows the exchange (beyond its exit status).
+fn exchanged(pairing: &Pairing, client: &Process, dir: &TempDir, content: &[u8]) -> bool {
+    match pairing.assignment {
+        Assignment::A2 => contains(&client.stdout(), "b'GET / HTT'"),
+        Assignment::File => {
+            std::fs::read(dir.path.join("RECIEVED_FILE.txt")).is_ok_and(|got| got == content)
+        }
+        _ => true,
     }
 }
 

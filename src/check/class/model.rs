@@ -185,35 +185,12 @@ pub fn load(text: &str) -> Result<ClassReport, String> {
                 programs: Vec::new(),
             }),
             ("P", 7) => {
-                let outcome = match f[3].as_str() {
-                    "graded" => Outcome::Graded,
-                    "missing" => Outcome::Missing(f[4].clone()),
-                    _ => Outcome::Error(f[4].clone()),
-                };
-                let program = ProgramReport {
-                    label: f[1].clone(),
-                    points: number(2)?,
-                    outcome,
-                    command: f[5].clone(),
-                    total: number(6)?,
-                    cases: Vec::new(),
-                };
+                let program = program_record(&f).ok_or_else(bad)?;
                 let submission = report.submissions.last_mut().ok_or_else(bad)?;
                 submission.programs.push(program);
             }
             ("C", 10) => {
-                let case = CaseReport {
-                    name: f[1].clone(),
-                    tier: f[2].clone(),
-                    status: f[3].clone(),
-                    detail: f[4].clone(),
-                    seconds: f[5].parse().map_err(|_| bad())?,
-                    expected: from_optional(&f[6]),
-                    observed: from_optional(&f[7]),
-                    offset: from_optional(&f[8]).and_then(|o| o.parse().ok()),
-                    runs: Vec::new(),
-                    reproduce: f[9].clone(),
-                };
+                let case = case_record(&f).ok_or_else(bad)?;
                 last_program(&mut report).ok_or_else(bad)?.cases.push(case);
             }
             ("R", 4) => {
@@ -236,6 +213,37 @@ pub fn load(text: &str) -> Result<ClassReport, String> {
         }
     }
     Ok(report)
+}
+
+fn program_record(f: &[String]) -> Option<ProgramReport> {
+    let outcome = match f[3].as_str() {
+        "graded" => Outcome::Graded,
+        "missing" => Outcome::Missing(f[4].clone()),
+        _ => Outcome::Error(f[4].clone()),
+    };
+    Some(ProgramReport {
+        label: f[1].clone(),
+        points: f[2].parse().ok()?,
+        outcome,
+        command: f[5].clone(),
+        total: f[6].parse().ok()?,
+        cases: Vec::new(),
+    })
+}
+
+fn case_record(f: &[String]) -> Option<CaseReport> {
+    Some(CaseReport {
+        name: f[1].clone(),
+        tier: f[2].clone(),
+        status: f[3].clone(),
+        detail: f[4].clone(),
+        seconds: f[5].parse().ok()?,
+        expected: from_optional(&f[6]),
+        observed: from_optional(&f[7]),
+        offset: from_optional(&f[8]).and_then(|o| o.parse().ok()),
+        runs: Vec::new(),
+        reproduce: f[9].clone(),
+    })
 }
 
 fn last_program(report: &mut ClassReport) -> Option<&mut ProgramReport> {
