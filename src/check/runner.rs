@@ -103,7 +103,12 @@ pub struct CaseResult {
     pub failure: Option<Fail>,
     /// How each program the case started ended.
     pub records: Vec<Record>,
+    /// Whether the checker itself failed (not the program under test).
+    pub grader_error: bool,
 }
+
+/// How a detail starts when the checker, not the program, failed a case.
+pub const GRADER_TROUBLE: &str = "grader: ";
 
 /// The target's cases, or a usage error for a target that does not exist.
 pub fn target_cases(assignment: Assignment, role: Role) -> Result<Vec<Case>, RunError> {
@@ -217,11 +222,12 @@ fn run_case(case: &Case, options: &Options) -> CaseResult {
         case: case.name,
         tier: case.tier,
         status,
-        detail,
         elapsed: started.elapsed(),
         output,
+        grader_error: status == Status::Fail && detail.starts_with(GRADER_TROUBLE),
         failure: None,
         records: Vec::new(),
+        detail,
     };
     if let Some(reason) = skip_reason(case.needs, &options.source) {
         return finish(Status::Skip, reason.into(), String::new());
@@ -238,7 +244,7 @@ fn run_case(case: &Case, options: &Options) -> CaseResult {
         Err(e) => {
             return finish(
                 Status::Fail,
-                format!("cannot prepare the case: {e}"),
+                format!("{GRADER_TROUBLE}cannot prepare the case: {e}"),
                 String::new(),
             )
         }
@@ -248,7 +254,7 @@ fn run_case(case: &Case, options: &Options) -> CaseResult {
     if let Err(e) = spawned {
         return finish(
             Status::Fail,
-            format!("cannot start the case thread: {e}"),
+            format!("{GRADER_TROUBLE}cannot start the case thread: {e}"),
             String::new(),
         );
     }
@@ -310,7 +316,7 @@ fn spawn_case(
         .spawn(move || {
             let verdict = match isolate.then(super::process::isolate_thread) {
                 Some(Err(e)) => Err(Fail::problem(format!(
-                    "cannot give the case a network namespace: {e}"
+                    "{GRADER_TROUBLE}cannot give the case a network namespace: {e}"
                 ))),
                 _ => check(&mut ctx),
             };

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # socklab-check class on a generated class of SUBS submissions x 17
 # programs built from the test fixtures (tests/fixtures/*.py): most
-# submissions correct, every 4th with one broken program per assignment,
+# submissions correct, every 4th with each of its programs in a fault mode,
 # one hostile (tests/fixtures/class/submissions/hostile: floods its output,
 # leaves 150 setsid sleepers, ignores SIGTERM, streams without end; as every
 # one of its 17 programs), one empty. Reports with the default --jobs:

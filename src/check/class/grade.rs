@@ -189,6 +189,13 @@ fn grade_program(program: &Program, sub: &Submission, grading: &Grading) -> Prog
         .as_ref()
         .map(|t| t.lock().unwrap_or_else(|e| e.into_inner()));
     match runner::grade(&options, |_| {}) {
+        Ok(results) if results.iter().any(|r| r.grader_error) => {
+            let trouble = results
+                .iter()
+                .find(|r| r.grader_error)
+                .map(|r| r.detail.clone());
+            report.outcome = Outcome::Error(trouble.unwrap_or_default());
+        }
         Ok(results) => {
             report.total = results.iter().filter(|r| r.status != Status::Skip).count() as u64;
             report.cases = results
