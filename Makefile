@@ -6,11 +6,12 @@
 #   make bench                every benchmark against its peer tool (not a test)
 #   make lab                  socklab across a 3-namespace link limited to 100 Mbit/s (root)
 #   make bench-lab            a1 vs iperf3 across that link at 50-200 % of the limit (root)
+#   make bench-grade          socklab-check class on a generated class of 40 x 17 programs
 
 SIZE ?= 100
 CARGO ?= cargo
 
-.PHONY: build test lint run-iperf bench bench-iperf bench-ping bench-files bench-chat bench-dual clean lab bench-lab
+.PHONY: build test lint run-iperf bench bench-iperf bench-ping bench-files bench-chat bench-dual clean lab bench-lab bench-grade
 
 build:
 	$(CARGO) build --release --bins
@@ -47,6 +48,9 @@ lab: build
 
 bench-lab: build
 	bash tests/lab/run.sh bench
+
+bench-grade: build
+	bash tests/bench/grade.sh
 
 clean:
 	$(CARGO) clean

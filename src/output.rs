@@ -225,6 +225,15 @@ pub fn rate(bytes: u64, elapsed: Duration) -> f64 {
     }
 }
 
+/// Redraws a one-line status (a progress bar) on stderr when stderr is a
+/// terminal; an empty `text` clears it. Elsewhere it prints nothing.
+pub fn status_line(text: &str) {
+    let mut err = std::io::stderr();
+    if err.is_terminal() {
+        let _ = write!(err, "\r\x1b[2K{text}");
+    }
+}
+
 /// A one-line progress display on stderr, redrawn at most every 200 ms and
 /// only when stderr is a terminal (never in pipes, logs or tests).
 pub struct Progress {

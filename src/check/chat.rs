@@ -442,7 +442,8 @@ fn client_upload(ctx: &mut Ctx) -> Verdict {
     while Instant::now() < deadline && got.len() < most {
         let more = read_upto(&mut stream, most - got.len(), Duration::from_millis(300));
         got.extend_from_slice(&more.bytes);
-        if more.closed || (more.bytes.is_empty() && got.len() >= content.len()) {
+        let too_much = got.len() > content.len() + ANNOUNCE_UPLOAD.len() + (1 << 16);
+        if more.closed || too_much || (more.bytes.is_empty() && got.len() >= content.len()) {
             break;
         }
     }

@@ -19,8 +19,10 @@
 //!   requires; the original programs pass) and `robust` (the seeds' faults a
 //!   good implementation must not have).
 //!
-//! The pieces: [`target`] spawns commands with `{host}`/`{port}`/`{dir}`/
-//! `{file}` substituted and knows when a server is ready; [`wire`] holds
+//! The pieces: [`target`] fills `{host}`/`{port}`/`{dir}`/`{file}` into
+//! the command and knows when a server is ready; [`process`] starts,
+//! limits, isolates and contains the programs under test (its raw C calls
+//! are in the private `sys` module); [`class`] grades a whole class; [`wire`] holds
 //! socket helpers with deadlines and the verdict types; [`runner`] selects,
 //! times and reports cases (text or JSON).
 
@@ -28,12 +30,15 @@ pub mod a1;
 pub mod a2;
 pub mod accio;
 pub mod chat;
+pub mod class;
 pub mod dual;
 pub mod file;
 pub mod ping;
+pub mod process;
 pub mod ramp;
 pub mod relay;
 pub mod runner;
+mod sys;
 pub mod target;
 pub mod wire;
 

@@ -9,8 +9,9 @@
 //! headed once by it, `ROOT CAUSE of N failures: …` with the cases as its
 //! consequences (`root_causes` in JSON).
 
+pub use super::process::Limits;
 pub use super::target::Source;
-use super::target::{kill_groups, skip_reason, Groups};
+use super::target::{kill_groups, skip_reason, Groups, Record};
 use super::wire::Fail;
 use super::{cases, Assignment, Case, Ctx, Role, Tier};
 use crate::output::{say, JsonObject, JsonValue};
@@ -39,6 +40,11 @@ pub struct Options {
     pub quiet: bool,
     /// After a failure, also print the end of the program's output.
     pub verbose: bool,
+    /// Resource limits of the programs under test.
+    pub limits: Limits,
+    /// Run each case in a network namespace of its own (see
+    /// [`process::prepare_isolation`](super::process::prepare_isolation)).
+    pub isolate: bool,
 }
 
 /// Why a run could not start.
@@ -71,7 +77,8 @@ pub enum Status {
 }
 
 impl Status {
-    fn name(self) -> &'static str {
+    /// `PASS`, `FAIL` or `SKIP`.
+    pub fn name(self) -> &'static str {
         match self {
             Status::Pass => "PASS",
             Status::Fail => "FAIL",
@@ -95,7 +102,16 @@ pub struct CaseResult {
     pub elapsed: Duration,
     /// The end of the program's output (for `-v`).
     pub output: String,
+    /// Why it failed or was skipped, as the case said it.
+    pub failure: Option<Fail>,
+    /// How each program the case started ended.
+    pub records: Vec<Record>,
+    /// Whether the checker itself failed (not the program under test).
+    pub grader_error: bool,
 }
+
+/// How a detail starts when the checker, not the program, failed a case.
+pub const GRADER_TROUBLE: &str = "grader: ";
 
 /// The target's cases, or a usage error for a target that does not exist.
 pub fn target_cases(assignment: Assignment, role: Role) -> Result<Vec<Case>, RunError> {
@@ -134,14 +150,11 @@ pub fn run(options: &Options) -> Result<bool, RunError> {
         super::wire::set_fixed_port(options.port.unwrap_or(0));
     }
     let started = Instant::now();
-    let mut results = Vec::new();
-    for case in &selected {
-        let result = run_case(case, options);
+    let results = run_selected(&selected, options, |result| {
         if !options.json {
-            print_result(&result, options);
+            print_result(result, options);
         }
-        results.push(result);
-    }
+    });
     let failed = count(&results, Status::Fail);
     let causes = root_causes(&results);
     if options.json {
@@ -169,6 +182,30 @@ pub fn run(options: &Options) -> Result<bool, RunError> {
         ));
     }
     Ok(failed == 0)
+}
+
+/// Runs the selected cases without printing; `each` sees every result as
+/// it comes.
+pub fn grade(
+    options: &Options,
+    each: impl FnMut(&CaseResult),
+) -> Result<Vec<CaseResult>, RunError> {
+    Ok(run_selected(&select(options)?, options, each))
+}
+
+fn run_selected(
+    selected: &[Case],
+    options: &Options,
+    mut each: impl FnMut(&CaseResult),
+) -> Vec<CaseResult> {
+    selected
+        .iter()
+        .map(|case| {
+            let result = run_case(case, options);
+            each(&result);
+            result
+        })
+        .collect()
 }
 
 fn select(options: &Options) -> Result<Vec<Case>, RunError> {
@@ -203,68 +240,113 @@ fn run_case(case: &Case, options: &Options) -> CaseResult {
         case: case.name,
         tier: case.tier,
         status,
-        detail,
         elapsed: started.elapsed(),
         output,
+        grader_error: status == Status::Fail && detail.starts_with(GRADER_TROUBLE),
+        failure: None,
+        records: Vec::new(),
+        detail,
     };
     if let Some(reason) = skip_reason(case.needs, &options.source) {
         return finish(Status::Skip, reason.into(), String::new());
     }
     let groups: Groups = Arc::new(Mutex::new(Vec::new()));
-    let mut ctx = match Ctx::new(
+    let ctx = match Ctx::new(
         options.source.clone(),
         options.port,
         options.assignment.transport(),
         groups.clone(),
+        options.limits,
     ) {
         Ok(ctx) => ctx,
         Err(e) => {
             return finish(
                 Status::Fail,
-                format!("cannot prepare the case: {e}"),
+                format!("{GRADER_TROUBLE}cannot prepare the case: {e}"),
                 String::new(),
             )
         }
     };
     let (sender, receiver) = crossbeam_channel::bounded(1);
+    let spawned = spawn_case(case, ctx, options.isolate, sender);
+    if let Err(e) = spawned {
+        return finish(
+            Status::Fail,
+            format!("{GRADER_TROUBLE}cannot start the case thread: {e}"),
+            String::new(),
+        );
+    }
+    match receiver.recv_timeout(case.timeout) {
+        Ok((verdict, output, records)) => {
+            let mut result = match &verdict {
+                Ok(detail) => finish(Status::Pass, detail.clone(), String::new()),
+                Err(Fail::Skip(reason)) => finish(Status::Skip, reason.clone(), String::new()),
+                Err(fail) => finish(Status::Fail, fail.describe(), output),
+            };
+            result.failure = verdict.err();
+            result.records = records;
+            result
+        }
+        Err(_) => hung(case, &groups, &receiver, finish),
+    }
+}
+
+/// The result of a case that gave no verdict in time: its processes are
+/// killed, and what they left is kept if the case thread then finishes.
+fn hung(
+    case: &Case,
+    groups: &Groups,
+    receiver: &crossbeam_channel::Receiver<Finished>,
+    finish: impl Fn(Status, String, String) -> CaseResult,
+) -> CaseResult {
+    kill_groups(groups);
+    // The case thread wakes up once its processes are gone.
+    let late = receiver.recv_timeout(Duration::from_secs(5));
+    let mut result = finish(
+        Status::Fail,
+        format!(
+            "no verdict within {} s (something hung)",
+            case.timeout.as_secs()
+        ),
+        String::new(),
+    );
+    if let Ok((_, _, records)) = late {
+        result.records = records;
+    }
+    result
+}
+
+/// What a case thread sends back: the verdict, the end of the programs'
+/// output (after a failure), and how each program ended.
+type Finished = (super::wire::Verdict, String, Vec<Record>);
+
+/// Runs `case` on a thread of its own (in a network namespace of its own
+/// if `isolate`), which sends what it found to `sender`.
+fn spawn_case(
+    case: &Case,
+    mut ctx: Ctx,
+    isolate: bool,
+    sender: crossbeam_channel::Sender<Finished>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
     let check = case.run;
-    let spawned = std::thread::Builder::new()
+    std::thread::Builder::new()
         .name(format!("check-{}", case.name))
         .spawn(move || {
-            let verdict = check(&mut ctx);
+            let verdict = match isolate.then(super::process::isolate_thread) {
+                Some(Err(e)) => Err(Fail::problem(format!(
+                    "{GRADER_TROUBLE}cannot give the case a network namespace: {e}"
+                ))),
+                _ => check(&mut ctx),
+            };
             let output = if verdict.is_err() {
                 ctx.output_tail()
             } else {
                 String::new()
             };
+            let records = ctx.records();
             drop(ctx);
-            let _ = sender.send((verdict, output));
-        });
-    if let Err(e) = spawned {
-        return finish(
-            Status::Fail,
-            format!("cannot start the case thread: {e}"),
-            String::new(),
-        );
-    }
-    match receiver.recv_timeout(case.timeout) {
-        Ok((Ok(detail), _)) => finish(Status::Pass, detail, String::new()),
-        Ok((Err(Fail::Skip(reason)), _)) => finish(Status::Skip, reason, String::new()),
-        Ok((Err(fail), output)) => finish(Status::Fail, fail.describe(), output),
-        Err(_) => {
-            kill_groups(&groups);
-            // The case thread wakes up once its processes are gone.
-            let _ = receiver.recv_timeout(Duration::from_secs(5));
-            finish(
-                Status::Fail,
-                format!(
-                    "no verdict within {} s (something hung)",
-                    case.timeout.as_secs()
-                ),
-                String::new(),
-            )
-        }
-    }
+            let _ = sender.send((verdict, output, records));
+        })
 }
 
 fn print_result(result: &CaseResult, options: &Options) {
@@ -414,6 +496,9 @@ mod tests {
             detail: detail.into(),
             elapsed: Duration::ZERO,
             output: String::new(),
+            failure: None,
+            records: Vec::new(),
+            grader_error: false,
         }
     }
 

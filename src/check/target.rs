@@ -1,56 +1,28 @@
-//! The program under test: starting its command, knowing when it is ready,
-//! talking to its standard input, reading its output, signalling and
-//! killing it.
+//! The program under test as a case sees it: its command with the holes
+//! filled, knowing when it is ready, and the [`Target`] a case talks to.
 //!
 //! A command runs as `sh -c COMMAND` after `{host}`, `{port}`, `{dir}` and
-//! `{file}` are replaced, in its own process group (so a signal reaches the
-//! shell and whatever it started, as Ctrl-C at a terminal does), with the
-//! case's fresh temporary directory as working directory and
-//! `PYTHONUNBUFFERED=1` (so a Python program's output is not held back in a
-//! pipe). Readiness is never a stdout line: a server is ready once its port
+//! `{file}` are replaced, through [`process`](super::process): in its own
+//! process group (so a signal reaches the shell and whatever it started, as
+//! Ctrl-C at a terminal does), under resource limits, with the case's fresh
+//! temporary directory as working directory and `PYTHONUNBUFFERED=1` (so a
+//! Python program's output is not held back in a pipe); at the end of the
+//! case every process it started is killed. Readiness is never a stdout line: a server is ready once its port
 //! is bound — a listening TCP socket or a bound UDP socket in
 //! `/proc/net/{tcp,udp}{,6}`, which does not disturb one-shot servers the way
 //! a probe connection would — or, where `/proc` is missing, after a settle
 //! time.
 
+pub use super::process::{contains, Limits, Process, Record, SIGINT, SIGQUIT, SIGTERM};
 use super::wire::{Context, Fail};
 use super::{Needs, Transport};
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::os::unix::process::CommandExt;
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// SIGINT, as Ctrl-C at a terminal sends.
-pub const SIGINT: i32 = 2;
-/// SIGQUIT.
-pub const SIGQUIT: i32 = 3;
-/// SIGKILL.
-const SIGKILL: i32 = 9;
-/// SIGTERM.
-pub const SIGTERM: i32 = 15;
-
-extern "C" {
-    fn kill(pid: i32, signal: i32) -> i32;
-}
-
-/// Sends `signal` to every process in the group `group`.
-fn signal_group(group: i32, signal: i32) {
-    // SAFETY: kill(2) with a negative pid only sends a signal; the group is
-    // one this checker created.
-    unsafe {
-        kill(-group, signal);
-    }
-}
-
-/// Whether any process is left in the group `group`.
-fn group_alive(group: i32) -> bool {
-    // SAFETY: signal 0 only checks that the processes exist.
-    unsafe { kill(-group, 0) == 0 }
-}
 
 /// How long a server may take to bind its port.
 const READY_WAIT: Duration = Duration::from_secs(10);
@@ -81,17 +53,20 @@ pub struct Ctx {
     file: Option<PathBuf>,
     targets: Vec<Target>,
     groups: Groups,
+    limits: Limits,
 }
 
 static DIR_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl Ctx {
-    /// A context with a fresh temporary directory.
+    /// A context with a fresh temporary directory; programs start under
+    /// `limits`.
     pub fn new(
         source: Source,
         fixed_port: Option<u16>,
         transport: Transport,
         groups: Groups,
+        limits: Limits,
     ) -> std::io::Result<Ctx> {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -116,6 +91,7 @@ impl Ctx {
             file: None,
             targets: Vec::new(),
             groups,
+            limits,
         })
     }
 
@@ -172,11 +148,13 @@ impl Ctx {
             None => self.set_file("file.bin", &super::wire::test_bytes(65_536, 0))?,
         };
         let command = exec_simple(&substitute(&template, host, port, &self.dir, &file));
-        let target = Target::spawn(&command, &self.dir)?;
+        let process = Process::spawn(&command, &self.dir, self.limits)
+            .context(&format!("cannot start `sh -c {command}`"))?;
+        let target = Target { process };
         self.groups
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(target.group);
+            .push(target.group());
         self.targets.push(target);
         Ok(self.targets.last_mut().expect("just pushed"))
     }
@@ -276,6 +254,11 @@ impl Ctx {
         text
     }
 
+    /// How each started process ended (kills what still runs).
+    pub fn records(&mut self) -> Vec<Record> {
+        self.targets.iter_mut().map(|t| t.record()).collect()
+    }
+
     /// Kills every process this case started (also done on drop).
     pub fn stop_all(&mut self) {
         for target in &mut self.targets {
@@ -288,7 +271,7 @@ impl Drop for Ctx {
     fn drop(&mut self) {
         self.stop_all();
         let mut groups = self.groups.lock().unwrap_or_else(|e| e.into_inner());
-        groups.retain(|g| !self.targets.iter().any(|t| t.group == *g));
+        groups.retain(|g| !self.targets.iter().any(|t| t.group() == *g));
         drop(groups);
         let _ = std::fs::remove_dir_all(&self.dir);
         LIVE_DIRS
@@ -320,12 +303,31 @@ pub fn substitute(template: &str, host: &str, port: u16, dir: &Path, file: &Path
 /// `exec COMMAND` for a simple command (no pipes, lists, redirections or
 /// substitutions), so the shell becomes the program: its exit status and
 /// its reaction to signals are then the program's own, not the shell's.
+/// Leading `VAR=value` assignments stay in front (`VAR=1 prog` becomes
+/// `VAR=1 exec prog`, which hands `VAR` to `prog`).
 pub fn exec_simple(command: &str) -> String {
     if command.contains(['|', '&', ';', '<', '>', '(', ')', '`', '$', '\n']) {
-        command.to_string()
-    } else {
-        format!("exec {command}")
+        return command.to_string();
     }
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let assignments = words.iter().take_while(|w| is_assignment(w)).count();
+    if assignments == words.len() {
+        return command.to_string();
+    }
+    let (vars, program) = words.split_at(assignments);
+    let mut text: Vec<&str> = vars.to_vec();
+    text.push("exec");
+    text.extend_from_slice(program);
+    text.join(" ")
+}
+
+/// Whether `word` is a shell variable assignment (`NAME=value`).
+fn is_assignment(word: &str) -> bool {
+    word.split_once('=').is_some_and(|(name, _)| {
+        !name.is_empty()
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
 }
 
 /// The socket address for `{host}` (an IP literal) and `port`.
@@ -371,12 +373,15 @@ fn wait_port_free(transport: Transport, port: u16) {
 /// `None` where that cannot be read.
 pub fn port_bound(transport: Transport, port: u16) -> Option<bool> {
     let (files, listening_only) = match transport {
-        Transport::Tcp => (["/proc/net/tcp", "/proc/net/tcp6"], true),
-        Transport::Udp => (["/proc/net/udp", "/proc/net/udp6"], false),
+        Transport::Tcp => (["tcp", "tcp6"], true),
+        Transport::Udp => (["udp", "udp6"], false),
     };
     let mut readable = false;
     for file in files {
-        let Ok(table) = std::fs::read_to_string(file) else {
+        // This thread's network namespace (a case may run in its own).
+        let Ok(table) = std::fs::read_to_string(format!("/proc/thread-self/net/{file}"))
+            .or_else(|_| std::fs::read_to_string(format!("/proc/net/{file}")))
+        else {
             continue;
         };
         readable = true;
@@ -401,140 +406,32 @@ fn socket_table_has(table: &str, port: u16, listening_only: bool) -> bool {
     })
 }
 
-/// A started command: its process group, standard input, and everything
-/// it printed so far.
+/// A started program as a case uses it: a [`Process`] whose errors are
+/// case failures.
 pub struct Target {
-    child: Child,
-    group: i32,
-    stdin: Option<ChildStdin>,
-    stdout: Arc<Mutex<Vec<u8>>>,
-    stderr: Arc<Mutex<Vec<u8>>>,
-    status: Option<ExitStatus>,
+    process: Process,
+}
+
+impl Deref for Target {
+    type Target = Process;
+
+    fn deref(&self) -> &Process {
+        &self.process
+    }
+}
+
+impl DerefMut for Target {
+    fn deref_mut(&mut self) -> &mut Process {
+        &mut self.process
+    }
 }
 
 impl Target {
-    fn spawn(command: &str, dir: &Path) -> Result<Target, Fail> {
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(command)
-            .current_dir(dir)
-            .env("PYTHONUNBUFFERED", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .context(&format!("cannot start `sh -c {command}`"))?;
-        let group =
-            i32::try_from(child.id()).map_err(|_| Fail::problem("process id out of range"))?;
-        LIVE_GROUPS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(group);
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        collect(child.stdout.take(), stdout.clone(), "check-stdout");
-        collect(child.stderr.take(), stderr.clone(), "check-stderr");
-        Ok(Target {
-            stdin: child.stdin.take(),
-            child,
-            group,
-            stdout,
-            stderr,
-            status: None,
-        })
-    }
-
     /// Types `text` into the program's standard input.
     pub fn type_text(&mut self, text: &str) -> Result<(), Fail> {
-        let stdin = self
-            .stdin
-            .as_mut()
-            .ok_or_else(|| Fail::problem("standard input is already closed"))?;
-        stdin
-            .write_all(text.as_bytes())
-            .and_then(|()| stdin.flush())
+        self.process
+            .type_text(text)
             .context("writing to the program's standard input")
-    }
-
-    /// Closes standard input (end of file, as Ctrl-D at a terminal).
-    pub fn close_stdin(&mut self) {
-        self.stdin = None;
-    }
-
-    /// Sends `signal` to the program's process group.
-    pub fn signal(&mut self, signal: i32) {
-        if self.try_exit().is_none() {
-            signal_group(self.group, signal);
-        }
-    }
-
-    /// The exit status, once the shell has exited and nothing it started
-    /// is left in its process group.
-    pub fn try_exit(&mut self) -> Option<ExitStatus> {
-        if self.status.is_none() {
-            self.status = self.child.try_wait().ok().flatten();
-        }
-        if self.status.is_some() && group_alive(self.group) {
-            return None;
-        }
-        self.status
-    }
-
-    /// Waits up to `wait` for the program to exit.
-    pub fn wait_exit(&mut self, wait: Duration) -> Option<ExitStatus> {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.try_exit() {
-                // Let the output threads take the last bytes.
-                std::thread::sleep(Duration::from_millis(30));
-                return Some(status);
-            }
-            if started.elapsed() >= wait {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Everything printed on stdout so far.
-    pub fn stdout(&self) -> Vec<u8> {
-        self.stdout
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// Everything printed on stderr so far.
-    pub fn stderr(&self) -> Vec<u8> {
-        self.stderr
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// Waits up to `wait` until stdout contains `needle`.
-    pub fn wait_stdout(&mut self, needle: &str, wait: Duration) -> bool {
-        let started = Instant::now();
-        loop {
-            if contains(&self.stdout(), needle) {
-                return true;
-            }
-            if started.elapsed() >= wait || self.try_exit().is_some() {
-                return contains(&self.stdout(), needle);
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// `; stderr: …` with the last line of stderr, or nothing.
-    pub fn stderr_tail(&self) -> String {
-        let stderr = self.stderr();
-        let text = String::from_utf8_lossy(&stderr);
-        match text.lines().rev().find(|l| !l.trim().is_empty()) {
-            Some(line) => format!("; stderr: {}", line.trim()),
-            None => String::new(),
-        }
     }
 
     /// Fails unless the program exits within `wait`; returns its status.
@@ -557,89 +454,26 @@ impl Target {
             None => Ok(()),
         }
     }
-
-    /// Kills the whole process group and reaps the shell.
-    pub fn kill(&mut self) {
-        signal_group(self.group, SIGKILL);
-        LIVE_GROUPS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|g| *g != self.group);
-        self.stdin = None;
-        if self.status.is_none() {
-            let _ = self.child.kill();
-            self.status = self.child.wait().ok();
-        }
-    }
 }
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Whether `haystack` contains `needle`.
-pub fn contains(haystack: &[u8], needle: &str) -> bool {
-    let needle = needle.as_bytes();
-    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-/// Every process group started and not yet killed, for [`kill_everything`].
-static LIVE_GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
 /// Every case directory not yet removed, for [`kill_everything`].
 static LIVE_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
-/// Kills every process group the checker started and removes the case
+/// Kills every process the checker started and removes the case
 /// directories (for its own Ctrl-C, so nothing is left behind).
 pub fn kill_everything() {
-    let mut groups = LIVE_GROUPS.lock().unwrap_or_else(|e| e.into_inner());
-    for group in groups.drain(..) {
-        signal_group(group, SIGKILL);
-    }
+    super::process::kill_everything();
     let mut dirs = LIVE_DIRS.lock().unwrap_or_else(|e| e.into_inner());
     for dir in dirs.drain(..) {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
 
-/// Kills the process groups of a case that overran its time.
+/// Kills the process groups of a case that overran its time (the case's
+/// own clean-up then finds what left the groups).
 pub fn kill_groups(groups: &Groups) {
     for group in groups.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
-        signal_group(group, SIGKILL);
-    }
-}
-
-/// Bytes of a program's output kept from its start and from its end: the
-/// seeds can print megabytes of payload between the lines that matter.
-const KEEP_HEAD: usize = 64 * 1024;
-const KEEP_TAIL: usize = 1 << 20;
-
-fn collect(stream: Option<impl Read + Send + 'static>, into: Arc<Mutex<Vec<u8>>>, name: &str) {
-    let Some(mut stream) = stream else {
-        return;
-    };
-    let spawned = std::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || {
-            let mut buffer = [0u8; 8192];
-            while let Ok(n) = stream.read(&mut buffer) {
-                if n == 0 {
-                    break;
-                }
-                let mut kept = into.lock().unwrap_or_else(|e| e.into_inner());
-                kept.extend_from_slice(&buffer[..n]);
-                if kept.len() > KEEP_HEAD + 2 * KEEP_TAIL {
-                    let cut = kept.len() - KEEP_TAIL;
-                    kept.drain(KEEP_HEAD..cut);
-                }
-            }
-        });
-    if spawned.is_err() {
-        crate::output::warn(format_args!(
-            "warning: cannot start a thread to read output"
-        ));
+        super::process::kill_group(group);
     }
 }
 
@@ -667,6 +501,9 @@ mod tests {
             "echo f | python3 srv.py"
         );
         assert_eq!(exec_simple("cd x && ./srv"), "cd x && ./srv");
+        assert_eq!(exec_simple("VAR=1 X_2=a prog b"), "VAR=1 X_2=a exec prog b");
+        assert_eq!(exec_simple("VAR=1"), "VAR=1");
+        assert_eq!(exec_simple("prog a=b"), "exec prog a=b");
     }
 
     #[test]
