@@ -26,7 +26,7 @@ struct Args {
     #[arg(long, value_name = "SECONDS")]
     time: Option<Seconds>,
     /// Server host name or address, IPv4 or IPv6 (`::1` or `[::1]`).
-    #[arg(long = "server", visible_alias = "ip", alias = "host", value_name = "HOST",
+    #[arg(long = "server", aliases = ["ip", "host"], value_name = "HOST",
           default_value_t = protocol::DEFAULT_SERVER.ip().to_string())]
     server: String,
     /// Server UDP port.

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | [`OutputArgs`] | `-q/--quiet`, `-v/--verbose`, `--json` |
 //! | [`ListenArgs`] (servers) | `--bind HOST`, `-p/--port PORT` |
-//! | [`ConnectArgs`] (clients) | `[HOST] [PORT]`, `--server HOST` (also `--ip`, `--host`), `-p/--port PORT` |
+//! | [`ConnectArgs`] (clients) | `[HOST] [PORT]`, `--server HOST`, `-p/--port PORT` |
 //! | [`LifecycleArgs`] (TCP servers) | `--max-clients N`, `--idle-timeout SECONDS` (and `--max-per-source N`, hidden until wired) |
 //!
 //! Every duration is a number of seconds with fractions, parsed by
@@ -67,7 +67,7 @@ pub fn exit_with_prefix<T, E: Display>(result: Result<T, E>, prefix: &str) -> Ex
     match result {
         Ok(_) => ExitCode::SUCCESS,
         Err(error) => {
-            output::warn(format_args!("{prefix}{error}"));
+            output::fail(prefix, &error.to_string(), 1);
             ExitCode::FAILURE
         }
     }
@@ -76,9 +76,8 @@ pub fn exit_with_prefix<T, E: Display>(result: Result<T, E>, prefix: &str) -> Ex
 /// Ends the process with a usage error: `error: <message>` and a hint on
 /// stderr, exit status 2 (as clap's own usage errors).
 pub fn usage_error(message: impl Display) -> ! {
-    output::warn(format_args!(
-        "error: {message}\n\nFor more information, try '--help'."
-    ));
+    output::fail("error: ", &message.to_string(), 2);
+    output::warn(format_args!("\nFor more information, try '--help'."));
     std::process::exit(2)
 }
 
@@ -289,8 +288,8 @@ pub fn any_address(port: u16) -> SocketAddr {
 }
 
 /// Which server a client talks to: the seed's positional `HOST PORT`, or
-/// the flags `--server HOST` (also spelled `--ip`, the ping handout's
-/// `-ip`, and `--host`) and `-p/--port PORT`. Names, IPv4 and IPv6
+/// the flags `--server HOST` (also accepted as `--ip` and `--host`) and
+/// `-p/--port PORT`. Names, IPv4 and IPv6
 /// literals all work.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ConnectArgs {
@@ -300,15 +299,10 @@ pub struct ConnectArgs {
     /// Server port (same as --port).
     #[arg(value_name = "PORT")]
     pub port_arg: Option<u16>,
-    /// Server host name or address, IPv4 or IPv6 (the ping handout's `-ip`).
-    #[arg(
-        long = "server",
-        visible_alias = "ip",
-        alias = "host",
-        value_name = "HOST"
-    )]
+    /// Server host name or address, IPv4 or IPv6.
+    #[arg(long = "server", aliases = ["ip", "host"], value_name = "HOST")]
     pub server: Option<String>,
-    /// Server port (the ping handout's `-port`).
+    /// Server port.
     #[arg(short = 'p', long = "port", value_name = "PORT")]
     pub port: Option<u16>,
 }
