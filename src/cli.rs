@@ -253,6 +253,20 @@ impl ListenArgs {
         }
     }
 
+    /// The seed's positionals `[HOST] [PORT]` read with the flags: after
+    /// `--bind HOST`, a lone positional that is a number is the PORT
+    /// (`--bind ::1 5000`).
+    pub fn positionals(
+        &self,
+        host: Option<String>,
+        port: Option<u16>,
+    ) -> (Option<String>, Option<u16>) {
+        match (&self.bind, host, port) {
+            (Some(_), Some(lone), None) if lone.parse::<u16>().is_ok() => (None, lone.parse().ok()),
+            (_, host, port) => (host, port),
+        }
+    }
+
     /// The host: `--bind`, else the seed's positional HOST (both given and
     /// different is a usage error); `None` means "every interface".
     pub fn host_or(&self, positional: Option<String>) -> Option<String> {
