@@ -1,5 +1,6 @@
-# socklab — build, run, test and benchmark.
+# socklab — build, install, run, test and benchmark.
 #
+#   make install              build once, put every program on your PATH (cargo install)
 #   make run-iperf SIZE=100   UDP iPerf on loopback (server + client, both reports)
 #   make test                 fmt check, clippy, unit and integration tests (a short summary;
 #                             the whole output in target/test.log)
@@ -10,11 +11,29 @@
 
 SIZE ?= 100
 CARGO ?= cargo
+# Where cargo puts the release binaries: asked of cargo itself, so
+# CARGO_TARGET_DIR (and a target-dir in a cargo config) is honoured.
+# The scripts read it as SOCKLAB_BIN.
+TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+export SOCKLAB_BIN = $(TARGET_DIR)/release
 
-.PHONY: build test lint run-iperf bench bench-iperf bench-ping bench-files bench-chat bench-dual clean lab bench-lab bench-grade
+.PHONY: build install test lint run-iperf bench bench-iperf bench-ping bench-files bench-chat bench-dual clean lab bench-lab bench-grade
 
 build:
 	$(CARGO) build --release --bins
+
+# cargo install puts the programs in $CARGO_INSTALL_ROOT/bin, else
+# $CARGO_HOME/bin, else ~/.cargo/bin; it reuses the release build in the
+# target directory, so nothing is compiled twice.
+install:
+	$(CARGO) install --path . --locked --force
+	@bin="$${CARGO_INSTALL_ROOT:-$${CARGO_HOME:-$$HOME/.cargo}}/bin"; \
+	echo; echo "socklab's programs are in $$bin"; \
+	case ":$$PATH:" in \
+	*":$$bin:"*) echo "It is on your PATH: try  a3-ping-server --help";; \
+	*) echo "It is not on your PATH yet; run (and add to ~/.bashrc):"; \
+	   echo "  export PATH=\"$$bin:\$$PATH\"";; \
+	esac
 
 lint:
 	$(CARGO) fmt --check
@@ -44,10 +63,10 @@ bench-dual: build
 	bash tests/bench/dual.sh
 
 lab: build
-	bash tests/lab/run.sh quick
+	BIN=$(SOCKLAB_BIN) bash tests/lab/run.sh quick
 
 bench-lab: build
-	bash tests/lab/run.sh bench
+	BIN=$(SOCKLAB_BIN) bash tests/lab/run.sh bench
 
 bench-grade: build
 	bash tests/bench/grade.sh

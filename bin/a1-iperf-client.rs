@@ -16,7 +16,7 @@ use std::process::ExitCode;
 /// UDP iPerf client: sends SIZE_MB megabytes (25..=200), or sends for
 /// --time seconds, to the server and prints what both sides measured.
 #[derive(Parser)]
-#[command(name = env!("CARGO_BIN_NAME"), version)]
+#[command(name = env!("CARGO_BIN_NAME"), version, after_help = EXAMPLES)]
 struct Args {
     /// Size of the payload in MB (1 MB = 1,000,000 bytes), 25 to 200; leave
     /// out with --time.
@@ -26,7 +26,7 @@ struct Args {
     #[arg(long, value_name = "SECONDS")]
     time: Option<Seconds>,
     /// Server host name or address, IPv4 or IPv6 (`::1` or `[::1]`).
-    #[arg(long = "server", visible_alias = "ip", alias = "host", value_name = "HOST",
+    #[arg(long = "server", aliases = ["ip", "host"], value_name = "HOST",
           default_value_t = protocol::DEFAULT_SERVER.ip().to_string())]
     server: String,
     /// Server UDP port.
@@ -112,3 +112,9 @@ fn main() -> ExitCode {
     };
     exit_with(Shutdown::install().and_then(|shutdown| run(&shutdown)))
 }
+
+const EXAMPLES: &str = "Examples:
+  a1-iperf-client 100                  100 MB to 127.0.0.1:5555, unpaced (as the course's)
+  a1-iperf-client 25 --rate 200M       paced to 200 Mbit/s
+  a1-iperf-client --time 10 --rate 100M --parallel 4   10 s over 4 streams
+  a1-iperf-client 50 --server ::1 --json               IPv6; one JSON object";

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 /// and interval figures). Stops after one test, as the seed, unless
 /// --forever; Ctrl-C or SIGTERM prints a summary and exits 0.
 #[derive(Parser)]
-#[command(name = env!("CARGO_BIN_NAME"), version)]
+#[command(name = env!("CARGO_BIN_NAME"), version, after_help = EXAMPLES)]
 #[command(mut_arg("bind", |arg| arg.help(
     "Address or host name to listen on (IPv4, IPv6 or a name) [default: 127.0.0.1, as the seed]"
 )))]
@@ -85,3 +85,8 @@ fn run(args: &Args) -> std::io::Result<()> {
     };
     server::run(&config, &Shutdown::install()?).map(drop)
 }
+
+const EXAMPLES: &str = "Examples:
+  a1-iperf-server                      127.0.0.1:5555, one test, then exit (as the course's)
+  a1-iperf-server --forever --port 0   test after test on a free port (the readiness line names it)
+  a1-iperf-server --bind ::1 --json    IPv6 loopback; one JSON object at exit";

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 /// any TCP server, a web server included. HOST and PORT default to
 /// 127.0.0.1 and 2347, as in the seed.
 #[derive(Parser)]
-#[command(name = env!("CARGO_BIN_NAME"), version)]
+#[command(name = env!("CARGO_BIN_NAME"), version, after_help = EXAMPLES)]
 struct Args {
     #[command(flatten)]
     server: ConnectArgs,
@@ -41,3 +41,7 @@ fn main() -> ExitCode {
         })
     }))
 }
+
+const EXAMPLES: &str = "Examples:
+  a2-tcp-client                        127.0.0.1 2347: prints b'GET / HTT'
+  a2-tcp-client localhost 8000         any TCP server";

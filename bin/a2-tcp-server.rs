@@ -13,7 +13,7 @@ use std::process::ExitCode;
 /// (`GET / HTTP/1.1\r\n\r\n` → `GET / HTT`) and closes the connection.
 /// Serves one connection and exits, as the seed does, unless --forever.
 #[derive(Parser)]
-#[command(name = env!("CARGO_BIN_NAME"), version)]
+#[command(name = env!("CARGO_BIN_NAME"), version, after_help = EXAMPLES)]
 struct Args {
     /// Port to listen on (seed form; same as --port) [default: 2347].
     #[arg(value_name = "PORT")]
@@ -52,3 +52,8 @@ fn main() -> ExitCode {
         std::io::Result::Ok(())
     })())
 }
+
+const EXAMPLES: &str = "Examples:
+  a2-tcp-server                        port 2347, one connection, then exit (as the course's)
+  a2-tcp-server --forever 2347         a thread per connection until Ctrl-C
+  a2-tcp-server --bind ::1 0           IPv6 loopback, a free port";

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 /// IPv4/IPv6 TCP client: sends `Hii Server` and waits for `Acknowledgement`,
 /// five times, then `exit`. The address family follows from resolving HOST.
 #[derive(Parser)]
-#[command(name = env!("CARGO_BIN_NAME"), version)]
+#[command(name = env!("CARGO_BIN_NAME"), version, after_help = EXAMPLES)]
 struct Args {
     #[command(flatten)]
     server: ConnectArgs,
@@ -56,3 +56,7 @@ fn main() -> ExitCode {
         })
     }))
 }
+
+const EXAMPLES: &str = "Examples:
+  a3-dual-client ::1 5000              five Hii Server / Acknowledgement rounds
+  a3-dual-client 127.0.0.1 5000 --count 1000 --message hello";

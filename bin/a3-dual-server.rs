@@ -14,7 +14,7 @@ use std::process::ExitCode;
 /// `localhost`, ...); without a host it listens on every interface, IPv4
 /// and IPv6.
 #[derive(Parser)]
-#[command(name = env!("CARGO_BIN_NAME"), version)]
+#[command(name = env!("CARGO_BIN_NAME"), version, after_help = EXAMPLES)]
 struct Args {
     /// Host name or address to listen on (seed form; same as --bind).
     #[arg(value_name = "HOST")]
@@ -35,12 +35,12 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     args.output.install();
-    let port = args.listen.port_or(args.port_arg, None);
+    let (host_arg, port_arg) = args
+        .listen
+        .positionals(args.host_arg.clone(), args.port_arg);
+    let port = args.listen.port_or(port_arg, None);
     let config = ServerConfig {
-        host: args
-            .listen
-            .host_or(args.host_arg)
-            .unwrap_or_else(|| "::".into()),
+        host: args.listen.host_or(host_arg).unwrap_or_else(|| "::".into()),
         port,
         limits: args.lifecycle.limits(256, Seconds::new(300)),
     };
@@ -54,3 +54,7 @@ fn main() -> ExitCode {
         Ok(())
     }))
 }
+
+const EXAMPLES: &str = "Examples:
+  a3-dual-server ::1 5000              IPv6 loopback
+  a3-dual-server --port 5000           every address, IPv4 and IPv6";

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 /// Keyed TCP file client (a3): sends the key and stores the file the
 /// server returns. The output appears only once the whole file is in.
 #[derive(Parser, Debug)]
-#[command(name = env!("CARGO_BIN_NAME"), version)]
+#[command(name = env!("CARGO_BIN_NAME"), version, after_help = EXAMPLES)]
 struct Args {
     #[command(flatten)]
     server: ConnectArgs,
@@ -82,3 +82,7 @@ fn run(args: Args) -> io::Result<()> {
         }
     }
 }
+
+const EXAMPLES: &str = "Examples:
+  a3-file-client 127.0.0.1 9000        writes RECIEVED_FILE.txt (the course's spelling)
+  a3-file-client 127.0.0.1 9000 -o notes.pdf --key hunter2";

@@ -20,7 +20,7 @@ use std::time::Duration;
 /// one connection, as the seed). Defaults: at most 64 clients at once, a
 /// client silent for 30 s is dropped.
 #[derive(Parser, Debug)]
-#[command(name = env!("CARGO_BIN_NAME"), version)]
+#[command(name = env!("CARGO_BIN_NAME"), version, after_help = EXAMPLES)]
 struct Args {
     /// TCP port to listen on (seed form; same as --port; with --port, the
     /// one positional argument is PATH).
@@ -121,3 +121,8 @@ fn ask_for_path() -> io::Result<PathBuf> {
     }
     Ok(PathBuf::from(line.trim_end_matches(['\n', '\r'])))
 }
+
+const EXAMPLES: &str = "Examples:
+  a3-file-server 9000 notes.pdf        offer notes.pdf to clients with the key
+  a3-file-server 9000                  asks \"Enter the file path: \" (as the course's)
+  a3-file-server 9000 notes.pdf --once --key hunter2";

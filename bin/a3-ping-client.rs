@@ -19,7 +19,7 @@ use std::process::ExitCode;
 /// timestamps the acks and matches them to probes by sequence number (or,
 /// against a seed server, by the seed's rule). Ctrl-C prints the summary.
 #[derive(Parser)]
-#[command(name = env!("CARGO_BIN_NAME"), version)]
+#[command(name = env!("CARGO_BIN_NAME"), version, after_help = EXAMPLES)]
 struct Args {
     #[command(flatten)]
     target: PingTarget,
@@ -51,3 +51,8 @@ fn main() -> ExitCode {
     };
     exit_with(Shutdown::install().and_then(|shutdown| client::run(&config, &shutdown)))
 }
+
+const EXAMPLES: &str = "Examples:
+  a3-ping-client -ip 127.0.0.1 -port 8080 -n 10 -i 0.6 -s 1024   the course's form
+  a3-ping-client --server ::1 -p 8080 -n 100 -i 0.01 -s 64 --timeout 1 --json
+  (an interval below the server's delay, up to 0.5 s, makes acks late: they count as lost)";

@@ -20,7 +20,7 @@ use std::process::ExitCode;
 /// [--min-delay, --max-delay], or not at all with probability --loss.
 /// Stops at a client's `exit`, as the seed does.
 #[derive(Parser)]
-#[command(name = env!("CARGO_BIN_NAME"), version)]
+#[command(name = env!("CARGO_BIN_NAME"), version, after_help = EXAMPLES)]
 struct Args {
     #[command(flatten)]
     listen: ListenArgs,
@@ -87,3 +87,8 @@ fn run(args: &Args) -> std::io::Result<()> {
     });
     Ok(())
 }
+
+const EXAMPLES: &str = "Examples:
+  a3-ping-server -p 8080               delays acks 0.1 ms-0.5 s, drops 1 in 10 (as the course's)
+  a3-ping-server -p 8080 --loss 0      delays only
+  a3-ping-server -p 8080 --loss 0.2 --max-delay 0.1 --seed 7   a repeatable run";

@@ -19,7 +19,7 @@ use std::process::ExitCode;
 /// Each probe may take up to its own interval to be acked. The plot is an
 /// SVG file with two panels (throughput in bits/s, delay in s).
 #[derive(Parser)]
-#[command(name = env!("CARGO_BIN_NAME"), version)]
+#[command(name = env!("CARGO_BIN_NAME"), version, after_help = EXAMPLES)]
 struct Args {
     #[command(flatten)]
     target: PingTarget,
@@ -60,3 +60,7 @@ fn main() -> ExitCode {
         ramp::run(&config, &Shutdown::install()?)
     })())
 }
+
+const EXAMPLES: &str = "Examples:
+  a3-ramp-client -ip 127.0.0.1 -port 8080 -n 20 -i 1 -s 1024     writes ramp.svg
+  a3-ramp-client -ip 127.0.0.1 -port 8080 -n 30 -i 0.1 -s 1024 --csv ramp.csv";

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 /// 3 Receive Message, 4 Exit, 5 Close Server); messages from other clients
 /// are printed as they arrive. Works with piped input.
 #[derive(Parser)]
-#[command(name = env!("CARGO_BIN_NAME"), version)]
+#[command(name = env!("CARGO_BIN_NAME"), version, after_help = EXAMPLES)]
 struct Args {
     #[command(flatten)]
     server: ConnectArgs,
@@ -64,3 +64,8 @@ fn run(args: Args) -> std::io::Result<()> {
     });
     Ok(())
 }
+
+const EXAMPLES: &str = "Examples:
+  a3-relay-client 127.0.0.1 5000       the menu: 1 Initialize, 2 Send, 3 Receive, 4 Exit
+  printf '1\n3\n4\n' | a3-relay-client 127.0.0.1 5000 --local-port 40000   wait for a message
+  printf '1\n2\n127.0.0.1\n40000\nhello\n4\n' | a3-relay-client 127.0.0.1 5000";

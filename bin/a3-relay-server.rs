@@ -14,7 +14,7 @@ use std::process::ExitCode;
 /// the server forwards the message to that client. IPv4 only, as the seed
 /// (`:` separates the request's fields). Stops at `exit server` (menu 5).
 #[derive(Parser)]
-#[command(name = env!("CARGO_BIN_NAME"), version)]
+#[command(name = env!("CARGO_BIN_NAME"), version, after_help = EXAMPLES)]
 struct Args {
     /// UDP port to listen on (seed form; same as --port).
     #[arg(value_name = "PORT")]
@@ -73,3 +73,7 @@ fn run(args: Args) -> std::io::Result<()> {
     });
     Ok(())
 }
+
+const EXAMPLES: &str = "Examples:
+  a3-relay-server 5000                 IPv4, every interface
+  a3-relay-server 5000 --bind 127.0.0.1 -q";

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 /// pipe); `#upload 'name'` sends a file from the working directory; Ctrl-C
 /// or end of input leaves.
 #[derive(Parser)]
-#[command(name = env!("CARGO_BIN_NAME"), version)]
+#[command(name = env!("CARGO_BIN_NAME"), version, after_help = EXAMPLES)]
 struct Args {
     #[command(flatten)]
     server: ConnectArgs,
@@ -39,3 +39,9 @@ fn main() -> ExitCode {
         Ok(())
     }))
 }
+
+const EXAMPLES: &str = "Examples:
+  a4-chat-client 127.0.0.1 9999        type lines; Ctrl-D leaves
+  then type:  I will upload a file
+              #upload 'notes.pdf'
+  printf 'hello\n' | a4-chat-client 127.0.0.1 9999";

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 /// prints a summary. Serves until stopped; at most 1024 clients at once
 /// unless --max-clients says otherwise.
 #[derive(Parser)]
-#[command(name = env!("CARGO_BIN_NAME"), version)]
+#[command(name = env!("CARGO_BIN_NAME"), version, after_help = EXAMPLES)]
 struct Args {
     /// Address to listen on (seed form; same as --bind), for example
     /// 127.0.0.1, 0.0.0.0 or ::1.
@@ -60,8 +60,11 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> std::io::Result<()> {
-    let port = args.listen.port_or(args.port_arg, None);
-    let host = args.listen.host_or(args.host_arg);
+    let (host_arg, port_arg) = args
+        .listen
+        .positionals(args.host_arg.clone(), args.port_arg);
+    let port = args.listen.port_or(port_arg, None);
+    let host = args.listen.host_or(host_arg);
     let config = ServerConfig {
         addr: ListenArgs::resolve(host.as_deref(), port)?,
         upload_dir: args.upload_dir.clone(),
@@ -77,3 +80,7 @@ fn run(args: Args) -> std::io::Result<()> {
         .json(|| JsonObject::new().uint("clients", summary.clients));
     Ok(())
 }
+
+const EXAMPLES: &str = "Examples:
+  a4-chat-server 127.0.0.1 9999        uploads land in ./server/
+  a4-chat-server 0.0.0.0 9999 --max-clients 200 --max-upload 100000000";

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 /// `ERROR: …` and exit 1. (The seed's positional HOST PORT FILE only: a
 /// required FILE after them leaves no room for optional positionals.)
 #[derive(Parser)]
-#[command(name = env!("CARGO_BIN_NAME"), version)]
+#[command(name = env!("CARGO_BIN_NAME"), version, after_help = EXAMPLES)]
 struct Args {
     /// The server's host name or address (IPv4 or IPv6)
     host: String,
@@ -54,3 +54,6 @@ fn main() -> ExitCode {
         Ok(())
     }))
 }
+
+const EXAMPLES: &str = "Examples:
+  a5-accio-client 127.0.0.1 5000 notes.pdf   exits 0 once the server has saved it";

@@ -17,13 +17,14 @@ use std::process::ExitCode;
 /// Defaults: at most 1024 uploads at once (lowered to fit the open-file
 /// limit), a connection silent for 10 s fails.
 #[derive(Parser)]
-#[command(name = env!("CARGO_BIN_NAME"), version)]
+#[command(name = env!("CARGO_BIN_NAME"), version,
+          override_usage = "a5-accio-server [OPTIONS] PORT FILE_DIR\n       a5-accio-server [OPTIONS] --port PORT FILE_DIR",
+          after_help = EXAMPLES)]
 struct Args {
-    /// Port to listen on, 1024–65535 (0 picks a free port)
-    #[arg(value_name = "PORT", value_parser = unreserved_port)]
-    port_arg: u16,
-    /// Directory for the received files (created if missing)
-    file_dir: PathBuf,
+    /// PORT (1024–65535; 0 picks a free port), then FILE_DIR: the directory
+    /// for the received files (created if missing). With --port, only FILE_DIR.
+    #[arg(value_name = "PORT FILE_DIR", num_args = 1..=2, required = true)]
+    positional: Vec<String>,
     #[command(flatten)]
     listen: ListenArgs,
     #[command(flatten)]
@@ -44,14 +45,15 @@ fn main() -> ExitCode {
         Err(status) => return status,
     };
     args.output.install();
-    if args.listen.port.is_some_and(|flag| flag != args.port_arg) {
-        return a5_accio::exit_with(Err::<(), _>("--port differs from PORT"));
-    }
+    let (port, file_dir) = match port_and_dir(&args) {
+        Ok(both) => both,
+        Err(problem) => return a5_accio::exit_with(Err::<(), _>(problem)),
+    };
     a5_accio::exit_with((|| {
         let config = server::ServerConfig {
-            bind: ListenArgs::resolve(args.listen.host_or(None).as_deref(), args.port_arg)?.ip(),
-            port: args.port_arg,
-            file_dir: args.file_dir.clone(),
+            bind: ListenArgs::resolve(args.listen.host_or(None).as_deref(), port)?.ip(),
+            port,
+            file_dir: file_dir.clone(),
             idle_timeout: args
                 .lifecycle
                 .idle_timeout
@@ -77,3 +79,21 @@ fn main() -> ExitCode {
         std::io::Result::Ok(())
     })())
 }
+
+/// The port (PORT or --port, checked as the course wants) and FILE_DIR.
+fn port_and_dir(args: &Args) -> Result<(u16, PathBuf), String> {
+    let (port_text, dir) = match (args.positional.as_slice(), args.listen.port) {
+        ([port, dir], None) => (port.clone(), dir),
+        ([port, dir], Some(flag)) if port.parse() == Ok(flag) => (port.clone(), dir),
+        ([_, _], Some(_)) => return Err("--port differs from PORT".into()),
+        ([dir], Some(flag)) => (flag.to_string(), dir),
+        _ => return Err("give PORT and FILE_DIR (or --port PORT FILE_DIR)".into()),
+    };
+    let port = unreserved_port(&port_text).map_err(|e| e.to_string())?;
+    Ok((port, PathBuf::from(dir)))
+}
+
+const EXAMPLES: &str = "Examples:
+  a5-accio-server 5000 files              save uploads as files/1.file, files/2.file, ...
+  a5-accio-server --port 0 files -q       a free port (the readiness line names it)
+  a5-accio-client 127.0.0.1 5000 notes.pdf    (in another terminal) send one file";

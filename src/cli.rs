@@ -6,7 +6,7 @@
 //! |---|---|
 //! | [`OutputArgs`] | `-q/--quiet`, `-v/--verbose`, `--json` |
 //! | [`ListenArgs`] (servers) | `--bind HOST`, `-p/--port PORT` |
-//! | [`ConnectArgs`] (clients) | `[HOST] [PORT]`, `--server HOST` (also `--ip`, `--host`), `-p/--port PORT` |
+//! | [`ConnectArgs`] (clients) | `[HOST] [PORT]`, `--server HOST`, `-p/--port PORT` |
 //! | [`LifecycleArgs`] (TCP servers) | `--max-clients N`, `--idle-timeout SECONDS` (and `--max-per-source N`, hidden until wired) |
 //! | [`ReplyLimitArgs`] (UDP servers) | `--reply-burst BYTES`, `--reply-rate BYTES_PER_SEC` |
 //!
@@ -76,7 +76,7 @@ pub fn exit_with_prefix<T, E: Display>(result: Result<T, E>, prefix: &str) -> Ex
     match result {
         Ok(_) => ExitCode::SUCCESS,
         Err(error) => {
-            output::warn(format_args!("{prefix}{error}"));
+            output::fail(prefix, &error.to_string(), 1);
             ExitCode::FAILURE
         }
     }
@@ -85,9 +85,8 @@ pub fn exit_with_prefix<T, E: Display>(result: Result<T, E>, prefix: &str) -> Ex
 /// Ends the process with a usage error: `error: <message>` and a hint on
 /// stderr, exit status 2 (as clap's own usage errors).
 pub fn usage_error(message: impl Display) -> ! {
-    output::warn(format_args!(
-        "error: {message}\n\nFor more information, try '--help'."
-    ));
+    output::fail("error: ", &message.to_string(), 2);
+    output::warn(format_args!("\nFor more information, try '--help'."));
     std::process::exit(2)
 }
 
@@ -190,6 +189,20 @@ impl ListenArgs {
         }
     }
 
+    /// The seed's positionals `[HOST] [PORT]` read with the flags: after
+    /// `--bind HOST`, a lone positional that is a number is the PORT
+    /// (`--bind ::1 5000`).
+    pub fn positionals(
+        &self,
+        host: Option<String>,
+        port: Option<u16>,
+    ) -> (Option<String>, Option<u16>) {
+        match (&self.bind, host, port) {
+            (Some(_), Some(lone), None) if lone.parse::<u16>().is_ok() => (None, lone.parse().ok()),
+            (_, host, port) => (host, port),
+        }
+    }
+
     /// The host: `--bind`, else the seed's positional HOST (both given and
     /// different is a usage error); `None` means "every interface".
     pub fn host_or(&self, positional: Option<String>) -> Option<String> {
@@ -214,8 +227,8 @@ impl ListenArgs {
 }
 
 /// Which server a client talks to: the seed's positional `HOST PORT`, or
-/// the flags `--server HOST` (also spelled `--ip`, the ping handout's
-/// `-ip`, and `--host`) and `-p/--port PORT`. Names, IPv4 and IPv6
+/// the flags `--server HOST` (also accepted as `--ip` and `--host`) and
+/// `-p/--port PORT`. Names, IPv4 and IPv6
 /// literals all work.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ConnectArgs {
@@ -225,15 +238,10 @@ pub struct ConnectArgs {
     /// Server port (same as --port).
     #[arg(value_name = "PORT")]
     pub port_arg: Option<u16>,
-    /// Server host name or address, IPv4 or IPv6 (the ping handout's `-ip`).
-    #[arg(
-        long = "server",
-        visible_alias = "ip",
-        alias = "host",
-        value_name = "HOST"
-    )]
+    /// Server host name or address, IPv4 or IPv6.
+    #[arg(long = "server", aliases = ["ip", "host"], value_name = "HOST")]
     pub server: Option<String>,
-    /// Server port (the ping handout's `-port`).
+    /// Server port.
     #[arg(short = 'p', long = "port", value_name = "PORT")]
     pub port: Option<u16>,
 }

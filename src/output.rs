@@ -100,6 +100,20 @@ pub fn warn(args: std::fmt::Arguments<'_>) {
     }
 }
 
+/// Reports a run's failure: `<prefix><message>` on stderr and, with
+/// `--json`, also one object on stdout, `{"error": "<message>",
+/// "exit_status": <status>}`, so a script reading stdout always gets JSON.
+pub fn fail(prefix: &str, message: &str, status: u8) {
+    warn(format_args!("{prefix}{message}"));
+    if mode().json {
+        json(
+            JsonObject::new()
+                .str("error", message)
+                .uint("exit_status", u64::from(status)),
+        );
+    }
+}
+
 /// Prints text as it is, without adding a newline (a prompt, or a message
 /// that is the program's result), flushed at once. `keep_when_quiet` says
 /// whether `--quiet` keeps it (a result) or drops it (a menu's prompt).

@@ -99,14 +99,14 @@ fn json_keys(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The keys the README's "JSON keys" table lists for `binary`.
+/// The keys the "Keys" table of docs/json.md lists for `binary`.
 fn readme_json_keys(binary: &str) -> Vec<String> {
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/json.md")).unwrap();
     let row = readme
         .lines()
         .find(|line| line.starts_with(&format!("| `{binary}` | `")))
-        .unwrap_or_else(|| panic!("README has no JSON keys row for {binary}"));
+        .unwrap_or_else(|| panic!("docs/json.md has no JSON keys row for {binary}"));
     let keys = row.splitn(3, '|').nth(2).unwrap();
     keys.split('`')
         .skip(1)
@@ -172,7 +172,7 @@ fn servers_take_the_same_flags_and_print_one_json_summary_on_sigterm() {
         assert_eq!(
             json_keys(&stdout[0]),
             readme_json_keys(name(server.program)),
-            "{}: the README's JSON keys differ from {}",
+            "{}: docs/json.md's JSON keys differ from {}",
             name(server.program),
             stdout[0]
         );

@@ -25,6 +25,7 @@ use super::stats::{merge_intervals, Figures, IntervalClock, StreamReceiver, Unix
 use crate::net::offload::BatchReceiver;
 use crate::net::{self, SocketOptions};
 use crate::shutdown::Shutdown;
+use crate::warn;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::thread::JoinHandle;
@@ -166,6 +167,26 @@ pub fn default_bind(server: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, port)
 }
 
+/// Binds the client's socket. When the seed's port (7777) is taken, say by
+/// another client, it says so and takes a free port: the server replies to
+/// the address `STOP` came from. A port the user chose fails with a hint.
+fn bind_own_port(config: &ClientConfig, options: &SocketOptions) -> io::Result<UdpSocket> {
+    match net::bind_udp(config.bind, options) {
+        Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+            if config.bind != default_bind(config.server) {
+                let hint = "another program uses it; --bind ADDR:0 picks a free port";
+                return Err(io::Error::new(e.kind(), format!("{e} ({hint})")));
+            }
+            warn!(
+                "port {} is taken (another client?): using a free port",
+                config.bind.port()
+            );
+            net::bind_udp(SocketAddr::new(config.bind.ip(), 0), options)
+        }
+        result => result,
+    }
+}
+
 /// Warns (once, before the test) when a datagram of `config.length` bytes
 /// will not fit the path's MTU: the kernel then fragments every datagram,
 /// and one lost fragment loses the whole datagram.
@@ -183,7 +204,7 @@ pub fn run(config: &ClientConfig, shutdown: &Shutdown) -> io::Result<ClientRepor
         recv_buffer: config.reverse.then_some(REVERSE_RECV_BUFFER),
         ..SocketOptions::default()
     };
-    let control = net::bind_udp(config.bind, &options)?;
+    let control = bind_own_port(config, &options)?;
     // Connected: sends skip the per-datagram route lookup, and only the
     // server's datagrams are received.
     control

@@ -230,36 +230,63 @@ fn print_schedule(out: &mut impl Write, report: &Report) -> io::Result<()> {
 /// Every figure of the run as one JSON object (times in µs, keys `…_us`).
 pub fn json_summary(report: &Report) -> JsonObject {
     let rtts_us: Vec<f64> = report.rtts().iter().map(|s| s * 1e6).collect();
-    let mut json = JsonObject::new()
+    let json = JsonObject::new()
         .field("sent", JsonValue::Uint(report.probes.len() as u64))
         .field("received", JsonValue::Uint(report.received() as u64))
         .field("late", JsonValue::Uint(report.late.len() as u64))
         .field("loss_percent", JsonValue::Float(loss_percent(report)))
         .field("interrupted", JsonValue::Bool(report.interrupted));
-    if let Some(rtt) = Summary::of(&rtts_us) {
-        json = json
-            .field("rtt_min_us", JsonValue::Float(rtt.min))
-            .field("rtt_avg_us", JsonValue::Float(rtt.mean))
-            .field("rtt_max_us", JsonValue::Float(rtt.max))
-            .field("rtt_mdev_us", JsonValue::Float(rtt.mdev))
-            .field("rtt_p50_us", JsonValue::Float(rtt.p50))
-            .field("rtt_p99_us", JsonValue::Float(rtt.p99));
-    }
-    if let Some(errors) = Summary::of(&schedule_errors_us(report)) {
-        json = json
-            .field("schedule_error_p50_us", JsonValue::Float(errors.p50))
-            .field("schedule_error_p99_us", JsonValue::Float(errors.p99))
-            .field("schedule_error_max_us", JsonValue::Float(errors.max));
-    }
-    if let Some(drift) = report.drift() {
-        json = json.field("drift_us", JsonValue::Float(drift * 1e6));
-    }
-    json.field("rebases", JsonValue::Uint(report.rebases))
+    // Keys without a value (nothing acked, too few probes) are null.
+    let rtt = Summary::of(&rtts_us);
+    let errors = Summary::of(&schedule_errors_us(report));
+    json.num("rtt_min_us", rtt.as_ref().map(|r| r.min))
+        .num("rtt_avg_us", rtt.as_ref().map(|r| r.mean))
+        .num("rtt_max_us", rtt.as_ref().map(|r| r.max))
+        .num("rtt_mdev_us", rtt.as_ref().map(|r| r.mdev))
+        .num("rtt_p50_us", rtt.as_ref().map(|r| r.p50))
+        .num("rtt_p99_us", rtt.as_ref().map(|r| r.p99))
+        .num("schedule_error_p50_us", errors.as_ref().map(|e| e.p50))
+        .num("schedule_error_p99_us", errors.as_ref().map(|e| e.p99))
+        .num("schedule_error_max_us", errors.as_ref().map(|e| e.max))
+        .num("drift_us", report.drift().map(|d| d * 1e6))
+        .field("rebases", JsonValue::Uint(report.rebases))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn keys_without_a_value_are_null_never_missing() {
+        let now = Instant::now();
+        let lost = Probe {
+            seq: 1,
+            interval: 0.1,
+            timeout: Duration::from_millis(100),
+            planned: now,
+            sent: now,
+            outcome: Outcome::Lost,
+        };
+        let report = Report {
+            started: now,
+            probes: vec![lost],
+            late: Vec::new(),
+            exit_reply: None,
+            exit_sent: false,
+            interrupted: false,
+            rebases: 0,
+        };
+        let json = json_summary(&report).finish();
+        for key in ["rtt_min_us", "rtt_avg_us", "rtt_p99_us", "drift_us"] {
+            assert!(
+                json.contains(&format!("\"{key}\":")),
+                "{key} missing: {json}"
+            );
+        }
+        assert!(json.contains("\"rtt_avg_us\":null"), "{json}");
+        assert!(json.contains("\"received\":0"), "{json}");
+    }
 
     #[test]
     fn loss_is_trimmed_like_ping() {

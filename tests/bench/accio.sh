@@ -27,7 +27,7 @@ SERVER="$BIN/a5-accio-server"
 CLIENT="$BIN/a5-accio-client"
 [ -x "$SERVER" ] && [ -x "$CLIENT" ] || { echo "build first: cargo build --release" >&2; exit 1; }
 
-base_dir=${BENCH_DIR:-$ROOT/target}
+base_dir=${BENCH_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}}
 mkdir -p "$base_dir"
 WORK=$(mktemp -d "$base_dir/bench-accio.XXXXXX")
 started_pids=()

@@ -15,7 +15,7 @@ need_tool cmp diffutils
 
 SIZE_MB=${SIZE_MB:-1000}
 RUNS=${RUNS:-5}
-BENCH_DIR=${BENCH_DIR:-$ROOT/target}
+BENCH_DIR=${BENCH_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}}
 SIZE=$((SIZE_MB * 1000000))
 
 for binary in a3-file-server a3-file-client; do

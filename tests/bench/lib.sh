@@ -3,7 +3,8 @@
 
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-BIN="$ROOT/target/release"
+# The release binaries: make passes SOCKLAB_BIN; else CARGO_TARGET_DIR's, else target/.
+BIN=${SOCKLAB_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
 
 # need_tool CMD PACKAGE: installs PACKAGE with apt-get if CMD is missing.
 need_tool() {

@@ -6,7 +6,9 @@
 set -euo pipefail
 size=${1:-100}
 shift || true
-bin="$(cd "$(dirname "$0")/../.." && pwd)/target/release"
+# The release binaries: make passes SOCKLAB_BIN; else CARGO_TARGET_DIR's, else target/.
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+bin=${SOCKLAB_BIN:-${CARGO_TARGET_DIR:-$root/target}/release}
 log=$(mktemp)
 "$bin/a1-iperf-server" --port 0 >"$log" 2>&1 &
 server=$!
