@@ -1030,37 +1030,13 @@ fn sigint_mid_reverse_stops_both_sides_promptly() {
     server.expect_stdout("Server process completed iPerfectly!");
 }
 
-/// Plays a seed server for one test of `a1-iperf-client ARGS` and returns
-/// the send times (ns, from the headers) of the datagrams, in order.
+/// The send times (ns, from the headers) of the datagrams one test of
+/// `a1-iperf-client ARGS` sends, in order.
 fn send_times_of_a_client(args: &[&str]) -> Vec<u64> {
-    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
-    server.set_read_timeout(Some(DEADLINE)).unwrap();
-    let port = server.local_addr().unwrap().port().to_string();
-    let mut all = vec!["--port", &port, "--bind", "127.0.0.1:0"];
-    all.extend_from_slice(args);
-    let mut client = Proc::spawn(CLIENT, &all);
-    let mut buffer = vec![0u8; 65_536];
-    let (len, _) = server.recv_from(&mut buffer).unwrap();
-    assert_eq!(&buffer[..len], b"START");
-    let mut sent_ns = Vec::new();
-    for _ in 0..100_000 {
-        let (len, from) = server.recv_from(&mut buffer).unwrap();
-        if &buffer[..len] == b"STOP" {
-            server
-                .send_to(b"Throughput: 1.000 Kilobytes per second", from)
-                .unwrap();
-            break;
-        }
-        let header = Header::parse(&buffer[..len]).expect("a header");
-        assert_eq!(
-            header.sequence,
-            sent_ns.len() as u64,
-            "in order on loopback"
-        );
-        sent_ns.push(header.sent_ns);
-    }
-    assert!(client.expect_exit().success(), "{}", client.dump());
-    sent_ns
+    common::datagrams_of_an_a1_client(CLIENT, args)
+        .into_iter()
+        .map(|(_, sent_ns)| sent_ns)
+        .collect()
 }
 
 /// Sizes of the groups of datagrams sent back to back: a gap of more than
@@ -1209,15 +1185,6 @@ fn reverse_server_paces_with_the_timer_from_hello() {
     assert_bursts_of_five(&sent_ns);
 }
 
-/// A free UDP port on 127.0.0.1 (bound, then released).
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Binds `addr` once the process that held it is gone (within a second).
 fn bind_when_free(addr: &str) -> UdpSocket {
     let until = Instant::now() + Duration::from_secs(1);
@@ -1240,7 +1207,7 @@ fn a_killed_client_ends_its_test_within_the_idle_timeout() {
     for reverse in [true, false] {
         let (mut server, addr) = start_server(&["--forever", "--idle-timeout", "1"]);
         let port = addr.port().to_string();
-        let bind = format!("127.0.0.1:{}", free_udp_port());
+        let bind = format!("127.0.0.1:{}", common::free_udp_port());
         let mut args = vec!["--port", &port, "--bind", &bind, "--time", "30"];
         args.extend(["--rate", "8M", "--quiet"]);
         if reverse {

@@ -107,35 +107,6 @@ fn a_crafted_batch_is_counted_exactly_with_and_without_offload() {
     assert_eq!(offloaded[5..8], plain[5..8]);
 }
 
-/// A raw socket plays a seed server for one test of `a1-iperf-client ARGS`;
-/// returns the datagrams' lengths and send times (from the headers).
-fn datagrams_of_a_client(args: &[&str]) -> Vec<(usize, u64)> {
-    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
-    server.set_read_timeout(Some(DEADLINE)).unwrap();
-    let port = server.local_addr().unwrap().port().to_string();
-    let mut all = vec!["--port", &port, "--bind", "127.0.0.1:0"];
-    all.extend_from_slice(args);
-    let mut client = Proc::spawn(CLIENT, &all);
-    let mut buffer = vec![0u8; 65_536];
-    let (len, _) = server.recv_from(&mut buffer).unwrap();
-    assert_eq!(&buffer[..len], b"START");
-    let mut datagrams = Vec::new();
-    for _ in 0..100_000 {
-        let (len, from) = server.recv_from(&mut buffer).unwrap();
-        if &buffer[..len] == b"STOP" {
-            server
-                .send_to(b"Throughput: 1.000 Kilobytes per second", from)
-                .unwrap();
-            break;
-        }
-        let header = Header::parse(&buffer[..len]).expect("a header");
-        assert_eq!(header.sequence, datagrams.len() as u64, "in order");
-        datagrams.push((len, header.sent_ns));
-    }
-    assert!(client.expect_exit().success(), "{}", client.dump());
-    datagrams
-}
-
 /// A pacing timer of 20 ms at 5 Mbit/s allows 12.5 datagrams of 1000 bytes
 /// a tick, far less than one batch holds: the sender cuts its batches to
 /// the schedule, so no burst exceeds 13 datagrams and every datagram is an
@@ -154,7 +125,7 @@ fn paced_batches_are_cut_to_the_schedule() {
             "20000",
         ];
         args.extend(extra);
-        let datagrams = datagrams_of_a_client(&args);
+        let datagrams = common::datagrams_of_an_a1_client(CLIENT, &args);
         assert!(datagrams.iter().all(|&(len, _)| len == 1000));
         // 20 ticks of 12,500 bytes: 250 datagrams, give or take a tick.
         assert!(
@@ -275,21 +246,13 @@ fn seed_programs(dir: &TempDir, server_port: u16, client_port: u16) -> Option<(S
     ))
 }
 
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The original Python server counts the offloading socklab client's
 /// datagrams as ordinary 1500-byte ones (its 4096-byte reads would cut a
 /// coalesced batch), and the socklab client prints its seed reply.
 #[test]
 fn the_original_server_sees_ordinary_datagrams() {
     let dir = TempDir::new("a1-offload-seed-server");
-    let (server_port, client_port) = (free_udp_port(), free_udp_port());
+    let (server_port, client_port) = (common::free_udp_port(), common::free_udp_port());
     let Some((_, server_py)) = seed_programs(&dir, server_port, client_port) else {
         eprintln!("SKIPPED: no seed programs in ../shared/seeds (set SOCKLAB_SEEDS)");
         return;
@@ -319,7 +282,7 @@ fn the_original_server_sees_ordinary_datagrams() {
 #[test]
 fn the_original_client_is_counted_by_the_offloading_server() {
     let dir = TempDir::new("a1-offload-seed-client");
-    let client_port = free_udp_port();
+    let client_port = common::free_udp_port();
     let (mut server, addr) = start_server(&[]);
     let Some((client_py, _)) = seed_programs(&dir, addr.port(), client_port) else {
         eprintln!("SKIPPED: no seed programs in ../shared/seeds (set SOCKLAB_SEEDS)");

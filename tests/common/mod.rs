@@ -366,3 +366,43 @@ pub fn ipv6_or_skip() -> bool {
     }
     present
 }
+
+/// A free UDP port on 127.0.0.1 (bound, then released).
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Plays a seed a1 server on a plain socket for one test of the a1 client
+/// `program` with `args`; returns each datagram's length and send time (ns,
+/// from its header), asserting they arrive in order (loopback).
+pub fn datagrams_of_an_a1_client(program: &str, args: &[&str]) -> Vec<(usize, u64)> {
+    use socklab::a1_iperf::protocol::Header;
+    let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    server.set_read_timeout(Some(DEADLINE)).unwrap();
+    let port = server.local_addr().unwrap().port().to_string();
+    let mut all = vec!["--port", &port, "--bind", "127.0.0.1:0"];
+    all.extend_from_slice(args);
+    let mut client = Proc::spawn(program, &all);
+    let mut buffer = vec![0u8; 65_536];
+    let (len, _) = server.recv_from(&mut buffer).unwrap();
+    assert_eq!(&buffer[..len], b"START");
+    let mut datagrams = Vec::new();
+    for _ in 0..100_000 {
+        let (len, from) = server.recv_from(&mut buffer).unwrap();
+        if &buffer[..len] == b"STOP" {
+            server
+                .send_to(b"Throughput: 1.000 Kilobytes per second", from)
+                .unwrap();
+            break;
+        }
+        let header = Header::parse(&buffer[..len]).expect("a header");
+        assert_eq!(header.sequence, datagrams.len() as u64, "in order");
+        datagrams.push((len, header.sent_ns));
+    }
+    assert!(client.expect_exit().success(), "{}", client.dump());
+    datagrams
+}
